@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+
+
+class WsRoutesConfig(AppConfig):
+    """Autodiscovers ``ws.py`` modules and registers the system checks at startup."""
+
+    name = "ws_routes"
+    label = "ws_routes"
+    verbose_name = "WebSocket routes"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the checks)
+        from .routing import autodiscover
+
+        autodiscover()

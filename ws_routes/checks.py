@@ -1,0 +1,84 @@
+"""System checks: a misconfiguration is reported by ``manage.py check``, not by the first message."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+from .conf import DEFAULTS
+
+SECRET_PATTERN = re.compile(r"[A-Za-z0-9._~+/=-]{32,256}")
+
+
+@register(Tags.security, deploy=False)
+def check_ws_routes_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    configured = getattr(settings, "WS_ROUTES", None)
+    if configured is None:
+        configured = {}
+    if not isinstance(configured, dict):
+        return [Error("WS_ROUTES must be a dict.", id="ws_routes.E001")]
+    problems: list[Any] = []
+    unknown = sorted(set(configured) - set(DEFAULTS))
+    if unknown:
+        problems.append(
+            Error(
+                f"Unknown WS_ROUTES keys: {', '.join(unknown)}.",
+                hint=f"Known keys: {', '.join(sorted(DEFAULTS))}.",
+                id="ws_routes.E002",
+            )
+        )
+    secrets = configured.get("GATEWAY_SECRETS", [])
+    if isinstance(secrets, str) or not isinstance(secrets, (list, tuple)):
+        problems.append(
+            Error(
+                "WS_ROUTES['GATEWAY_SECRETS'] must be a list of strings.",
+                hint='Write WS_ROUTES = {"GATEWAY_SECRETS": [os.environ["WS_GATEWAY_SECRET"]]}.',
+                id="ws_routes.E003",
+            )
+        )
+    elif not secrets and not settings.DEBUG:
+        problems.append(
+            Error(
+                "WS_ROUTES['GATEWAY_SECRETS'] is empty, so the gateway view refuses every call.",
+                hint="Generate one with `python -c \"import secrets; print(secrets.token_urlsafe(48))\"`"
+                " and set WS_ROUTES = {'GATEWAY_SECRETS': [that value]}, then run syncroutes.",
+                id="ws_routes.E004",
+            )
+        )
+    else:
+        for index, secret in enumerate(secrets):
+            if not isinstance(secret, str) or not SECRET_PATTERN.fullmatch(secret):
+                problems.append(
+                    Error(
+                        f"WS_ROUTES['GATEWAY_SECRETS'][{index}] must be 32 to 256 characters from "
+                        "A-Z a-z 0-9 . _ ~ + / = - (it is written into a gateway mapping as 'value').",
+                        id="ws_routes.E005",
+                    )
+                )
+    origins = configured.get("ALLOWED_ORIGINS", [])
+    if isinstance(origins, str) or not isinstance(origins, (list, tuple)):
+        problems.append(
+            Error("WS_ROUTES['ALLOWED_ORIGINS'] must be a list.", id="ws_routes.E006")
+        )
+    else:
+        for origin in origins:
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", str(origin)):
+                problems.append(
+                    Error(
+                        f"WS_ROUTES['ALLOWED_ORIGINS'] entry {origin!r} is not an origin.",
+                        hint="Write scheme://host[:port] with no path, e.g. https://www.example.com.",
+                        id="ws_routes.E007",
+                    )
+                )
+    if "*" in (origins or []) and not settings.DEBUG:
+        problems.append(
+            Warning(
+                "WS_ROUTES['ALLOWED_ORIGINS'] contains '*': any site can open a socket with your "
+                "users' cookies.",
+                id="ws_routes.W001",
+            )
+        )
+    return problems

@@ -1,0 +1,70 @@
+"""The ``WS_ROUTES`` settings dict: every default lives here, read through :func:`ws_settings`.
+
+Example::
+
+    WS_ROUTES = {
+        "GATEWAY_SECRETS": [env("WS_GATEWAY_SECRET")],   # first one is pushed to the gateway
+        "ALLOWED_ORIGINS": ["https://www.example.com"],
+        "REGION": "eu-west-2",
+    }
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # Secrets API Gateway sends in X-Ws-Secret. Any entry is accepted (rotation); the first one
+    # is the one written into the gateway's integration by syncroutes.
+    "GATEWAY_SECRETS": [],
+    # Key of the message body that names the route (API Gateway: $request.body.<key>).
+    "ROUTE_SELECTION_KEY": "action",
+    # Largest message body the view reads, in bytes (API Gateway's own limit is 128 KB).
+    "MAX_BODY_BYTES": 128 * 1024,
+    # Browser origins allowed to open a socket, exact "scheme://host[:port]" strings, or "*".
+    # Empty: a browser (one that sends Origin) may connect only with a one-time token, never on
+    # the strength of its cookie alone (that would allow cross-site WebSocket hijacking).
+    "ALLOWED_ORIGINS": [],
+    # Refuse anonymous connects (401) instead of letting login_required routes refuse later.
+    "CONNECT_LOGIN_REQUIRED": False,
+    # One-time connect tokens: query parameter, lifetime.
+    "TOKEN_QUERY_PARAM": "token",
+    "TOKEN_TTL_SECONDS": 60,
+    # ?channel= on connect: query parameter, allowed shape, and the channel when none is given.
+    "CHANNEL_QUERY_PARAM": "channel",
+    "CHANNEL_PATTERN": r"[A-Za-z0-9_.:@-]{1,128}",
+    "DEFAULT_CHANNEL": "",
+    # Connect attempts allowed per source IP per window (Django cache; None turns it off).
+    "CONNECT_RATE_LIMIT": (60, 60),
+    "CACHE_ALIAS": "default",
+    # AWS region of the gateways; None uses boto3's own chain (AWS_REGION, config file...).
+    "REGION": None,
+    # Management API endpoint override, e.g. "http://127.0.0.1:8001" for the local gateway.
+    # May use {api_id}, {stage} and {region}.
+    "MANAGEMENT_ENDPOINT": None,
+    # Fan-out: concurrent posts in flight, retries of throttled/5xx posts, per-post timeout.
+    "SEND_CONCURRENCY": 100,
+    "SEND_MAX_RETRIES": 3,
+    "SEND_TIMEOUT_SECONDS": 10.0,
+    # Rows fetched per database round trip when broadcasting to a queryset.
+    "SEND_CHUNK_SIZE": 2000,
+}
+
+
+def ws_settings() -> dict[str, Any]:
+    """The merged settings: ``DEFAULTS`` overridden by ``settings.WS_ROUTES``.
+
+    Read on every call (a dict merge, cheap) so ``override_settings`` works in tests.
+    """
+    configured = getattr(settings, "WS_ROUTES", None) or {}
+    return {**DEFAULTS, **configured}
+
+
+def ws_setting(name: str) -> Any:
+    """One setting by name, e.g. ``ws_setting("MAX_BODY_BYTES")``."""
+    if name not in DEFAULTS:
+        raise KeyError(f"unknown WS_ROUTES setting {name!r}")
+    configured = getattr(settings, "WS_ROUTES", None) or {}
+    return configured.get(name, DEFAULTS[name])

@@ -1,0 +1,253 @@
+"""Gateways and their routes, open WebSocket sessions, and one-time connect tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from .conf import ws_setting
+
+if TYPE_CHECKING:
+    from .sending import SendResult
+
+
+class ApiGateway(models.Model):
+    """One API Gateway WebSocket API (and its stage) whose backend is this Django project.
+
+    The fields mirror the seed package's so existing admin data carries over; the AWS ids are
+    filled in by provisioning (``createApiGateway``, ``syncroutes``).
+    """
+
+    class ProvisioningStatus(models.TextChoices):
+        PENDING = "pending", "Pending"
+        API_CREATED = "api_created", "API created"
+        ROUTES_CREATED = "routes_created", "Routes created"
+        DEPLOYED = "deployed", "Deployed"
+        DOMAIN_CREATED = "domain_created", "Custom domain created"
+        MAPPED = "mapped", "Custom domain mapped"
+
+    api_name = models.CharField(max_length=128, unique=True)
+    api_description = models.CharField(max_length=1024, blank=True, default="")
+    default_channel_name = models.CharField(
+        max_length=128,
+        blank=True,
+        default="",
+        help_text="Channel given to connections that ask for none.",
+    )
+    domain_name = models.CharField(
+        max_length=255, blank=True, default="", help_text="Custom domain, e.g. ws.example.com"
+    )
+    target_base_endpoint = models.URLField(
+        max_length=512,
+        blank=True,
+        default="",
+        help_text="Public URL where the router is mounted, e.g. https://www.example.com/ws/",
+    )
+    certificate_arn = models.CharField(max_length=2048, blank=True, default="")
+    hosted_zone_id = models.CharField(max_length=64, blank=True, default="")
+    api_key_selection_expression = models.CharField(
+        max_length=255, default="$request.header.x-api-key"
+    )
+    route_selection_expression = models.CharField(max_length=255, default="$request.body.action")
+    route_key = models.CharField(max_length=128, default="$default")
+    stage_name = models.CharField(max_length=128, default="production")
+    stage_description = models.CharField(max_length=1024, blank=True, default="")
+    region = models.CharField(
+        max_length=32, blank=True, default="", help_text="Blank: WS_ROUTES['REGION']."
+    )
+    tags = models.JSONField(blank=True, default=dict)
+
+    # What AWS gave back.
+    api_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    api_endpoint = models.CharField(max_length=512, blank=True, default="")
+    integration_id = models.CharField(max_length=64, blank=True, default="")
+    deployment_id = models.CharField(max_length=64, blank=True, default="")
+    api_gateway_domain_name = models.CharField(
+        max_length=512, blank=True, default="", help_text="Point your CNAME here."
+    )
+    api_mapping_id = models.CharField(max_length=64, blank=True, default="")
+    api_created = models.BooleanField(default=False)
+    custom_domain_created = models.BooleanField(default=False)
+    provisioning_status = models.CharField(
+        max_length=32, choices=ProvisioningStatus.choices, default=ProvisioningStatus.PENDING
+    )
+    last_error = models.TextField(blank=True, default="")
+    created_on = models.DateTimeField(auto_now_add=True)
+    updated_on = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "API Gateway"
+
+    def __str__(self) -> str:
+        return self.api_name
+
+    def get_region(self) -> str | None:
+        return self.region or ws_setting("REGION")
+
+
+class GatewayRoute(models.Model):
+    """A route on a gateway that is not in the registry: it points at its own integration URL.
+
+    Rows are also how deployment state of extra routes is remembered (the seed's
+    "additional routes").
+    """
+
+    api_gateway = models.ForeignKey(ApiGateway, on_delete=models.CASCADE, related_name="routes")
+    route_key = models.CharField(max_length=128)
+    name = models.CharField(max_length=128, blank=True, default="")
+    integration_url = models.URLField(
+        max_length=512,
+        blank=True,
+        default="",
+        help_text="Blank: the router's URL (target_base_endpoint).",
+    )
+    route_id = models.CharField(max_length=64, blank=True, default="")
+    integration_id = models.CharField(max_length=64, blank=True, default="")
+    deployed = models.BooleanField(default=False)
+    created_on = models.DateTimeField(auto_now_add=True)
+    updated_on = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["api_gateway", "route_key"], name="ws_routes_gatewayroute_unique_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.route_key
+
+
+class WebSocketSessionQuerySet(models.QuerySet):
+    def connected(self) -> WebSocketSessionQuerySet:
+        return self.filter(connected=True)
+
+    def send(self, data: Any, *, on_commit: bool = False) -> SendResult:
+        """Push ``data`` (JSON-serialisable) to every connected session in the queryset.
+
+        Example: ``WebSocketSession.objects.filter(channel_name="lobby").send({"hi": 1})``.
+        """
+        from .sending import send_to_queryset
+
+        return send_to_queryset(self, data, on_commit=on_commit)
+
+    async def asend(self, data: Any) -> SendResult:
+        """``send`` for async code: ``await qs.asend(data)``."""
+        from .sending import asend_to_queryset
+
+        return await asend_to_queryset(self, data)
+
+    def send_message(self, data: Any) -> SendResult:
+        """The seed's name for :meth:`send`."""
+        return self.send(data)
+
+
+class WebSocketSession(models.Model):
+    """One API Gateway connection: created on ``$connect``, marked closed on ``$disconnect``."""
+
+    connection_id = models.CharField(max_length=128, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="websocket_sessions",
+    )
+    channel_name = models.CharField(max_length=128, blank=True, default="")
+    api_id = models.CharField(max_length=64, blank=True, default="")
+    stage = models.CharField(max_length=128, blank=True, default="")
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    connected = models.BooleanField(default=True)
+    connected_at = models.DateTimeField(default=timezone.now)
+    disconnected_at = models.DateTimeField(null=True, blank=True)
+
+    objects = WebSocketSessionQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["channel_name", "connected"], name="ws_routes_session_channel"),
+            models.Index(fields=["connected", "connected_at"], name="ws_routes_session_age"),
+        ]
+
+    def __str__(self) -> str:
+        return self.connection_id
+
+    def channel_members(self) -> WebSocketSessionQuerySet:
+        """Connected sessions on this session's channel and gateway, this one included."""
+        return WebSocketSession.objects.filter(
+            channel_name=self.channel_name, api_id=self.api_id, stage=self.stage, connected=True
+        )
+
+    def send(self, data: Any, *, on_commit: bool = False) -> SendResult:
+        """Push ``data`` to this connection: ``request.websocket_session.send({"n": 1})``."""
+        from .sending import send_to_sessions
+
+        return send_to_sessions([self], data, on_commit=on_commit)
+
+    async def asend(self, data: Any) -> SendResult:
+        from .sending import asend_to_sessions
+
+        return await asend_to_sessions([self], data)
+
+    def send_message(self, data: Any) -> SendResult:
+        """The seed's name for :meth:`send`."""
+        return self.send(data)
+
+
+def hash_token(raw: str) -> str:
+    """Tokens are stored as SHA-256: a leaked table cannot be replayed."""
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+class ConnectToken(models.Model):
+    """A one-time, short-lived token that authenticates one WebSocket connect as its user."""
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="websocket_tokens"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"token for {self.user_id} until {self.expires_at:%Y-%m-%d %H:%M:%S}"
+
+    @classmethod
+    def mint(cls, user: Any) -> str:
+        """Store a new token for ``user`` and return its raw value (shown once, never stored)."""
+        raw = secrets.token_urlsafe(32)
+        now = timezone.now()
+        cls.objects.create(
+            token_hash=hash_token(raw),
+            user=user,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ws_setting("TOKEN_TTL_SECONDS")),
+        )
+        return raw
+
+    @classmethod
+    def consume(cls, raw: str) -> Any | None:
+        """The token's user if ``raw`` is valid and unused, spending it; else ``None``.
+
+        Two statements: read the token with its user, then delete it; only the request whose
+        DELETE removed the row wins, so a token raced by two connects admits one.
+        """
+        if not isinstance(raw, str) or not 20 <= len(raw) <= 128:
+            return None
+        token = (
+            cls.objects.select_related("user")
+            .filter(token_hash=hash_token(raw), expires_at__gt=timezone.now())
+            .first()
+        )
+        if token is None:
+            return None
+        deleted, _ = cls.objects.filter(pk=token.pk).delete()
+        if not deleted or not token.user.is_active:
+            return None
+        return token.user

@@ -1,0 +1,379 @@
+"""The route registry: ``Router``, the default ``router`` and its ``ws_route`` decorator.
+
+Everything that can be wrong with a route is found here, at import, not at the first message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from jsonschema import SchemaError
+from jsonschema.validators import validator_for
+
+from .errors import RouteConfigurationError
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+Hook = TypeVar("Hook", bound=Callable[..., Any])
+
+#: What a route key may look like: API Gateway sends it back as ``context.routeKey``; keys starting
+#: with ``$`` are the gateway's own (``$connect``, ``$disconnect``, ``$default``).
+ROUTE_KEY_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One registered message route: its key, plain-function handler and checks.
+
+    ``validator`` is the JSON Schema validator compiled once at registration (``None``: no schema).
+    """
+
+    key: str
+    handler: Callable[..., Any]
+    schema: Mapping[str, Any] | None = None
+    login_required: bool = False
+    permission: str | None = None
+    gateway_validation: bool = False
+    validator: Any = field(default=None, repr=False, compare=False)
+    is_async: bool = field(default=False, repr=False, compare=False)
+
+
+def _handler_name(handler: Callable[..., Any]) -> str:
+    module = getattr(handler, "__module__", "?")
+    return f"{module}.{getattr(handler, '__qualname__', repr(handler))}"
+
+
+def _check_signature(handler: Callable[..., Any], what: str, args: tuple[str, ...]) -> None:
+    if not callable(handler):
+        raise RouteConfigurationError(f"{what}: {handler!r} is not callable.")
+    try:
+        signature = inspect.signature(handler)
+    except (TypeError, ValueError):  # builtins without a signature: let them be
+        return
+    try:
+        signature.bind(*args)
+    except TypeError as error:
+        wanted = ", ".join(args)
+        raise RouteConfigurationError(
+            f"{what}: handler {_handler_name(handler)}{signature} cannot be called as "
+            f"handler({wanted}) ({error}). Define it as `def {handler.__name__}({wanted}): ...`."
+        ) from None
+
+
+def _compile_schema(key: str, schema: Mapping[str, Any] | None) -> Any:
+    if schema is None:
+        return None
+    if not isinstance(schema, Mapping):
+        raise RouteConfigurationError(
+            f"Route {key!r}: schema must be a dict (a JSON Schema), not {type(schema).__name__}."
+        )
+    validator_class = validator_for(schema)
+    try:
+        validator_class.check_schema(schema)
+    except SchemaError as error:
+        path = "/".join(str(part) for part in error.path) or "(root)"
+        raise RouteConfigurationError(
+            f"Route {key!r}: invalid JSON Schema at {path}: {error.message}"
+        ) from None
+    return validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
+
+
+class Router:
+    """A registry of message routes, mounted with ``path("ws/", include(router.urls))``.
+
+    Example::
+
+        router = Router()
+
+        @router.route("chat.send", schema={"type": "object", "required": ["text"]})
+        def chat_send(request, body):
+            return {"ok": True}
+
+        urlpatterns = [path("ws/", include(router.urls))]
+    """
+
+    def __init__(self, app_name: str = "ws_routes") -> None:
+        self.app_name = app_name
+        self._routes: dict[str, Route] = {}
+        self._default: Route | None = None
+        self._connect_hooks: list[Callable[..., Any]] = []
+        self._disconnect_hooks: list[Callable[..., Any]] = []
+        self._frozen_by: str | None = None
+        self._view: Callable[..., Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Router {self.app_name!r}: {len(self._routes)} routes>"
+
+    # -- registration ---------------------------------------------------------------------------
+
+    def route(
+        self,
+        key: str,
+        *,
+        schema: Mapping[str, Any] | None = None,
+        login_required: bool = False,
+        permission: str | None = None,
+        gateway_validation: bool = False,
+    ) -> Callable[[Handler], Handler]:
+        """Register ``handler(request, body)`` for messages whose action is ``key``.
+
+        Returns the function unchanged, so tests can call it directly::
+
+            @router.route("ping")
+            def ping(request, body):
+                return {"pong": True}
+        """
+
+        def decorator(handler: Handler) -> Handler:
+            self.add_route(
+                key,
+                handler,
+                schema=schema,
+                login_required=login_required,
+                permission=permission,
+                gateway_validation=gateway_validation,
+            )
+            return handler
+
+        return decorator
+
+    def add_route(
+        self,
+        key: str,
+        handler: Callable[..., Any],
+        *,
+        schema: Mapping[str, Any] | None = None,
+        login_required: bool = False,
+        permission: str | None = None,
+        gateway_validation: bool = False,
+    ) -> Route:
+        """Register a route without the decorator: ``router.add_route("ping", ping)``."""
+        if not isinstance(key, str) or not ROUTE_KEY_PATTERN.fullmatch(key):
+            raise RouteConfigurationError(
+                f"Invalid route key {key!r}: use 1 to 128 characters from A-Z a-z 0-9 _ . : / -, "
+                "not starting with '$' (keys like $connect belong to API Gateway; use "
+                "router.on_connect, router.on_disconnect and router.default for those)."
+            )
+        self._ensure_open(f"route {key!r}")
+        existing = self._routes.get(key)
+        if existing is not None:
+            raise RouteConfigurationError(
+                f"Duplicate route key {key!r}: already registered by "
+                f"{_handler_name(existing.handler)}; {_handler_name(handler)} cannot take it too."
+            )
+        if gateway_validation and schema is None:
+            raise RouteConfigurationError(
+                f"Route {key!r}: gateway_validation=True needs a schema to push to API Gateway."
+            )
+        route = self._build_route(
+            key, handler, schema, login_required, permission, gateway_validation
+        )
+        self._routes[key] = route
+        return route
+
+    def _build_route(
+        self,
+        key: str,
+        handler: Callable[..., Any],
+        schema: Mapping[str, Any] | None,
+        login_required: bool,
+        permission: str | None,
+        gateway_validation: bool = False,
+    ) -> Route:
+        _check_signature(handler, f"Route {key!r}", ("request", "body"))
+        if permission is not None and (not isinstance(permission, str) or "." not in permission):
+            raise RouteConfigurationError(
+                f"Route {key!r}: permission must be '<app_label>.<codename>', got {permission!r}."
+            )
+        return Route(
+            key=key,
+            handler=handler,
+            schema=schema,
+            login_required=bool(login_required or permission),
+            permission=permission,
+            gateway_validation=gateway_validation,
+            validator=_compile_schema(key, schema),
+            is_async=inspect.iscoroutinefunction(handler),
+        )
+
+    def default(
+        self,
+        handler: Handler | None = None,
+        *,
+        schema: Mapping[str, Any] | None = None,
+        login_required: bool = False,
+        permission: str | None = None,
+    ) -> Any:
+        """Register the handler for messages whose action matches no route (``$default``).
+
+        Usable bare (``@router.default``) or with options (``@router.default(login_required=True)``).
+        """
+
+        def decorator(fn: Handler) -> Handler:
+            self._ensure_open("the default route")
+            if self._default is not None:
+                raise RouteConfigurationError(
+                    f"Router {self.app_name!r} already has a default handler "
+                    f"({_handler_name(self._default.handler)})."
+                )
+            self._default = self._build_route("$default", fn, schema, login_required, permission)
+            return fn
+
+        return decorator(handler) if handler is not None else decorator
+
+    def on_connect(self, hook: Hook) -> Hook:
+        """Run ``hook(request)`` on every connect before the session is saved.
+
+        ``request.user`` and ``request.websocket_session`` (unsaved) are set; raise ``WsError``
+        (its ``status``, default 403) or return ``False`` to refuse the connection.
+        """
+        _check_signature(hook, "on_connect hook", ("request",))
+        self._ensure_open(f"on_connect hook {_handler_name(hook)}")
+        self._connect_hooks.append(hook)
+        return hook
+
+    def on_disconnect(self, hook: Hook) -> Hook:
+        """Run ``hook(request)`` when a connected session closes (``request.websocket_session``)."""
+        _check_signature(hook, "on_disconnect hook", ("request",))
+        self._ensure_open(f"on_disconnect hook {_handler_name(hook)}")
+        self._disconnect_hooks.append(hook)
+        return hook
+
+    def include(self, other: Router, prefix: str = "") -> None:
+        """Copy ``other``'s routes (keys prefixed with ``prefix``) and hooks into this router.
+
+        Example: ``router.include(chat_router, prefix="chat.")`` serves ``chat.send``.
+        """
+        for key, route in other._routes.items():
+            new_key = prefix + key
+            if not ROUTE_KEY_PATTERN.fullmatch(new_key):
+                raise RouteConfigurationError(f"Invalid route key {new_key!r} from include().")
+            self._ensure_open(f"route {new_key!r}")
+            if new_key in self._routes:
+                raise RouteConfigurationError(
+                    f"Duplicate route key {new_key!r}: include() of {other!r} collides with "
+                    f"{_handler_name(self._routes[new_key].handler)}."
+                )
+            self._routes[new_key] = dataclasses.replace(route, key=new_key)
+        self._connect_hooks.extend(other._connect_hooks)
+        self._disconnect_hooks.extend(other._disconnect_hooks)
+
+    def _ensure_open(self, what: str) -> None:
+        if self._frozen_by is not None:
+            raise RouteConfigurationError(
+                f"Cannot register {what}: router {self.app_name!r} is frozen because its "
+                f"{self._frozen_by} were already read. Register routes at import time, in a ws.py "
+                "module of an installed app (autodiscovered at startup) or before the URLconf "
+                "includes router.urls."
+            )
+
+    # -- lookup ----------------------------------------------------------------------------------
+
+    @property
+    def routes(self) -> Mapping[str, Route]:
+        """Read-only mapping of route key to ``Route`` (what ``syncroutes`` pushes)."""
+        return MappingProxyType(self._routes)
+
+    @property
+    def default_route(self) -> Route | None:
+        return self._default
+
+    @property
+    def connect_hooks(self) -> tuple[Callable[..., Any], ...]:
+        return tuple(self._connect_hooks)
+
+    @property
+    def disconnect_hooks(self) -> tuple[Callable[..., Any], ...]:
+        return tuple(self._disconnect_hooks)
+
+    def resolve(self, key: Any) -> Route | None:
+        """The route for an action value, else the default route, else ``None``."""
+        route = self._routes.get(key) if isinstance(key, str) else None
+        return route if route is not None else self._default
+
+    def __iter__(self) -> Iterator[Route]:
+        return iter(self._routes.values())
+
+    def __len__(self) -> int:
+        return len(self._routes)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._routes
+
+    # -- mounting --------------------------------------------------------------------------------
+
+    def freeze(self, reason: str = "routes") -> None:
+        """Refuse further registration (done when ``urls`` or the view is read)."""
+        if self._frozen_by is None:
+            self._frozen_by = reason
+
+    @property
+    def view(self) -> Callable[..., Any]:
+        """The one generated view (csrf-exempt) that API Gateway posts every event to."""
+        if self._view is None:
+            from .views import make_gateway_view
+
+            self.freeze("view")
+            self._view = make_gateway_view(self)
+        return self._view
+
+    @property
+    def urls(self) -> tuple[list[Any], str]:
+        """``(urlpatterns, app_name)`` for ``include()``: the gateway view and the token view.
+
+        URL names: ``gateway`` (the integration target) and ``token`` (one-time connect tokens).
+        """
+        from django.urls import path
+
+        from .views import connect_token_view
+
+        view = self.view
+        self.freeze("urls")
+        patterns = [
+            path("", view, name="gateway"),
+            path("token/", connect_token_view, name="token"),
+        ]
+        return patterns, self.app_name
+
+
+#: The default router that ``ws_route`` writes to, like ``admin.site``.
+router = Router()
+
+
+def ws_route(
+    key: str,
+    *,
+    schema: Mapping[str, Any] | None = None,
+    login_required: bool = False,
+    permission: str | None = None,
+    gateway_validation: bool = False,
+    router: Router | None = None,
+) -> Callable[[Handler], Handler]:
+    """Register a handler on the default ``router`` (or the one given).
+
+    Example (in ``myapp/ws.py``, autodiscovered)::
+
+        @ws_route("chat.send", schema={"type": "object", "required": ["text"]})
+        def chat_send(request, body):
+            return {"ok": True}
+    """
+    target = router if router is not None else globals()["router"]
+    return target.route(
+        key,
+        schema=schema,
+        login_required=login_required,
+        permission=permission,
+        gateway_validation=gateway_validation,
+    )
+
+
+def autodiscover() -> None:
+    """Import the ``ws`` module of every installed app, registering their routes."""
+    from django.utils.module_loading import autodiscover_modules
+
+    autodiscover_modules("ws")
