@@ -211,6 +211,7 @@ class _Message:
     def __init__(self, router: Router) -> None:
         self.selection_key = router.route_selection_key
         self.envelope: dict[str, Any] = {"action": None}
+        self.original: dict[str, Any] = {}
 
     def parse(self, request: HttpRequest) -> dict[str, Any]:
         limit = ws_setting("MAX_BODY_BYTES")
@@ -229,6 +230,7 @@ class _Message:
             raise WsError("invalid_json", "The message is not valid JSON") from None
         if not isinstance(message, dict):
             raise WsError("invalid_message", "The message must be a JSON object")
+        self.original = message
         action = message.get(self.selection_key)
         if isinstance(action, str) and len(action) <= 128:
             self.envelope["action"] = action
@@ -277,7 +279,7 @@ def handle_message(router: Router, request: HttpRequest, event: GatewayEvent) ->
         user = session.user if session.user is not None and session.user.is_active else None
         request.user = user or AnonymousUser()
         request.websocket_session = session
-        request.ws_message = {**body, **message.envelope}  # for the seed's WebSocketView
+        request.ws_message = message.original  # the seed's WebSocketView reads self.body
         if route.login_required and user is None:
             raise WsError("not_authenticated", "Log in to use this route", status=401)
         if route.permission and not request.user.has_perm(route.permission):
