@@ -342,6 +342,13 @@ def dispatch_gateway_request(router: Router, request: HttpRequest) -> HttpRespon
         return EVENT_HANDLERS[event.kind](router, request, event)
     except WsError as error:
         return _error_response(error)
+    except PermissionDenied:
+        return _error_response(WsError("permission_denied", "Refused", status=403))
+    except Exception:
+        logger.exception("WebSocket %s failed", request.META.get("HTTP_X_WS_EVENT", "event"))
+        return _error_response(
+            WsError("internal_error", "The server failed to handle this event", status=500)
+        )
 
 
 def make_gateway_view(router: Router) -> Callable[..., HttpResponse]:
