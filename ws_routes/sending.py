@@ -951,9 +951,9 @@ def _targets(rows: Iterable[tuple], resolve: _EndpointResolver, outcome: _Outcom
 
 
 # --------------------------------------------------------------------------------------------
-# Running a delivery. The caller's thread reads the database and hands chunks over; the loop
-# thread does the network. Async callers run the same code through ``sync_to_async`` (as
-# Django's own async ORM methods do), so their event loop never waits on the database.
+# Running a delivery. The caller reads the database and hands chunks of targets over; the loop
+# thread does the network. A sync caller blocks on each hand-over; an async caller awaits it,
+# and reads the database through ``sync_to_async``.
 
 
 class _Job:
@@ -976,57 +976,116 @@ class _Job:
         self.transport = get_transport(transport)
         self.keep_delivered = keep_delivered
 
-    def new_delivery(self) -> _Delivery:
-        return _Delivery(
-            self.transport, self.method, self.payload, self.options, self.keep_delivered
-        )
+    def new_outcome(self) -> _Outcome:
+        return _Outcome(delivered_targets=[] if self.keep_delivered else None)
+
+    def targets(self, rows: Iterable[tuple], pre: _Outcome) -> list[Target]:
+        """Targets of ``rows``; blocking (credentials may be refreshed), so never in the loop."""
+        self.transport.prepare()
+        return _targets(rows, self.resolve, pre)
 
     def next_targets(self, chunks: Iterator[list[tuple]], pre: _Outcome) -> list[Target] | None:
         """The next non-empty chunk of targets (reading the database), or None at the end."""
         for rows in chunks:
-            self.transport.prepare()
-            targets = _targets(rows, self.resolve, pre)
+            targets = self.targets(rows, pre)
             if targets:
                 return targets
         return None
+
+    # Coroutines run in the loop thread.
+
+    def _delivery(self) -> _Delivery:
+        return _Delivery(
+            self.transport, self.method, self.payload, self.options, self.keep_delivered
+        )
+
+    async def deliver_list(self, targets: Sequence[Target]) -> _Outcome:
+        return await self._delivery().run_list(targets)
+
+    async def start(self, first: Sequence[Target]) -> _Delivery:
+        delivery = self._delivery()
+        delivery.start(first)
+        return delivery
+
+
+def _sync_loop() -> asyncio.AbstractEventLoop:
+    if _loop_thread.in_loop_thread():
+        raise RuntimeError("send() cannot be called from the sender's own event loop thread")
+    return _loop_thread.get()
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop, coro: Any) -> Any:
     return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
 
-def _deliver(job: _Job, chunks: Iterator[list[tuple]]) -> _Outcome:
-    """Deliver to every row of ``chunks`` (lists of ``_ROW_FIELDS``), blocking until done."""
-    if _loop_thread.in_loop_thread():
-        raise RuntimeError("send() cannot be called from the sender's own event loop thread")
-    loop = _loop_thread.get()
-    pre = _Outcome(delivered_targets=[] if job.keep_delivered else None)
-    targets = job.next_targets(chunks, pre)
-    if targets is None:
+async def _aon_loop(loop: asyncio.AbstractEventLoop, coro: Any) -> Any:
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+
+
+def _deliver_list(job: _Job, rows: list[tuple]) -> _Outcome:
+    """Deliver to rows already in memory: one hand-over, blocking until done."""
+    pre = job.new_outcome()
+    targets = job.targets(rows, pre)
+    if not targets:
         return pre
-    if len(targets) < job.chunk_size:
-        # One short chunk is all there is (sessions, or a small queryset): one hop to the loop.
-        rest = job.next_targets(chunks, pre)
-        if rest is None:
+    return _merge(pre, _on_loop(_sync_loop(), job.deliver_list(targets)))
 
-            async def deliver_list() -> _Outcome:
-                return await job.new_delivery().run_list(targets)
 
-            return _merge(pre, _on_loop(loop, deliver_list()))
-        targets = targets + rest
-
-    async def start(first: list[Target]) -> _Delivery:
-        delivery = job.new_delivery()
-        delivery.start(first)
-        return delivery
-
-    delivery = _on_loop(loop, start(targets))
+def _deliver_stream(job: _Job, chunks: Iterator[list[tuple]]) -> _Outcome:
+    """Deliver to every row of ``chunks`` (read lazily, chunk by chunk), blocking until done."""
+    loop = _sync_loop()
+    pre = job.new_outcome()
+    first = job.next_targets(chunks, pre)
+    if first is None:
+        return pre
+    if len(first) < job.chunk_size:
+        # A short chunk is usually all there is (a small channel): then one hand-over.
+        more = job.next_targets(chunks, pre)
+        if more is None:
+            return _merge(pre, _on_loop(loop, job.deliver_list(first)))
+        first = first + more
+    delivery = _on_loop(loop, job.start(first))
     try:
         while (targets := job.next_targets(chunks, pre)) is not None:
             _on_loop(loop, delivery.put(targets))
     finally:
         # Also after a database error: what was handed over is delivered and accounted for.
         outcome = _on_loop(loop, delivery.finish())
+    return _merge(pre, outcome)
+
+
+async def _adeliver_list(job: _Job, rows: list[tuple]) -> _Outcome:
+    """:func:`_deliver_list` for async callers (no database: any worker thread will do)."""
+    from asgiref.sync import sync_to_async
+
+    pre = job.new_outcome()
+    targets = await sync_to_async(job.targets, thread_sensitive=False)(rows, pre)
+    if not targets:
+        return pre
+    return _merge(pre, await _aon_loop(_loop_thread.get(), job.deliver_list(targets)))
+
+
+async def _adeliver_stream(job: _Job, chunks: Iterator[list[tuple]]) -> _Outcome:
+    """:func:`_deliver_stream` for async callers: the same steps, awaited."""
+    from asgiref.sync import sync_to_async
+
+    loop = _loop_thread.get()
+    pre = job.new_outcome()
+    next_targets = sync_to_async(job.next_targets)  # thread-sensitive: the ORM reads here
+    first = await next_targets(chunks, pre)
+    if first is None:
+        return pre
+    if len(first) < job.chunk_size:
+        more = await next_targets(chunks, pre)
+        if more is None:
+            return _merge(pre, await _aon_loop(loop, job.deliver_list(first)))
+        first = first + more
+    delivery = await _aon_loop(loop, job.start(first))
+    try:
+        while (targets := await next_targets(chunks, pre)) is not None:
+            await _aon_loop(loop, delivery.put(targets))
+    finally:
+        outcome = await _aon_loop(loop, delivery.finish())
     return _merge(pre, outcome)
 
 
@@ -1117,7 +1176,7 @@ def _send(
         queryset = recipients
 
         def send_now() -> SendResult:
-            outcome = _deliver(job, _queryset_rows(queryset, job.chunk_size))
+            outcome = _deliver_stream(job, _queryset_rows(queryset, job.chunk_size))
             return _finish(outcome, queryset.model, queryset.db)
 
         return _deferrable(queryset.db, on_commit, send_now)
@@ -1126,11 +1185,31 @@ def _send(
     model, using = _model_and_db(sessions)
 
     def send_now() -> SendResult:
-        rows = _session_rows(sessions)
-        chunks = (rows[i : i + job.chunk_size] for i in range(0, len(rows), job.chunk_size))
-        return _finish(_deliver(job, chunks), model, using, sessions)
+        outcome = _deliver_list(job, _session_rows(sessions))
+        return _finish(outcome, model, using, sessions)
 
     return _deferrable(using, on_commit, send_now)
+
+
+async def _asend(
+    recipients: QuerySet | Iterable[WebSocketSession],
+    data: Any,
+    transport: Transport | str | None,
+) -> SendResult:
+    from asgiref.sync import sync_to_async
+
+    body = encode_payload(data)
+    job = await sync_to_async(_Job, thread_sensitive=False)("POST", body, transport)
+    if isinstance(recipients, QuerySet):
+        model, using, sessions = recipients.model, recipients.db, []
+        outcome = await _adeliver_stream(job, _queryset_rows(recipients, job.chunk_size))
+    else:
+        sessions = list(recipients)
+        model, using = _model_and_db(sessions)
+        outcome = await _adeliver_list(job, _session_rows(sessions))
+    if outcome.gone:  # the UPDATE
+        return await sync_to_async(_finish)(outcome, model, using, sessions)
+    return _finish(outcome, model, using, sessions)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1175,19 +1254,24 @@ def send_to_queryset(
 async def asend_to_sessions(
     sessions: Iterable[WebSocketSession], data: Any, *, transport: Transport | str | None = None
 ) -> SendResult:
-    """:func:`send_to_sessions` for async code: ``await asend_to_sessions([session], data)``."""
-    from asgiref.sync import sync_to_async
+    """:func:`send_to_sessions` for async code: ``await asend_to_sessions([session], data)``.
 
-    return await sync_to_async(send_to_sessions)(sessions, data, transport=transport)
+    The event loop is never blocked: the posts are awaited, the UPDATE of gone sessions runs
+    through ``sync_to_async``. Concurrent ``asend`` calls overlap.
+    """
+    return await _asend(sessions, data, transport)
 
 
 async def asend_to_queryset(
     queryset: QuerySet, data: Any, *, transport: Transport | str | None = None
 ) -> SendResult:
-    """:func:`send_to_queryset` for async code: ``await qs.asend(data)``."""
-    from asgiref.sync import sync_to_async
+    """:func:`send_to_queryset` for async code: ``await qs.asend(data)``.
 
-    return await sync_to_async(send_to_queryset)(queryset, data, transport=transport)
+    Chunks are read through ``sync_to_async`` while earlier ones are being sent.
+    """
+    if not isinstance(queryset, QuerySet):
+        raise TypeError(f"asend_to_queryset needs a QuerySet, not {type(queryset).__name__}")
+    return await _asend(queryset, data, transport)
 
 
 def disconnect_sessions(
