@@ -661,6 +661,7 @@ class Boto3Transport:
             HTTPClientError,
             ReadTimeoutError,
         )
+        from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
         client = self.client(endpoint)
         try:
@@ -678,7 +679,7 @@ class Boto3Transport:
             return int(status or 500)
         except (ConnectTimeoutError, ReadTimeoutError) as exc:
             raise TimeoutError(str(exc)) from exc
-        except HTTPClientError as exc:
+        except (HTTPClientError, BotocoreConnectionError) as exc:
             raise TransportError(f"{type(exc).__name__}: {exc}") from exc
         return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 200))
 
