@@ -73,9 +73,10 @@ GONE_UPDATE_BATCH = 10_000
 # Fields read per recipient: the primary key (to mark it gone) and what builds its endpoint.
 _ROW_FIELDS = ("pk", "connection_id", "api_id", "stage")
 
-# API ids are DNS labels; stages are what API Gateway accepts. Checked because they end up in a
-# URL: a hostile value must not be able to point the signed request at another host or path.
-_API_ID_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+# What the view accepts in X-Ws-Api-Id / X-Ws-Stage (security.py), but never empty. Checked
+# because they end up in a URL: a hostile value must not point the signed request at another
+# host or path.
+_API_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _STAGE_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _CONNECTION_ID_MAX = 128
 
