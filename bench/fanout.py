@@ -8,31 +8,22 @@ The first form creates the database and its sessions (in its own process, so tha
 channel: clients, pools and connections made once, as in a long-running process), then
 times ``WebSocketSession.objects.filter(channel_name="bench").send(data)`` (ours) or
 ``.send_message(data)`` (the reference), and prints one ``RESULT {json}`` line: posts/s, CPU ms per
-post (all threads of the process), RSS before the broadcast and the process's peak RSS, and the
-number of posts the endpoint counted.
+post (all threads of the process), RSS before the broadcast and the process's peak RSS, the
+number of posts the endpoint counted and how busy the endpoint was (share of one core).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import http.client
-import json
 import os
 import time
 
 import common
+import endpoint
 
 MESSAGE = {"type": "chat.message", "from": "alice", "text": "hello, this is a broadcast"}
 WARMUP_SESSIONS = 200
-
-
-def endpoint_count(port: int) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.request("GET", "/count")
-    count = json.loads(conn.getresponse().read())["requests"]
-    conn.close()
-    return count
 
 
 def redirect_reference_to(port: int) -> None:
@@ -71,8 +62,8 @@ def main() -> None:
     parser.add_argument("--port", type=int)
     args = parser.parse_args()
 
-    endpoint = f"http://127.0.0.1:{args.port}" if args.port else ""
-    common.configure(args.lib, args.db, endpoint=endpoint)
+    base_url = f"http://127.0.0.1:{args.port}" if args.port else ""
+    common.configure(args.lib, args.db, endpoint=base_url)
     if args.seed:
         common.seed_sessions(args.lib, args.sessions, "bench")
         common.seed_sessions(args.lib, WARMUP_SESSIONS, "warm", prefix="Warm")
@@ -84,7 +75,7 @@ def main() -> None:
     broadcast(args.lib, "warm")
     gc.collect()
     rss_before = common.rss_kib()
-    count_before = endpoint_count(args.port)
+    endpoint_before = endpoint.stats(args.port)
 
     cpu_started = time.process_time()
     started = time.perf_counter()
@@ -92,7 +83,9 @@ def main() -> None:
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
 
-    posted = endpoint_count(args.port) - count_before
+    endpoint_after = endpoint.stats(args.port)
+    posted = endpoint_after["requests"] - endpoint_before["requests"]
+    endpoint_cpu = endpoint_after["cpu_seconds"] - endpoint_before["cpu_seconds"]
     common.emit(
         {
             "lib": args.lib,
@@ -102,6 +95,8 @@ def main() -> None:
             "seconds": round(elapsed, 3),
             "posts_per_second": round(delivered / elapsed, 1),
             "cpu_ms_per_post": round(cpu * 1000 / max(1, delivered), 4),
+            # Share of one core the endpoint used meanwhile: well below 1, it was not the limit.
+            "endpoint_busy": round(endpoint_cpu / elapsed, 2),
             "rss_before_mib": round(rss_before / 1024, 1),
             "peak_rss_mib": round(common.peak_rss_kib() / 1024, 1),
             "pid": os.getpid(),
