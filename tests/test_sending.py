@@ -600,19 +600,33 @@ def test_send_from_the_sender_thread_is_refused(api):
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_sending_works_in_a_forked_child(api):
-    assert send_to_sessions(unsaved("ok-parent"), {"n": 1}).delivered == 1  # loop started
+    # The loop thread is running and both transports hold open keep-alive connections.
+    configured = HttpTransport()  # as if given in WS_ROUTES["SEND_TRANSPORT"]
+    assert send_to_sessions(unsaved("ok-parent"), {"n": 1}).delivered == 1
+    assert send_to_sessions(unsaved("ok-parent-2"), {}, transport=configured).delivered == 1
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         code = 1
         try:
-            result = send_to_sessions(unsaved("ok-child"), {"n": 2})
-            code = 0 if result.delivered == 1 else 3
+            first = send_to_sessions(unsaved("ok-child"), {"n": 2})
+            second = send_to_sessions(unsaved("ok-child-2"), {}, transport=configured)
+            code = 0 if (first.delivered, second.delivered) == (1, 1) else 3
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+    # The parent's connections were left alone by the child: they still work.
     assert send_to_sessions(unsaved("ok-parent-again"), {"n": 3}).delivered == 1
-    assert api.answered(200) == ["ok-parent", "ok-child", "ok-parent-again"]
+    assert send_to_sessions(unsaved("ok-parent-3"), {}, transport=configured).delivered == 1
+    assert api.answered(200) == [
+        "ok-parent",
+        "ok-parent-2",
+        "ok-child",
+        "ok-child-2",
+        "ok-parent-again",
+        "ok-parent-3",
+    ]
+    async_to_sync(configured.aclose)()
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ Every send, to one session or to a channel of 100,000, goes the same way:
 3. there, at most ``SEND_CONCURRENCY`` posts are in flight over pooled keep-alive connections,
    each signed with SigV4 (credentials from boto3's chain, refreshed when temporary);
 4. 429 and 5xx answers, timeouts and broken connections are retried with exponential backoff and
-   full jitter (``SEND_MAX_RETRIES``), then counted as failed; 410 means the client is gone;
+   full jitter (``SEND_MAX_RETRIES``), then counted as failed; 410 means the client is gone (a
+   post that timed out may still have been delivered, so its retry can deliver it twice);
 5. gone sessions are marked disconnected in one UPDATE, and a :class:`SendResult` accounts for
    every recipient exactly once.
 
@@ -40,6 +41,7 @@ import re
 import threading
 import time
 import urllib.request
+import weakref
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -398,6 +400,12 @@ _transports: dict[str, Transport] = {}
 _abandoned: list[Any] = []
 
 
+# Every transport made in this process, so that a forked child can make them forget
+# connections, pools and threads that belong to the parent (including instances given in
+# settings, which the child inherits).
+_live_transports: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
 def _forget_after_fork() -> None:
     global _loop_thread, _state_lock
     _abandoned.extend([_loop_thread, dict(_transports), list(_boto3_session)])
@@ -406,6 +414,8 @@ def _forget_after_fork() -> None:
     _transports.clear()
     _boto3_session.clear()
     _chain_region_cache.clear()
+    for transport in list(_live_transports):
+        transport._after_fork()
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
@@ -517,6 +527,12 @@ class HttpTransport:
         self._credentials_read_at = -1e9
         self._pools: ConnectionPools | None = None
         self._proxied: dict[str, bool] = {}
+        _live_transports.add(self)
+
+    def _after_fork(self) -> None:
+        _abandoned.append(self._pools)  # the parent's sockets: never closed from here
+        self._pools = None
+        self._credentials_read_at = -1e9
 
     def prepare(self) -> None:
         if time.monotonic() - self._credentials_read_at < self.credentials_ttl:
@@ -619,6 +635,14 @@ class Boto3Transport:
         self._clients: dict[Endpoint, Any] = {}
         self._clients_lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
+        _live_transports.add(self)
+
+    def _after_fork(self) -> None:
+        # The parent's worker threads do not exist here, and its clients hold its sockets.
+        _abandoned.extend([self._executor, self._clients])
+        self._executor = None
+        self._clients = {}
+        self._clients_lock = threading.Lock()
 
     @staticmethod
     def _default_client(endpoint_url: str, region: str) -> Any:
