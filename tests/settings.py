@@ -1,6 +1,7 @@
 """Settings for the test suite: SQLite by default, PostgreSQL when DATABASE_URL says so."""
 
 import os
+import tempfile
 from urllib.parse import urlsplit
 
 SECRET_KEY = "tests-only-not-secret"
@@ -62,7 +63,15 @@ DATABASES = {
     "default": (
         _database_from_url(os.environ["DATABASE_URL"])
         if os.environ.get("DATABASE_URL")
-        else {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
+        else {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": ":memory:",
+            # A file, so that threads in the concurrency tests wait on locks like real writers.
+            "TEST": {
+                "NAME": os.path.join(tempfile.gettempdir(), f"ws_routes_tests_{os.getpid()}.db")
+            },
+            "OPTIONS": {"timeout": 30},
+        }
     )
 }
 

@@ -1,4 +1,4 @@
-"""System checks: a misconfiguration is reported by ``manage.py check``, not by the first message."""
+"""System checks: ``manage.py check`` reports a misconfiguration, not the first message."""
 
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ def check_ws_routes_settings(app_configs: Any = None, **kwargs: Any) -> list[Any
         problems.append(
             Error(
                 "WS_ROUTES['GATEWAY_SECRETS'] is empty, so the gateway view refuses every call.",
-                hint="Generate one with `python -c \"import secrets; print(secrets.token_urlsafe(48))\"`"
+                hint="Generate one with "
+                '`python -c "import secrets; print(secrets.token_urlsafe(48))"`'
                 " and set WS_ROUTES = {'GATEWAY_SECRETS': [that value]}, then run syncroutes.",
                 id="ws_routes.E004",
             )
@@ -54,15 +55,14 @@ def check_ws_routes_settings(app_configs: Any = None, **kwargs: Any) -> list[Any
                 problems.append(
                     Error(
                         f"WS_ROUTES['GATEWAY_SECRETS'][{index}] must be 32 to 256 characters from "
-                        "A-Z a-z 0-9 . _ ~ + / = - (it is written into a gateway mapping as 'value').",
+                        "A-Z a-z 0-9 . _ ~ + / = - (it is written into a gateway mapping "
+                        "as 'value').",
                         id="ws_routes.E005",
                     )
                 )
     origins = configured.get("ALLOWED_ORIGINS", [])
     if isinstance(origins, str) or not isinstance(origins, (list, tuple)):
-        problems.append(
-            Error("WS_ROUTES['ALLOWED_ORIGINS'] must be a list.", id="ws_routes.E006")
-        )
+        problems.append(Error("WS_ROUTES['ALLOWED_ORIGINS'] must be a list.", id="ws_routes.E006"))
     else:
         for origin in origins:
             if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", str(origin)):

@@ -97,8 +97,9 @@ class Router:
         urlpatterns = [path("ws/", include(router.urls))]
     """
 
-    def __init__(self, app_name: str = "ws_routes") -> None:
+    def __init__(self, app_name: str = "ws_routes", route_selection_key: str | None = None) -> None:
         self.app_name = app_name
+        self._route_selection_key = route_selection_key
         self._routes: dict[str, Route] = {}
         self._default: Route | None = None
         self._connect_hooks: list[Callable[..., Any]] = []
@@ -211,7 +212,8 @@ class Router:
     ) -> Any:
         """Register the handler for messages whose action matches no route (``$default``).
 
-        Usable bare (``@router.default``) or with options (``@router.default(login_required=True)``).
+        Usable bare (``@router.default``) or with options
+        (``@router.default(login_required=True)``).
         """
 
         def decorator(fn: Handler) -> Handler:
@@ -278,6 +280,13 @@ class Router:
     def routes(self) -> Mapping[str, Route]:
         """Read-only mapping of route key to ``Route`` (what ``syncroutes`` pushes)."""
         return MappingProxyType(self._routes)
+
+    @property
+    def route_selection_key(self) -> str:
+        """The body key naming the route: the router's own, else ``ROUTE_SELECTION_KEY``."""
+        from .conf import ws_setting
+
+        return self._route_selection_key or ws_setting("ROUTE_SELECTION_KEY")
 
     @property
     def default_route(self) -> Route | None:

@@ -1,0 +1,46 @@
+"""Delete closed sessions, sessions past API Gateway's 2-hour limit, and expired tokens.
+
+``$disconnect`` is best effort (it may never come), so age is the only sure sign a connection
+is gone. Run it from cron: ``manage.py clearWebSocketSessions``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.db.models import Q
+from django.utils import timezone
+
+from ws_routes.models import ConnectToken, WebSocketSession
+
+#: API Gateway closes every connection after 2 hours.
+CONNECTION_LIFETIME = timedelta(hours=2)
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete disconnected WebSocket sessions, sessions older than API Gateway's 2-hour "
+        "connection limit, and expired connect tokens."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Count what would be deleted; delete nothing."
+        )
+
+    def handle(self, *args: Any, dry_run: bool = False, **options: Any) -> None:
+        now = timezone.now()
+        stale = WebSocketSession.objects.filter(
+            Q(connected=False) | Q(connected_at__lt=now - CONNECTION_LIFETIME)
+        )
+        expired = ConnectToken.objects.filter(expires_at__lte=now)
+        if dry_run:
+            self.stdout.write(
+                f"Would delete {stale.count()} sessions and {expired.count()} expired tokens."
+            )
+            return
+        sessions, _ = stale.delete()
+        tokens, _ = expired.delete()
+        self.stdout.write(f"Deleted {sessions} sessions and {tokens} expired tokens.")

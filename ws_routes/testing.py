@@ -1,0 +1,233 @@
+"""``WsTestClient``: test your handlers in-process, through the real view, without AWS.
+
+Example (pytest-django)::
+
+    from ws_routes.testing import WsTestClient
+
+    def test_chat(db, django_user_model):
+        alice = django_user_model.objects.create_user("alice")
+        with WsTestClient() as ws:                       # the default router
+            conn = ws.connect(user=alice, channel="lobby")
+            reply = conn.send("chat.send", {"text": "hi"})
+            assert reply.data == {"ok": True}
+            assert conn.pushed == [{"from": "alice", "text": "hi"}]
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+from unittest import mock
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.http import HttpResponse
+from django.test import RequestFactory
+from django.test.utils import override_settings
+
+from .conf import ws_setting
+from .routing import Router
+from .routing import router as default_router
+
+#: Used only inside WsTestClient calls when the project configures no secret.
+TEST_SECRET = "ws-routes-testing-secret-not-for-production"
+_connection_ids = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """One message the code under test pushed through the management API."""
+
+    connection_id: str
+    data: Any
+
+
+@dataclass(frozen=True)
+class WsReply:
+    """The view's answer to one message: what API Gateway would send back to the client."""
+
+    status: int
+    body: Any  # the parsed JSON reply, or None for an empty reply
+
+    @property
+    def data(self) -> Any:
+        return self.body.get("data") if isinstance(self.body, dict) else None
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        return self.body.get("error") if isinstance(self.body, dict) else None
+
+
+class WsConnection:
+    """One connected (or refused) socket of a ``WsTestClient``."""
+
+    def __init__(self, client: WsTestClient, connection_id: str, response: HttpResponse) -> None:
+        self.client = client
+        self.connection_id = connection_id
+        self.response = response
+
+    @property
+    def accepted(self) -> bool:
+        """Whether API Gateway would have opened the socket (a 2xx answer to CONNECT)."""
+        return 200 <= self.response.status_code < 300
+
+    def send(
+        self, action: str | None, data: dict[str, Any] | None = None, **fields: Any
+    ) -> WsReply:
+        """Send ``{"action": action, **data, **fields}`` (e.g. ``id=1``) and return the reply."""
+        message = dict(data or {})
+        message.update(fields)
+        if action is not None:
+            message[self.client.router.route_selection_key] = action
+        return self.send_raw(json.dumps(message).encode())
+
+    def send_raw(self, raw: bytes | str) -> WsReply:
+        """Send a frame as-is (malformed JSON, a bare string...) and return the reply."""
+        body = raw.encode() if isinstance(raw, str) else raw
+        response = self.client.post("MESSAGE", self.connection_id, body)
+        return WsReply(
+            response.status_code, json.loads(response.content) if response.content else None
+        )
+
+    def disconnect(self) -> HttpResponse:
+        return self.client.post("DISCONNECT", self.connection_id)
+
+    @property
+    def pushed(self) -> list[Any]:
+        """Data pushed to this connection so far, oldest first."""
+        return [p.data for p in self.client.pushed if p.connection_id == self.connection_id]
+
+
+class WsTestClient:
+    """Drives CONNECT / MESSAGE / DISCONNECT through ``router``'s view with the real headers.
+
+    While a call runs (or for the whole ``with`` block) pushes are captured in ``pushed``
+    instead of reaching AWS; each connected recipient counts as delivered.
+    """
+
+    def __init__(
+        self, router: Router | None = None, *, api_id: str = "testapi", stage: str = "test"
+    ) -> None:
+        self.router = router if router is not None else default_router
+        self.api_id = api_id
+        self.stage = stage
+        self.pushed: list[Pushed] = []
+        self._factory = RequestFactory()
+        self._stack: ExitStack | None = None
+
+    # -- capture -------------------------------------------------------------------------------
+
+    def _record(self, sessions: Iterable[Any], data: Any) -> Any:
+        from .sending import SendResult
+
+        delivered = 0
+        for session in sessions:
+            if session.connected:
+                self.pushed.append(Pushed(session.connection_id, data))
+                delivered += 1
+        return SendResult(delivered=delivered)
+
+    @contextmanager
+    def capture(self) -> Iterator[WsTestClient]:
+        """Capture pushes (``session.send``, ``queryset.send`` and async forms) in ``pushed``."""
+
+        def send_to_sessions(sessions: Iterable[Any], data: Any, **_: Any) -> Any:
+            return self._record(sessions, data)
+
+        def send_to_queryset(queryset: Any, data: Any, **_: Any) -> Any:
+            return self._record(queryset.filter(connected=True).iterator(), data)
+
+        async def asend_to_sessions(sessions: Iterable[Any], data: Any, **_: Any) -> Any:
+            return self._record(sessions, data)
+
+        async def asend_to_queryset(queryset: Any, data: Any, **_: Any) -> Any:
+            return self._record([s async for s in queryset.filter(connected=True)], data)
+
+        with mock.patch.multiple(
+            "ws_routes.sending",
+            send_to_sessions=send_to_sessions,
+            send_to_queryset=send_to_queryset,
+            asend_to_sessions=asend_to_sessions,
+            asend_to_queryset=asend_to_queryset,
+        ):
+            yield self
+
+    def __enter__(self) -> WsTestClient:
+        self._stack = ExitStack()
+        self._stack.enter_context(self.capture())
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._stack is not None:
+            self._stack.close()
+            self._stack = None
+
+    # -- events --------------------------------------------------------------------------------
+
+    def connect(
+        self,
+        user: Any = None,
+        *,
+        channel: str | None = None,
+        token: str | None = None,
+        origin: str | None = None,
+        connection_id: str | None = None,
+        source_ip: str = "127.0.0.1",
+    ) -> WsConnection:
+        """Open a connection as ``user`` (as if by session cookie) or with a one-time ``token``."""
+        connection_id = connection_id or f"TestConn{next(_connection_ids):08d}="
+        query = {}
+        if channel is not None:
+            query[ws_setting("CHANNEL_QUERY_PARAM")] = channel
+        if token is not None:
+            query[ws_setting("TOKEN_QUERY_PARAM")] = token
+        extra = {"HTTP_X_WS_SOURCE_IP": source_ip}
+        if origin is not None:
+            extra["HTTP_ORIGIN"] = origin
+        response = self.post(
+            "CONNECT", connection_id, b"", query=urlencode(query), user=user, extra=extra
+        )
+        return WsConnection(self, connection_id, response)
+
+    def post(
+        self,
+        event: str,
+        connection_id: str,
+        body: bytes = b"",
+        *,
+        query: str = "",
+        user: Any = None,
+        extra: dict[str, str] | None = None,
+    ) -> HttpResponse:
+        """POST one event to the view exactly as API Gateway's integration would."""
+        secrets = ws_setting("GATEWAY_SECRETS")
+        headers = {
+            "HTTP_X_WS_SECRET": secrets[0] if secrets else TEST_SECRET,
+            "HTTP_X_WS_CONNECTION_ID": connection_id,
+            "HTTP_X_WS_EVENT": event,
+            "HTTP_X_WS_ROUTE": {"CONNECT": "$connect", "DISCONNECT": "$disconnect"}.get(
+                event, "$default"
+            ),
+            "HTTP_X_WS_SOURCE_IP": "127.0.0.1",
+            "HTTP_X_WS_REQUEST_ID": f"test-{next(_connection_ids)}",
+            "HTTP_X_WS_API_ID": self.api_id,
+            "HTTP_X_WS_STAGE": self.stage,
+            **(extra or {}),
+        }
+        path = "/" + (f"?{query}" if query else "")
+        request = self._factory.post(path, body, content_type="application/json", **headers)
+        request.user = user if user is not None else AnonymousUser()
+        with ExitStack() as stack:
+            if not secrets:  # a project without secrets yet: test with a throwaway one
+                configured = getattr(settings, "WS_ROUTES", None) or {}
+                stack.enter_context(
+                    override_settings(WS_ROUTES={**configured, "GATEWAY_SECRETS": [TEST_SECRET]})
+                )
+            if self._stack is None:
+                stack.enter_context(self.capture())
+            return self.router.view(request)
