@@ -1,6 +1,6 @@
 """Fixtures for the deploy, command and admin tests: moto, a recording client, a test router.
 
-Loaded with ``pytest_plugins = ["tests.deploy_support"]``; it is also the URLconf those tests
+Its fixtures live in tests/deploy_fixtures.py; this module is also the URLconf those tests
 use (``urlpatterns`` below mounts a gateway view carrying ``ws_router`` at ``/ws/``, the way
 ``router.urls`` does, and the admin at ``/admin/``).
 
@@ -20,18 +20,14 @@ moto 5.2.5 gaps, filled here and nowhere else (:class:`RecordingClient`):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import boto3
-import pytest
 from botocore.exceptions import ClientError
 from django.contrib import admin
 from django.http import HttpResponse
 from django.urls import path
 
-from ws_routes import deploy
-from ws_routes.models import ApiGateway
 from ws_routes.routing import Router
 
 REGION = "eu-west-2"
@@ -46,11 +42,15 @@ MUTATING_PREFIXES = (
     "reimport_",
     "change_",
 )
+_NOT_OPERATIONS = ("get_paginator", "can_paginate", "get_waiter", "close")
+Predicate = Callable[[dict[str, Any]], bool]
 #: Used for the API Gateway's own hosted zone in filled-in domain responses.
 APIGATEWAY_ZONE_ID = "ZAPIGATEWAYTEST"
 
 
-def client_error(operation: str, code: str = "BadRequestException", message: str = "boom") -> ClientError:
+def client_error(
+    operation: str, code: str = "BadRequestException", message: str = ""
+) -> ClientError:
     return ClientError({"Error": {"Code": code, "Message": message}}, operation)
 
 
@@ -63,7 +63,7 @@ class RecordingClient:
         self.deployments: dict[str, list[dict[str, Any]]] = {}
         self._model_ids: dict[str, list[str]] = {}
         self._route_response_ids: dict[tuple[str, str], list[str]] = {}
-        self._failures: list[tuple[str, Callable[[dict[str, Any]], bool], ClientError, list[int]]] = []
+        self._failures: list[tuple[str, Predicate, ClientError, list[int]]] = []
 
     # -- recording and failures ------------------------------------------------------------------
 
@@ -88,11 +88,12 @@ class RecordingClient:
         message: str = "injected failure",
     ) -> None:
         """Make the next ``times`` calls of ``operation`` matching ``predicate`` raise."""
-        self._failures.append((operation, predicate, client_error(operation, code, message), [times]))
+        error = client_error(operation, code, message)
+        self._failures.append((operation, predicate, error, [times]))
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._client, name)
-        if name.startswith("_") or not callable(attribute) or name in ("get_paginator", "can_paginate"):
+        if name.startswith("_") or not callable(attribute) or name in _NOT_OPERATIONS:
             return attribute
 
         def call(**kwargs: Any) -> Any:
@@ -222,54 +223,3 @@ def build_router() -> Router:
 
 def add_handler_route(router: Router, key: str, **options: Any) -> None:
     router.add_route(key, lambda request, body: None, **options)
-
-
-# -- fixtures ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def ws_urls(settings: Any) -> None:
-    settings.ROOT_URLCONF = "tests.deploy_support"
-
-
-@pytest.fixture
-def ws_router(monkeypatch: pytest.MonkeyPatch, ws_urls: None) -> Router:
-    """A fresh registry mounted at /ws/ (mutable: tests add and remove routes)."""
-    router = build_router()
-    monkeypatch.setattr(gateway_view, "ws_router", router)
-    return router
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingClient]:
-    """moto for every AWS service, with the library's client factories returning recorders."""
-    from moto import mock_aws
-
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        client = RecordingClient(boto3.client("apigatewayv2", region_name=REGION))
-        client.route53 = RecordingClient(boto3.client("route53", region_name=REGION))
-        client.sts = RecordingClient(boto3.client("sts", region_name=REGION))
-        monkeypatch.setattr(deploy, "apigateway_client", lambda gateway: client)
-        monkeypatch.setattr(deploy, "route53_client", lambda gateway: client.route53)
-        monkeypatch.setattr(deploy, "sts_client", lambda gateway: client.sts)
-        yield client
-
-
-@pytest.fixture
-def ws_gateway(db: Any, ws_router: Router) -> ApiGateway:
-    return ApiGateway.objects.create(
-        api_name="chat",
-        api_description="Chat",
-        target_base_endpoint="https://www.example.com/ws/",
-        region=REGION,
-        stage_name="production",
-        domain_name="ws.example.com",
-        certificate_arn=f"arn:aws:acm:{REGION}:123456789012:certificate/abc",
-    )
