@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.deploy_support import REGION, RecordingClient, build_router, gateway_view
+from tests.deploy_support import REGION, RecordingClient, build_router, mount_router
 from ws_routes import deploy
 from ws_routes.models import ApiGateway
 from ws_routes.routing import Router
@@ -30,7 +30,7 @@ def ws_urls(settings: Any) -> None:
 def ws_router(monkeypatch: pytest.MonkeyPatch, ws_urls: None) -> Router:
     """A fresh registry mounted at /ws/ (mutable: tests add and remove routes)."""
     router = build_router()
-    monkeypatch.setattr(gateway_view, "ws_router", router)
+    mount_router(monkeypatch, router)
     return router
 
 

@@ -221,5 +221,10 @@ def build_router() -> Router:
     return router
 
 
+def mount_router(monkeypatch: Any, router: Router) -> None:
+    """Make ``router`` the one mounted at /ws/ for the rest of the test."""
+    monkeypatch.setattr(gateway_view, "ws_router", router)
+
+
 def add_handler_route(router: Router, key: str, **options: Any) -> None:
     router.add_route(key, lambda request, body: None, **options)

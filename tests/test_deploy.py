@@ -13,7 +13,7 @@ import threading
 import pytest
 from django.db import connection
 
-from tests.deploy_support import REGION, add_handler_route, build_router
+from tests.deploy_support import REGION, add_handler_route, build_router, mount_router
 from ws_routes import deploy
 from ws_routes.deploy import (
     AwsCallError,
@@ -247,8 +247,6 @@ def test_new_registry_route_is_added_with_its_route_response(ws_gateway, aws, ws
 def test_prune_deletes_routes_not_in_registry_and_never_the_builtin_ones(
     ws_gateway, aws, monkeypatch
 ):
-    from tests import deploy_support
-
     synced(ws_gateway, aws)
     api_id = ws_gateway.api_id
     stray = aws.create_route(
@@ -257,7 +255,7 @@ def test_prune_deletes_routes_not_in_registry_and_never_the_builtin_ones(
     aws.create_route_response(ApiId=api_id, RouteId=stray["RouteId"], RouteResponseKey="$default")
 
     # An empty registry: every message route goes, the three built-in routes stay.
-    monkeypatch.setattr(deploy_support.gateway_view, "ws_router", Router())
+    mount_router(monkeypatch, Router())
     keep = sync_gateway(ws_gateway, client=aws, prune=False)
     assert [line for line in keep.plan.lines() if line.startswith("-")] == [
         f"- model {model_name('room.join')}"
@@ -467,8 +465,6 @@ def test_draft4_problems_accepts_what_draft4_has():
 
 
 def test_model_follows_the_schema_and_goes_with_gateway_validation(ws_gateway, aws, monkeypatch):
-    from tests import deploy_support
-
     synced(ws_gateway, aws)
     name = model_name("room.join")
 
@@ -481,7 +477,7 @@ def test_model_follows_the_schema_and_goes_with_gateway_validation(ws_gateway, a
         schema={"type": "object", "required": ["room", "as"]},
         gateway_validation=True,
     )
-    monkeypatch.setattr(deploy_support.gateway_view, "ws_router", changed)
+    mount_router(monkeypatch, changed)
     assert plan_sync(ws_gateway, client=aws).lines() == [
         f"~ model {name}: schema of route room.join",
         "+ deployment stage production",
@@ -493,7 +489,7 @@ def test_model_follows_the_schema_and_goes_with_gateway_validation(ws_gateway, a
     plain = Router()
     for key in ("ping", "chat.send", "room.join"):
         add_handler_route(plain, key)
-    monkeypatch.setattr(deploy_support.gateway_view, "ws_router", plain)
+    mount_router(monkeypatch, plain)
     lines = plan_sync(ws_gateway, client=aws).lines()
     assert lines[0] == "~ route room.join: recreated to request model removed"
     assert f"- model {name}" in lines
@@ -661,3 +657,15 @@ def test_build_router_is_not_frozen():
     router = build_router()
     add_handler_route(router, "extra")
     assert "extra" in router
+
+
+def test_resolves_the_router_mounted_with_include_router_urls(db, settings):
+    """The project's own URLconf: path("ws/", include(router.urls)) with the real view."""
+    from ws_routes import router
+
+    settings.ROOT_URLCONF = "tests.urls"
+    gateway = ApiGateway(api_name="x", target_base_endpoint="https://www.example.com/ws/")
+    assert deploy.resolve_router(gateway) is router
+    gateway.target_base_endpoint = "https://www.example.com/ws/token/"
+    with pytest.raises(PlanError, match="not a ws_routes gateway view"):
+        deploy.resolve_router(gateway)

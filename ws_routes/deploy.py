@@ -616,8 +616,10 @@ def _find_api(client: Any, gateway: ApiGateway) -> tuple[dict[str, Any] | None, 
     return None, ""
 
 
-def read_actual(client: Any, gateway: ApiGateway, desired: DesiredState) -> ActualState:
-    """Read what AWS has. Route responses are read only for routes that need one."""
+def read_actual(
+    client: Any, gateway: ApiGateway, desired: DesiredState, *, prune: bool = True
+) -> ActualState:
+    """Read what AWS has. Route responses are read for routes that need one or may be pruned."""
     api, adopted = _find_api(client, gateway)
     if api is None:
         return ActualState()
@@ -629,7 +631,8 @@ def read_actual(client: Any, gateway: ApiGateway, desired: DesiredState) -> Actu
     }
     for key, route in state.routes.items():
         wanted = desired.routes.get(key)
-        if wanted is not None and wanted.two_way:
+        may_reply = key not in ("$connect", "$disconnect")
+        if may_reply and (wanted.two_way if wanted is not None else prune):
             state.route_responses[route["RouteId"]] = _items(
                 client, "get_route_responses", ApiId=api_id, RouteId=route["RouteId"]
             )
@@ -838,7 +841,7 @@ def plan_sync(
     """
     client = client if client is not None else apigateway_client(gateway)
     desired = desired_state(gateway, router)
-    actual = read_actual(client, gateway, desired)
+    actual = read_actual(client, gateway, desired, prune=prune)
     return _diff(gateway, desired, actual, prune)
 
 
@@ -1329,6 +1332,41 @@ def _copy_back(source: ApiGateway, target: ApiGateway) -> None:
         "custom_domain_created",
     ):
         setattr(target, field_name, getattr(source, field_name))
+
+
+def find_gateway(reference: str | int) -> ApiGateway:
+    """The gateway whose ``api_name`` or pk is ``reference`` (``--gateway NAME|PK``, ``--pk N``).
+
+    An int is a pk only; a string is a name first, then a pk if it is all digits.
+    """
+    text = str(reference).strip()
+    gateway = (
+        None if isinstance(reference, int) else ApiGateway.objects.filter(api_name=text).first()
+    )
+    if gateway is None and text.isdigit():
+        gateway = ApiGateway.objects.filter(pk=int(text)).first()
+    if gateway is None:
+        known = ", ".join(f"{g.pk}:{g.api_name}" for g in ApiGateway.objects.order_by("pk")[:20])
+        raise DeployError(f"No ApiGateway with name or pk {text!r} (known: {known or 'none'}).")
+    return gateway
+
+
+def sync_report(result: SyncResult) -> list[str]:
+    """The lines a command or the admin shows for a sync: plan, warnings, notes, outcome."""
+    plan = result.plan
+    lines = plan.lines()
+    lines += [f"! {warning}" for warning in plan.warnings]
+    lines += [f"# {note}" for note in plan.notes]
+    if result.dry_run:
+        lines.append(f"Dry run: {len(plan.changes)} change(s) planned, nothing applied.")
+    elif plan.is_empty:
+        lines.append(f"Gateway {plan.gateway.api_name}: in sync, nothing to do.")
+    else:
+        lines.append(
+            f"Gateway {plan.gateway.api_name}: applied {result.applied} change(s); deployment "
+            f"{result.deployment_id or '(none)'} on stage {plan.gateway.stage_name}."
+        )
+    return lines
 
 
 # -- custom domain ------------------------------------------------------------------------------
