@@ -669,3 +669,21 @@ def test_resolves_the_router_mounted_with_include_router_urls(db, settings):
     gateway.target_base_endpoint = "https://www.example.com/ws/token/"
     with pytest.raises(PlanError, match="not a ws_routes gateway view"):
         deploy.resolve_router(gateway)
+
+
+def test_draft4_problems_survives_hostile_schemas():
+    deep: dict = {}
+    node = deep
+    for _ in range(50_000):
+        node["not"] = {}
+        node = node["not"]
+    node["const"] = 1
+    [problem] = draft4_problems(deep)
+    assert problem.endswith("/const: 'const' (draft 6)") and problem.count("/not") == 50_000
+    assert draft4_problems(["not", "a", "schema"]) == ["/: a schema must be an object"]
+    assert draft4_problems({"properties": {"a": 5, "b": None}}) == [
+        "/properties/a: a schema must be an object",
+        "/properties/b: a schema must be an object",
+    ]
+    wide = {"properties": {f"p{i}": {"const": i} for i in range(10_000)}}
+    assert len(draft4_problems(wide)) == 10_000

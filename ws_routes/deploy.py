@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.db import transaction
 from django.urls import Resolver404, get_script_prefix, resolve
 from django.utils import timezone
@@ -164,6 +163,9 @@ def sts_client(gateway: ApiGateway) -> Any:
 
 
 def _call(client: Any, operation: str, /, **kwargs: Any) -> Any:
+    """One AWS call; any AWS or transport failure becomes an :class:`AwsCallError` naming it."""
+    from botocore.exceptions import BotoCoreError, ClientError  # AWS libraries load on first use
+
     try:
         return getattr(client, operation)(**kwargs)
     except ClientError as error:
@@ -340,56 +342,62 @@ def draft4_problems(schema: Any) -> list[str]:
         draft4_problems({"properties": {"kind": {"const": "a"}}})
     """
     problems: list[str] = []
-
-    def walk(node: Any, path: str, boolean_ok: bool = False) -> None:
+    # (subschema, its JSON pointer, whether true/false is allowed there); a stack, not recursion,
+    # so a hostile nesting depth costs memory, never a RecursionError.
+    pending: list[tuple[Any, str, bool]] = [(schema, "", False)]
+    while pending:
+        node, path, boolean_ok = pending.pop()
         if isinstance(node, bool):
             if not boolean_ok:
                 problems.append(
                     f"{path or '/'}: boolean schema {str(node).lower()} (draft 6); "
                     'write {} for true or {"not": {}} for false'
                 )
-            return
+            continue
         if not isinstance(node, Mapping):
             problems.append(f"{path or '/'}: a schema must be an object")
-            return
+            continue
         for key, value in node.items():
             where = _pointer(path, key)
-            if key in _NOT_IN_DRAFT4:
-                problems.append(f"{where}: {key!r} ({_NOT_IN_DRAFT4[key]})")
-            elif key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
-                problems.append(
-                    f"{where}: numeric {key!r} (draft 6); draft 4 writes minimum/maximum with "
-                    f"{key}: true"
-                )
-            elif key == "$ref":
-                if not isinstance(value, str) or not (
-                    value == "#" or value.startswith("#/definitions/")
-                ):
-                    problems.append(
-                        f"{where}: $ref {value!r}; only local '#/definitions/...' references can "
-                        "be pushed as a model"
-                    )
-            elif key in _SUBSCHEMA_KEYWORDS:
-                walk(value, where, boolean_ok=key != "not")
-            elif key == "items":
-                if isinstance(value, list):
-                    for index, item in enumerate(value):
-                        walk(item, _pointer(where, index))
-                else:
-                    walk(value, where)
-            elif key in _SUBSCHEMA_MAP_KEYWORDS and isinstance(value, Mapping):
-                for name, sub in value.items():
-                    walk(sub, _pointer(where, name))
-            elif key in _SUBSCHEMA_LIST_KEYWORDS and isinstance(value, list):
-                for index, sub in enumerate(value):
-                    walk(sub, _pointer(where, index))
-            elif key == "dependencies" and isinstance(value, Mapping):
-                for name, sub in value.items():
-                    if not isinstance(sub, list):
-                        walk(sub, _pointer(where, name))
+            problem = _draft4_keyword_problem(key, value)
+            if problem:
+                problems.append(f"{where}: {problem}")
+            else:
+                pending.extend(_subschemas(key, value, where))
+    return sorted(problems)
 
-    walk(schema, "")
-    return problems
+
+def _draft4_keyword_problem(key: str, value: Any) -> str:
+    if key in _NOT_IN_DRAFT4:
+        return f"{key!r} ({_NOT_IN_DRAFT4[key]})"
+    if key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
+        return f"numeric {key!r} (draft 6); draft 4 writes minimum/maximum with {key}: true"
+    if key == "$ref" and not (
+        isinstance(value, str) and (value == "#" or value.startswith("#/definitions/"))
+    ):
+        return f"$ref {value!r}; only local '#/definitions/...' references can be pushed as a model"
+    return ""
+
+
+def _subschemas(key: str, value: Any, where: str) -> list[tuple[Any, str, bool]]:
+    """The subschemas under keyword ``key`` (draft 4's keywords only)."""
+    if key in _SUBSCHEMA_KEYWORDS:
+        return [(value, where, key != "not")]  # additionalItems/Properties may be booleans
+    if key == "items":
+        if isinstance(value, list):
+            return [(item, _pointer(where, i), False) for i, item in enumerate(value)]
+        return [(value, where, False)]
+    if key in _SUBSCHEMA_MAP_KEYWORDS and isinstance(value, Mapping):
+        return [(sub, _pointer(where, name), False) for name, sub in value.items()]
+    if key in _SUBSCHEMA_LIST_KEYWORDS and isinstance(value, list):
+        return [(sub, _pointer(where, i), False) for i, sub in enumerate(value)]
+    if key == "dependencies" and isinstance(value, Mapping):
+        return [
+            (sub, _pointer(where, name), False)
+            for name, sub in value.items()
+            if not isinstance(sub, list)  # a list of property names is not a schema
+        ]
+    return []
 
 
 def model_schema(route_key: str, schema: Mapping[str, Any]) -> dict[str, Any]:
@@ -402,6 +410,8 @@ def model_schema(route_key: str, schema: Mapping[str, Any]) -> dict[str, Any]:
         except SchemaError as error:
             path = "/".join(str(part) for part in error.path)
             problems.append(f"/{path}: {error.message}")
+        except RecursionError:
+            problems.append("/: nested too deeply to check")
     if problems:
         raise PlanError(
             f"Route {route_key!r} has gateway_validation=True but its schema uses features JSON "
@@ -649,7 +659,6 @@ class ApplyContext:
     """Ids learnt while applying (a created integration's id is needed by the routes after it)."""
 
     client: Any
-    gateway: ApiGateway
     api_id: str = ""
     integration_ids: dict[str, str] = field(default_factory=dict)
     route_ids: dict[str, str] = field(default_factory=dict)
@@ -818,12 +827,6 @@ def _route_arguments(
     return arguments
 
 
-def _pick_keeper(candidates: list[dict[str, Any]], references: Mapping[str, int]) -> dict[str, Any]:
-    return sorted(
-        candidates, key=lambda i: (-references.get(i["IntegrationId"], 0), i["IntegrationId"])
-    )[0]
-
-
 def plan_sync(
     gateway: ApiGateway,
     *,
@@ -845,288 +848,6 @@ def plan_sync(
     return _diff(gateway, desired, actual, prune)
 
 
-def _diff(gateway: ApiGateway, desired: DesiredState, actual: ActualState, prune: bool) -> Plan:
-    plan = Plan(
-        gateway=gateway, changes=[], warnings=list(desired.warnings), row_roles=desired.row_roles
-    )
-    changes = plan.changes
-    if actual.adopted_api_id:
-        plan.notes.append(
-            f"found API {actual.adopted_api_id} named {gateway.api_name!r} in AWS; managing it"
-        )
-
-    # API -----------------------------------------------------------------------------------
-    if actual.api is None:
-
-        def create_api(ctx: ApplyContext) -> None:
-            arguments: dict[str, Any] = {"ProtocolType": "WEBSOCKET", **desired.api}
-            if gateway.tags:
-                arguments["Tags"] = {str(k): str(v) for k, v in gateway.tags.items()}
-            created = _call(ctx.client, "create_api", **arguments)
-            ctx.api_id = created["ApiId"]
-            _save(
-                gateway,
-                api_id=created["ApiId"],
-                api_endpoint=created.get("ApiEndpoint", ""),
-                api_created=True,
-                provisioning_status=ApiGateway.ProvisioningStatus.API_CREATED,
-            )
-
-        changes.append(Change("+", "api", gateway.api_name, run=create_api))
-    else:
-        plan.api_id = actual.api["ApiId"]
-        api_details = [
-            f"{key} {actual.api.get(key)!r} -> {value!r}"
-            for key, value in desired.api.items()
-            if (actual.api.get(key) or "") != value
-        ]
-        if api_details:
-
-            def update_api(ctx: ApplyContext) -> None:
-                _call(ctx.client, "update_api", ApiId=ctx.api_id, **desired.api)
-
-            changes.append(Change("~", "api", gateway.api_name, tuple(api_details), run=update_api))
-
-    # Integrations ------------------------------------------------------------------------------
-    references: dict[str, int] = {}
-    for route in actual.routes.values():
-        target = route.get("Target") or ""
-        if target.startswith("integrations/"):
-            integration_id = target.split("/", 1)[1]
-            references[integration_id] = references.get(integration_id, 0) + 1
-    labels = {
-        integration["IntegrationId"]: integration.get("Description", "").removeprefix(
-            INTEGRATION_MARKER
-        )
-        for integration in actual.integrations
-    }
-    keepers: set[str] = set()
-    for role, wanted in desired.integrations.items():
-        candidates = [i for i in actual.integrations if i.get("Description") == wanted.description]
-        if not candidates:
-
-            def create_integration(ctx: ApplyContext, wanted: DesiredIntegration = wanted) -> None:
-                created = _call(
-                    ctx.client, "create_integration", ApiId=ctx.api_id, **wanted.aws_arguments()
-                )
-                ctx.integration_ids[wanted.role] = created["IntegrationId"]
-
-            changes.append(Change("+", "integration", role, (wanted.uri,), run=create_integration))
-            continue
-        keeper = _pick_keeper(candidates, references)
-        keepers.add(keeper["IntegrationId"])
-        plan.integration_ids[role] = keeper["IntegrationId"]
-        details = _integration_details(keeper, wanted)
-        if details:
-
-            def update_integration(ctx: ApplyContext, wanted: DesiredIntegration = wanted) -> None:
-                _call(
-                    ctx.client,
-                    "update_integration",
-                    ApiId=ctx.api_id,
-                    IntegrationId=ctx.integration_ids[wanted.role],
-                    **wanted.aws_arguments(),
-                )
-
-            changes.append(Change("~", "integration", role, tuple(details), run=update_integration))
-
-    # Models ------------------------------------------------------------------------------------
-    for name, wanted_model in desired.models.items():
-        existing_model = actual.models.get(name)
-        if existing_model is None:
-
-            def create_model(ctx: ApplyContext, wanted_model: DesiredModel = wanted_model) -> None:
-                _call(
-                    ctx.client,
-                    "create_model",
-                    ApiId=ctx.api_id,
-                    Name=wanted_model.name,
-                    ContentType="application/json",
-                    Description=f"ws_routes: body of route {wanted_model.route_key}",
-                    Schema=wanted_model.schema_text,
-                )
-
-            changes.append(
-                Change("+", "model", name, (f"route {wanted_model.route_key}",), run=create_model)
-            )
-        elif _parse_json(existing_model.get("Schema")) != wanted_model.document:
-
-            def update_model(
-                ctx: ApplyContext,
-                wanted_model: DesiredModel = wanted_model,
-                model_id: str = existing_model["ModelId"],
-            ) -> None:
-                _call(
-                    ctx.client,
-                    "update_model",
-                    ApiId=ctx.api_id,
-                    ModelId=model_id,
-                    Schema=wanted_model.schema_text,
-                )
-
-            changes.append(
-                Change(
-                    "~",
-                    "model",
-                    name,
-                    (f"schema of route {wanted_model.route_key}",),
-                    run=update_model,
-                )
-            )
-
-    # Routes ------------------------------------------------------------------------------------
-    needs_route_response: list[str] = []
-    route_changes: list[Change] = []
-    for key, wanted_route in desired.routes.items():
-        existing_route = actual.routes.get(key)
-        keeper_id = plan.integration_ids.get(wanted_route.role)
-        target = f"integrations/{keeper_id}" if keeper_id else None
-        target_label = (
-            wanted_route.role if keeper_id is None else f"{wanted_route.role} ({keeper_id})"
-        )
-        if existing_route is None:
-            route_changes.append(_create_route_change(gateway, wanted_route))
-            if wanted_route.two_way:
-                needs_route_response.append(key)
-            continue
-        plan.route_ids[key] = existing_route["RouteId"]
-        details, recreate = _route_details(
-            existing_route,
-            wanted_route,
-            target or "",
-            target_label,
-            gateway.route_selection_expression,
-        )
-        if recreate:
-            # Some attributes cannot be unset by update_route; a route is only live after the
-            # deployment at the end, so delete + create is safe.
-            route_changes.append(
-                _delete_route_change(
-                    key,
-                    existing_route["RouteId"],
-                    actual.route_responses.get(existing_route["RouteId"], []),
-                    details=("recreated to " + "; ".join(details),),
-                    symbol="~",
-                )
-            )
-            route_changes.append(_create_route_change(gateway, wanted_route, announce=False))
-            if wanted_route.two_way:
-                needs_route_response.append(key)
-            continue
-        if details:
-
-            def update_route(ctx: ApplyContext, wanted_route: DesiredRoute = wanted_route) -> None:
-                arguments = _route_arguments(ctx, wanted_route, gateway)
-                arguments["RouteId"] = ctx.route_ids[wanted_route.key]
-                _call(ctx.client, "update_route", **arguments)
-
-            route_changes.append(Change("~", "route", key, tuple(details), run=update_route))
-        if wanted_route.two_way:
-            responses = actual.route_responses.get(existing_route["RouteId"], [])
-            if not any(r.get("RouteResponseKey") == "$default" for r in responses):
-                needs_route_response.append(key)
-    changes.extend(route_changes)
-
-    for key in needs_route_response:
-
-        def create_route_response(ctx: ApplyContext, key: str = key) -> None:
-            _call(
-                ctx.client,
-                "create_route_response",
-                ApiId=ctx.api_id,
-                RouteId=ctx.route_ids[key],
-                RouteResponseKey="$default",
-            )
-
-        changes.append(Change("+", "route response", f"{key} $default", run=create_route_response))
-
-    # Deletions: routes first, then what only they used ------------------------------------------
-    kept_targets: set[str] = set()
-    kept_models: set[str] = set()
-    for key, existing_route in sorted(actual.routes.items()):
-        if key in desired.routes:
-            continue
-        if key in BUILTIN_ROUTES:  # unreachable (always desired); a guard, not a branch
-            continue
-        if prune:
-            changes.append(
-                _delete_route_change(
-                    key,
-                    existing_route["RouteId"],
-                    actual.route_responses.get(existing_route["RouteId"], []),
-                )
-            )
-        else:
-            plan.notes.append(f"route {key} is not in the registry; kept (--prune deletes it)")
-            kept_targets.add((existing_route.get("Target") or "").removeprefix("integrations/"))
-            kept_models.update((existing_route.get("RequestModels") or {}).values())
-
-    for integration in sorted(actual.integrations, key=lambda i: i["IntegrationId"]):
-        integration_id = integration["IntegrationId"]
-        if integration_id in keepers or integration_id in kept_targets:
-            continue
-        ours = (integration.get("Description") or "").startswith(INTEGRATION_MARKER)
-        if not ours and not prune:
-            continue
-        label = labels.get(integration_id) or integration.get("IntegrationUri") or "?"
-
-        def delete_integration(ctx: ApplyContext, integration_id: str = integration_id) -> None:
-            _call(ctx.client, "delete_integration", ApiId=ctx.api_id, IntegrationId=integration_id)
-
-        changes.append(
-            Change("-", "integration", f"{label} ({integration_id})", run=delete_integration)
-        )
-
-    for name, existing_model in sorted(actual.models.items()):
-        if name in desired.models or name in kept_models:
-            continue
-        if not name.startswith(MODEL_PREFIX) and not prune:
-            continue
-
-        def delete_model(ctx: ApplyContext, model_id: str = existing_model["ModelId"]) -> None:
-            _call(ctx.client, "delete_model", ApiId=ctx.api_id, ModelId=model_id)
-
-        changes.append(Change("-", "model", name, run=delete_model))
-
-    # Stage and deployment ---------------------------------------------------------------------
-    if desired.stage_name not in actual.stages:
-
-        def create_stage(ctx: ApplyContext) -> None:
-            arguments = {"ApiId": ctx.api_id, "StageName": desired.stage_name}
-            if desired.stage_description:
-                arguments["Description"] = desired.stage_description
-            _call(ctx.client, "create_stage", **arguments)
-
-        changes.append(Change("+", "stage", desired.stage_name, run=create_stage))
-
-    if changes or not gateway.deployment_id:
-
-        def create_deployment(ctx: ApplyContext) -> None:
-            created = _call(
-                ctx.client,
-                "create_deployment",
-                ApiId=ctx.api_id,
-                StageName=desired.stage_name,
-                Description=f"ws_routes sync {timezone.now():%Y-%m-%dT%H:%M:%SZ}",
-            )
-            status = gateway.provisioning_status
-            if status in _BEFORE_DEPLOYED:
-                status = ApiGateway.ProvisioningStatus.DEPLOYED
-            _save(
-                gateway,
-                deployment_id=created.get("DeploymentId", ""),
-                provisioning_status=status,
-                last_error="",
-            )
-            gateway.routes.update(deployed=True)
-
-        reason = () if changes else ("the last sync did not finish its deployment",)
-        changes.append(
-            Change("+", "deployment", f"stage {desired.stage_name}", reason, run=create_deployment)
-        )
-    return plan
-
-
 _BEFORE_DEPLOYED = (
     ApiGateway.ProvisioningStatus.PENDING,
     ApiGateway.ProvisioningStatus.API_CREATED,
@@ -1134,27 +855,307 @@ _BEFORE_DEPLOYED = (
 )
 
 
+def _diff(gateway: ApiGateway, desired: DesiredState, actual: ActualState, prune: bool) -> Plan:
+    return _Planner(gateway, desired, actual, prune).plan()
+
+
+class _Planner:
+    """Builds a :class:`Plan` phase by phase, in the order AWS needs the changes applied.
+
+    API, integrations and models first (routes point at them), then routes and their route
+    responses, then deletions (a route before the integration or model only it used), then the
+    stage and the deployment that makes it all live.
+    """
+
+    def __init__(
+        self, gateway: ApiGateway, desired: DesiredState, actual: ActualState, prune: bool
+    ) -> None:
+        self.gateway = gateway
+        self.desired = desired
+        self.actual = actual
+        self.prune = prune
+        self.result = Plan(
+            gateway=gateway,
+            changes=[],
+            warnings=list(desired.warnings),
+            row_roles=desired.row_roles,
+        )
+        self.keepers: set[str] = set()  # integration ids the desired roles keep
+        self.kept_targets: set[str] = set()  # integration ids used by routes --no-prune keeps
+        self.kept_models: set[str] = set()  # model names used by routes --no-prune keeps
+
+    def add(self, change: Change) -> None:
+        self.result.changes.append(change)
+
+    def plan(self) -> Plan:
+        if self.actual.adopted_api_id:
+            self.result.notes.append(
+                f"found API {self.actual.adopted_api_id} named {self.gateway.api_name!r} in AWS; "
+                "managing it"
+            )
+        self.api()
+        self.integrations()
+        self.models()
+        self.routes()
+        self.deletions()
+        self.stage_and_deployment()
+        return self.result
+
+    # -- phases ---------------------------------------------------------------------------------
+
+    def api(self) -> None:
+        if self.actual.api is None:
+            self.add(_create_api_change(self.gateway, self.desired))
+            return
+        self.result.api_id = self.actual.api["ApiId"]
+        details = [
+            f"{key} {self.actual.api.get(key)!r} -> {value!r}"
+            for key, value in self.desired.api.items()
+            if (self.actual.api.get(key) or "") != value
+        ]
+        if details:
+            self.add(_update_api_change(self.gateway, self.desired, details))
+
+    def integrations(self) -> None:
+        references: dict[str, int] = {}
+        for route in self.actual.routes.values():
+            integration_id = _target_id(route)
+            references[integration_id] = references.get(integration_id, 0) + 1
+        for role, wanted in self.desired.integrations.items():
+            candidates = [
+                i for i in self.actual.integrations if i.get("Description") == wanted.description
+            ]
+            if not candidates:
+                self.add(_create_integration_change(wanted))
+                continue
+            # Several with our marker (two syncs raced): keep the most used, delete the others.
+            keeper = min(
+                candidates,
+                key=lambda i: (-references.get(i["IntegrationId"], 0), i["IntegrationId"]),
+            )
+            self.keepers.add(keeper["IntegrationId"])
+            self.result.integration_ids[role] = keeper["IntegrationId"]
+            details = _integration_details(keeper, wanted)
+            if details:
+                self.add(_update_integration_change(wanted, details))
+
+    def models(self) -> None:
+        for name, wanted in self.desired.models.items():
+            existing = self.actual.models.get(name)
+            if existing is None:
+                self.add(_create_model_change(wanted))
+            elif _parse_json(existing.get("Schema")) != wanted.document:
+                self.add(_update_model_change(wanted, existing["ModelId"]))
+
+    def routes(self) -> None:
+        needs_route_response: list[str] = []
+        for key, wanted in self.desired.routes.items():
+            existing = self.actual.routes.get(key)
+            if existing is None:
+                self.add(_create_route_change(self.gateway, wanted))
+                if wanted.two_way:
+                    needs_route_response.append(key)
+                continue
+            self.result.route_ids[key] = existing["RouteId"]
+            keeper_id = self.result.integration_ids.get(wanted.role)
+            details, recreate = _route_details(
+                existing,
+                wanted,
+                target=f"integrations/{keeper_id}" if keeper_id else "",
+                target_label=f"{wanted.role} ({keeper_id})" if keeper_id else wanted.role,
+                model_selection=self.gateway.route_selection_expression,
+            )
+            if recreate:
+                # update_route cannot unset some attributes; a route only goes live with the
+                # deployment at the end, so delete + create is safe.
+                responses = self.actual.route_responses.get(existing["RouteId"], [])
+                recreated = ("recreated to " + "; ".join(details),)
+                self.add(_delete_route_change(key, existing["RouteId"], responses, recreated))
+                self.add(_create_route_change(self.gateway, wanted, ("recreated",)))
+                if wanted.two_way:
+                    needs_route_response.append(key)
+                continue
+            if details:
+                self.add(_update_route_change(self.gateway, wanted, details))
+            responses = self.actual.route_responses.get(existing["RouteId"], [])
+            if wanted.two_way and not any(
+                r.get("RouteResponseKey") == "$default" for r in responses
+            ):
+                needs_route_response.append(key)
+        for key in needs_route_response:
+            self.add(_create_route_response_change(key))
+
+    def deletions(self) -> None:
+        for key, existing in sorted(self.actual.routes.items()):
+            if key in self.desired.routes or key in BUILTIN_ROUTES:  # built-ins: always desired
+                continue
+            if self.prune:
+                responses = self.actual.route_responses.get(existing["RouteId"], [])
+                self.add(_delete_route_change(key, existing["RouteId"], responses))
+            else:
+                self.result.notes.append(
+                    f"route {key} is not in the registry; kept (--prune deletes it)"
+                )
+                self.kept_targets.add(_target_id(existing))
+                self.kept_models.update((existing.get("RequestModels") or {}).values())
+        for integration in sorted(self.actual.integrations, key=lambda i: i["IntegrationId"]):
+            integration_id = integration["IntegrationId"]
+            if integration_id in self.keepers or integration_id in self.kept_targets:
+                continue
+            description = integration.get("Description") or ""
+            if not description.startswith(INTEGRATION_MARKER) and not self.prune:
+                continue  # not ours: only --prune removes unused foreign integrations
+            label = description.removeprefix(INTEGRATION_MARKER) or integration.get(
+                "IntegrationUri", "?"
+            )
+            self.add(_delete_integration_change(integration_id, label))
+        for name, existing in sorted(self.actual.models.items()):
+            if name in self.desired.models or name in self.kept_models:
+                continue
+            if not name.startswith(MODEL_PREFIX) and not self.prune:
+                continue
+            self.add(_delete_model_change(name, existing["ModelId"]))
+
+    def stage_and_deployment(self) -> None:
+        if self.desired.stage_name not in self.actual.stages:
+            self.add(_create_stage_change(self.desired))
+        if self.result.changes:
+            self.add(_create_deployment_change(self.gateway, self.desired.stage_name))
+        elif not self.gateway.deployment_id:
+            self.add(
+                _create_deployment_change(
+                    self.gateway,
+                    self.desired.stage_name,
+                    ("the last sync did not finish its deployment",),
+                )
+            )
+
+
+def _target_id(route: Mapping[str, Any]) -> str:
+    return (route.get("Target") or "").removeprefix("integrations/")
+
+
+# -- the changes: each knows how to apply itself ------------------------------------------------
+
+
+def _create_api_change(gateway: ApiGateway, desired: DesiredState) -> Change:
+    def create_api(ctx: ApplyContext) -> None:
+        arguments: dict[str, Any] = {"ProtocolType": "WEBSOCKET", **desired.api}
+        if gateway.tags:
+            arguments["Tags"] = {str(k): str(v) for k, v in gateway.tags.items()}
+        created = _call(ctx.client, "create_api", **arguments)
+        ctx.api_id = created["ApiId"]
+        # Saved at once: a failure later in this run must not lose the new API.
+        _save(
+            gateway,
+            api_id=created["ApiId"],
+            api_endpoint=created.get("ApiEndpoint", ""),
+            api_created=True,
+            provisioning_status=ApiGateway.ProvisioningStatus.API_CREATED,
+        )
+
+    return Change("+", "api", gateway.api_name, run=create_api)
+
+
+def _update_api_change(gateway: ApiGateway, desired: DesiredState, details: list[str]) -> Change:
+    def update_api(ctx: ApplyContext) -> None:
+        _call(ctx.client, "update_api", ApiId=ctx.api_id, **desired.api)
+
+    return Change("~", "api", gateway.api_name, tuple(details), run=update_api)
+
+
+def _create_integration_change(wanted: DesiredIntegration) -> Change:
+    def create_integration(ctx: ApplyContext) -> None:
+        created = _call(
+            ctx.client, "create_integration", ApiId=ctx.api_id, **wanted.aws_arguments()
+        )
+        ctx.integration_ids[wanted.role] = created["IntegrationId"]
+
+    return Change("+", "integration", wanted.role, (wanted.uri,), run=create_integration)
+
+
+def _update_integration_change(wanted: DesiredIntegration, details: list[str]) -> Change:
+    def update_integration(ctx: ApplyContext) -> None:
+        _call(
+            ctx.client,
+            "update_integration",
+            ApiId=ctx.api_id,
+            IntegrationId=ctx.integration_ids[wanted.role],
+            **wanted.aws_arguments(),
+        )
+
+    return Change("~", "integration", wanted.role, tuple(details), run=update_integration)
+
+
+def _delete_integration_change(integration_id: str, label: str) -> Change:
+    def delete_integration(ctx: ApplyContext) -> None:
+        _call(ctx.client, "delete_integration", ApiId=ctx.api_id, IntegrationId=integration_id)
+
+    return Change("-", "integration", f"{label} ({integration_id})", run=delete_integration)
+
+
+def _create_model_change(wanted: DesiredModel) -> Change:
+    def create_model(ctx: ApplyContext) -> None:
+        _call(
+            ctx.client,
+            "create_model",
+            ApiId=ctx.api_id,
+            Name=wanted.name,
+            ContentType="application/json",
+            Description=f"ws_routes: body of route {wanted.route_key}",
+            Schema=wanted.schema_text,
+        )
+
+    return Change("+", "model", wanted.name, (f"route {wanted.route_key}",), run=create_model)
+
+
+def _update_model_change(wanted: DesiredModel, model_id: str) -> Change:
+    def update_model(ctx: ApplyContext) -> None:
+        _call(
+            ctx.client,
+            "update_model",
+            ApiId=ctx.api_id,
+            ModelId=model_id,
+            Schema=wanted.schema_text,
+        )
+
+    details = (f"schema of route {wanted.route_key}",)
+    return Change("~", "model", wanted.name, details, run=update_model)
+
+
+def _delete_model_change(name: str, model_id: str) -> Change:
+    def delete_model(ctx: ApplyContext) -> None:
+        _call(ctx.client, "delete_model", ApiId=ctx.api_id, ModelId=model_id)
+
+    return Change("-", "model", name, run=delete_model)
+
+
 def _create_route_change(
-    gateway: ApiGateway, wanted: DesiredRoute, announce: bool = True
+    gateway: ApiGateway, wanted: DesiredRoute, details: tuple[str, ...] = ()
 ) -> Change:
     def create_route(ctx: ApplyContext) -> None:
         created = _call(ctx.client, "create_route", **_route_arguments(ctx, wanted, gateway))
         ctx.route_ids[wanted.key] = created["RouteId"]
 
-    if announce:
-        return Change("+", "route", wanted.key, run=create_route)
-    # Second half of a recreate: printed by the "~" line before it.
-    return Change("+", "route", wanted.key, ("recreated",), run=create_route)
+    return Change("+", "route", wanted.key, details, run=create_route)
+
+
+def _update_route_change(gateway: ApiGateway, wanted: DesiredRoute, details: list[str]) -> Change:
+    def update_route(ctx: ApplyContext) -> None:
+        arguments = _route_arguments(ctx, wanted, gateway)
+        arguments["RouteId"] = ctx.route_ids[wanted.key]
+        _call(ctx.client, "update_route", **arguments)
+
+    return Change("~", "route", wanted.key, tuple(details), run=update_route)
 
 
 def _delete_route_change(
     key: str,
     route_id: str,
     responses: Iterable[Mapping[str, Any]],
-    *,
-    details: tuple[str, ...] = (),
-    symbol: str = "-",
+    recreated: tuple[str, ...] = (),
 ) -> Change:
+    """``- route key``; or, with ``recreated``, the ``~`` first half of a delete + create."""
     response_ids = [r["RouteResponseId"] for r in responses]
 
     def delete_route(ctx: ApplyContext) -> None:
@@ -1173,7 +1174,52 @@ def _delete_route_change(
         _call(ctx.client, "delete_route", ApiId=ctx.api_id, RouteId=route_id)
         ctx.route_ids.pop(key, None)
 
-    return Change(symbol, "route", key, details, run=delete_route)
+    return Change("~" if recreated else "-", "route", key, recreated, run=delete_route)
+
+
+def _create_route_response_change(key: str) -> Change:
+    def create_route_response(ctx: ApplyContext) -> None:
+        # With the route's RouteResponseSelectionExpression "$default", this is what makes
+        # API Gateway send the integration's answer back to the client.
+        _call(
+            ctx.client,
+            "create_route_response",
+            ApiId=ctx.api_id,
+            RouteId=ctx.route_ids[key],
+            RouteResponseKey="$default",
+        )
+
+    return Change("+", "route response", f"{key} $default", run=create_route_response)
+
+
+def _create_stage_change(desired: DesiredState) -> Change:
+    def create_stage(ctx: ApplyContext) -> None:
+        arguments = {"ApiId": ctx.api_id, "StageName": desired.stage_name}
+        if desired.stage_description:
+            arguments["Description"] = desired.stage_description
+        _call(ctx.client, "create_stage", **arguments)
+
+    return Change("+", "stage", desired.stage_name, run=create_stage)
+
+
+def _create_deployment_change(
+    gateway: ApiGateway, stage_name: str, details: tuple[str, ...] = ()
+) -> Change:
+    def create_deployment(ctx: ApplyContext) -> None:
+        created = _call(
+            ctx.client,
+            "create_deployment",
+            ApiId=ctx.api_id,
+            StageName=stage_name,
+            Description=f"ws_routes sync {timezone.now():%Y-%m-%dT%H:%M:%SZ}",
+        )
+        status = gateway.provisioning_status
+        if status in _BEFORE_DEPLOYED:
+            status = ApiGateway.ProvisioningStatus.DEPLOYED
+        _save(gateway, deployment_id=created.get("DeploymentId", ""), provisioning_status=status)
+        gateway.routes.update(deployed=True)
+
+    return Change("+", "deployment", f"stage {stage_name}", details, run=create_deployment)
 
 
 def _parse_json(text: Any) -> Any:
@@ -1217,7 +1263,6 @@ def apply_plan(plan: Plan, *, client: Any = None) -> int:
     client = client if client is not None else apigateway_client(gateway)
     ctx = ApplyContext(
         client=client,
-        gateway=gateway,
         api_id=plan.api_id,
         integration_ids=dict(plan.integration_ids),
         route_ids=dict(plan.route_ids),
@@ -1244,7 +1289,6 @@ def apply_plan(plan: Plan, *, client: Any = None) -> int:
             and gateway.provisioning_status == ApiGateway.ProvisioningStatus.API_CREATED
         ):
             _save(gateway, provisioning_status=ApiGateway.ProvisioningStatus.ROUTES_CREATED)
-    _save(gateway, integration_id=ctx.integration_ids.get(ROUTER_ROLE, ""))
     _record_rows(plan, ctx)
     return applied
 
@@ -1286,52 +1330,61 @@ def sync_gateway(
         print(result.plan, result.applied)
     """
     error: DeployError | None = None
+    result: SyncResult | None = None
     with transaction.atomic():
-        locked = ApiGateway.objects.select_for_update().get(pk=gateway.pk)
         try:
-            plan = plan_sync(locked, client=client, router=router, prune=prune)
-            if expected_digest is not None and plan.digest != expected_digest:
-                raise PlanChangedError(
-                    f"The plan for {locked.api_name!r} changed since it was shown; review it again."
-                )
+            locked = ApiGateway.objects.select_for_update().get(pk=gateway.pk)
+        except ApiGateway.DoesNotExist:
+            raise DeployError(f"Gateway {gateway.api_name!r} no longer exists.") from None
+        try:
+            result = _sync_locked(locked, client, router, prune, dry_run, expected_digest)
         except DeployError as exc:
+            # Recorded, and committed with the progress made (ids of what was created).
             if not dry_run and not isinstance(exc, PlanChangedError):
                 _save(locked, last_error=_redact(str(exc)))
             error = exc
-            plan = None  # type: ignore[assignment]
-        if plan is not None and dry_run:
-            result = SyncResult(plan, dry_run=True)
-        elif plan is not None:
-            result = SyncResult(plan)
-            try:
-                result.applied = apply_plan(plan, client=client)
-                if locked.last_error:
-                    _save(locked, last_error="")
-            except AwsCallError as exc:
-                _save(locked, last_error=str(exc))
-                error = exc
-    _copy_back(locked, gateway)
+    gateway.refresh_from_db(fields=AWS_STATE_FIELDS)
     if error is not None:
         raise error
+    assert result is not None
     return result
 
 
-def _copy_back(source: ApiGateway, target: ApiGateway) -> None:
-    if source is target:
-        return
-    for field_name in (
-        "api_id",
-        "api_endpoint",
-        "integration_id",
-        "deployment_id",
-        "api_created",
-        "provisioning_status",
-        "last_error",
-        "api_gateway_domain_name",
-        "api_mapping_id",
-        "custom_domain_created",
-    ):
-        setattr(target, field_name, getattr(source, field_name))
+#: The fields provisioning writes (refreshed on the caller's instance after a sync).
+AWS_STATE_FIELDS = (
+    "api_id",
+    "api_endpoint",
+    "integration_id",
+    "deployment_id",
+    "api_created",
+    "provisioning_status",
+    "last_error",
+    "api_gateway_domain_name",
+    "api_mapping_id",
+    "custom_domain_created",
+    "updated_on",
+)
+
+
+def _sync_locked(
+    gateway: ApiGateway,
+    client: Any,
+    router: Router | None,
+    prune: bool,
+    dry_run: bool,
+    expected_digest: str | None,
+) -> SyncResult:
+    plan = plan_sync(gateway, client=client, router=router, prune=prune)
+    if expected_digest is not None and plan.digest != expected_digest:
+        raise PlanChangedError(
+            f"The plan for {gateway.api_name!r} changed since it was shown; review it again."
+        )
+    if dry_run:
+        return SyncResult(plan, dry_run=True)
+    applied = apply_plan(plan, client=client)
+    if gateway.last_error:
+        _save(gateway, last_error="")
+    return SyncResult(plan, applied=applied)
 
 
 def find_gateway(reference: str | int) -> ApiGateway:
