@@ -195,7 +195,7 @@ class ApiGatewayAdmin(admin.ModelAdmin):
             "Sync routes: review the plan",
             previews=previews,
             prune=prune,
-            can_apply=any(p["plan"] is not None for p in previews),
+            can_apply=any(p["plan"] is not None and not p["plan"].is_empty for p in previews),
         )
 
     @admin.action(description="Rotate the gateway secret", permissions=["change"])

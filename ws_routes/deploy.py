@@ -971,7 +971,9 @@ class _Planner:
                 responses = self.actual.route_responses.get(existing["RouteId"], [])
                 recreated = ("recreated to " + "; ".join(details),)
                 self.add(_delete_route_change(key, existing["RouteId"], responses, recreated))
-                self.add(_create_route_change(self.gateway, wanted, ("recreated",)))
+                # What we do not manage (an authorizer set in the console) survives the recreate.
+                kept = {k: existing[k] for k in _UNMANAGED_ROUTE_FIELDS if existing.get(k)}
+                self.add(_create_route_change(self.gateway, wanted, ("recreated",), kept))
                 if wanted.two_way:
                     needs_route_response.append(key)
                 continue
@@ -1130,11 +1132,24 @@ def _delete_model_change(name: str, model_id: str) -> Change:
     return Change("-", "model", name, run=delete_model)
 
 
+#: Route attributes the sync leaves alone (and carries over when it must recreate a route).
+_UNMANAGED_ROUTE_FIELDS = (
+    "AuthorizationType",
+    "AuthorizerId",
+    "AuthorizationScopes",
+    "ApiKeyRequired",
+)
+
+
 def _create_route_change(
-    gateway: ApiGateway, wanted: DesiredRoute, details: tuple[str, ...] = ()
+    gateway: ApiGateway,
+    wanted: DesiredRoute,
+    details: tuple[str, ...] = (),
+    kept: Mapping[str, Any] | None = None,
 ) -> Change:
     def create_route(ctx: ApplyContext) -> None:
-        created = _call(ctx.client, "create_route", **_route_arguments(ctx, wanted, gateway))
+        arguments = {**(kept or {}), **_route_arguments(ctx, wanted, gateway)}
+        created = _call(ctx.client, "create_route", **arguments)
         ctx.route_ids[wanted.key] = created["RouteId"]
 
     return Change("+", "route", wanted.key, details, run=create_route)
