@@ -783,6 +783,22 @@ def test_slow_handshake_does_not_block_others(gateway, backend):
     assert run(scenario())["route"] == "x"
 
 
+def test_slowloris_handshake_is_cut_off(make_gateway, backend):
+    gateway = make_gateway(http_idle_timeout=0.3)
+
+    async def scenario():
+        reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n")  # never ends
+        started = time.monotonic()
+        data = await reader.read()  # until the server hangs up
+        writer.close()
+        return data, time.monotonic() - started
+
+    data, elapsed = run(scenario())
+    assert data == b"" and elapsed < 2
+    assert backend.events == []
+
+
 def test_stop_closes_clients_sends_disconnects_and_frees_the_port(backend):
     gateway = LocalGateway(backend.url, secret=SECRET, port=0).start()
     port = gateway.port
@@ -835,6 +851,7 @@ def test_gateway_urls(gateway):
         {"idle_timeout": 0},
         {"max_lifetime": -1},
         {"max_frame_bytes": 0},
+        {"http_idle_timeout": 0},
         {"port": 70000},
         {"route_selection_key": ""},
         {"route_keys": {""}},

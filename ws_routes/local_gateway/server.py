@@ -98,6 +98,7 @@ class GatewayServer:
             access_log=None,
             handle_signals=False,
             shutdown_timeout=config.close_timeout + 1,
+            keepalive_timeout=config.http_idle_timeout,
         )
         await self._runner.setup()
         try:
