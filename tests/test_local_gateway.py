@@ -361,6 +361,20 @@ def test_integration_timeout_sends_endpoint_request_timed_out(make_gateway, back
     assert 0.25 < elapsed < 0.9
 
 
+def test_connect_timeout_is_504(make_gateway, backend):
+    gateway = make_gateway(integration_timeout=0.2)
+    backend.respond = lambda event: Reply(delay=1.0)
+
+    async def scenario():
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            async with client(gateway):
+                pass
+        return refused.value.status
+
+    assert run(scenario()) == 504
+    assert gateway.connection_ids() == []
+
+
 def test_messages_are_handled_concurrently(gateway, backend):
     def respond(event):
         if event.event != "MESSAGE":
@@ -524,6 +538,27 @@ def test_idle_connection_is_closed_with_1001(make_gateway, backend):
     kind, code, elapsed = run(scenario())
     assert kind == aiohttp.WSMsgType.CLOSE and code == 1001
     backend.wait_for("DISCONNECT")
+
+
+def test_pushes_to_the_client_count_as_activity(make_gateway, backend):
+    gateway = make_gateway(idle_timeout=0.4)
+    api = management_client(gateway.management_endpoint)
+
+    async def scenario():
+        async with client(gateway) as ws:
+            connection_id = await whoami(ws)
+            started = time.monotonic()
+            for _ in range(5):  # 1 s of pushes, 0.2 s apart, and the client never sends
+                await asyncio.sleep(0.2)
+                await asyncio.to_thread(
+                    api.post_to_connection, ConnectionId=connection_id, Data=b"p"
+                )
+                assert await ws.receive_str(timeout=5) == "p"
+            message = await ws.receive(timeout=5)
+            return message.data, time.monotonic() - started
+
+    code, elapsed = run(scenario())
+    assert code == 1001 and elapsed > 1.0
 
 
 def test_connection_lifetime_is_capped_even_with_traffic(make_gateway, backend):

@@ -107,11 +107,17 @@ class WebSocketEndpoint:
         finally:
             self._pending_ids.discard(connection_id)
         try:
-            FrameSizeGuard.install(
-                request.transport,
-                self.config.max_frame_bytes,
-                lambda size: connection.close(*MESSAGE_TOO_BIG),
-            )
+
+            def oversized(size: int) -> None:
+                logger.info(
+                    "closing %s: a %d-byte frame is over the %d-byte frame limit",
+                    connection.id,
+                    size,
+                    self.config.max_frame_bytes,
+                )
+                connection.close(*MESSAGE_TOO_BIG)
+
+            FrameSizeGuard.install(request.transport, self.config.max_frame_bytes, oversized)
             await self._serve(connection)
         finally:
             self.registry.remove(connection)
