@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from django.db import connections
 from django.test import Client
 
 from tests.e2e.support import management_client, run
@@ -72,6 +73,18 @@ def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
             assert result, f"{check} never became true"
             return result
         time.sleep(0.02)
+
+
+async def in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run blocking (ORM, boto3) code off the event loop, closing that thread's DB connection."""
+
+    def call() -> Any:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return await asyncio.to_thread(call)
 
 
 def session_cookie(user) -> str:
@@ -240,7 +253,7 @@ def test_broadcast_to_a_room_with_boto3(gateway):
                     api.post_to_connection(ConnectionId=session.connection_id, Data=b'{"hi":1}')
                 return room.count()
 
-            assert await asyncio.to_thread(push) == 2
+            assert await in_thread(push) == 2
             got = [await one.receive_str(timeout=5), await two.receive_str(timeout=5)]
             with pytest.raises(asyncio.TimeoutError):
                 await other.receive(timeout=0.3)
@@ -295,8 +308,8 @@ def test_session_send_counts_gone_after_disconnect(gateway):
     async def scenario():
         async with connect(gateway) as ws:
             await ask(ws, {"action": "echo"})
-            session = await asyncio.to_thread(WebSocketSession.objects.get)
-            delivered = await asyncio.to_thread(session.send, {"n": 1})
+            session = await in_thread(WebSocketSession.objects.get)
+            delivered = await in_thread(session.send, {"n": 1})
             assert json.loads(await ws.receive_str(timeout=5)) == {"n": 1}
             return session, delivered
 
@@ -320,12 +333,12 @@ def test_the_senders_sigv4_signatures_verify(live_server, settings, monkeypatch)
         async def scenario():
             async with connect(gateway) as ws:
                 await ask(ws, {"action": "echo"})
-                session = await asyncio.to_thread(WebSocketSession.objects.get)
-                signed = await asyncio.to_thread(session.send, {"signed": True})
+                session = await in_thread(WebSocketSession.objects.get)
+                signed = await in_thread(session.send, {"signed": True})
                 received = json.loads(await ws.receive_str(timeout=5))
                 monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "a-wrong-secret")
                 sending.reset_sender()
-                forged = await asyncio.to_thread(session.send, {"signed": False})
+                forged = await in_thread(session.send, {"signed": False})
                 with pytest.raises(asyncio.TimeoutError):
                     await ws.receive(timeout=0.3)
                 return signed, received, forged
@@ -341,9 +354,9 @@ def test_delete_connection_closes_the_socket_and_django_hears_it(gateway):
     async def scenario():
         async with connect(gateway) as ws:
             await ask(ws, {"action": "echo"})
-            session = await asyncio.to_thread(WebSocketSession.objects.get)
-            info = await asyncio.to_thread(api.get_connection, ConnectionId=session.connection_id)
-            await asyncio.to_thread(api.delete_connection, ConnectionId=session.connection_id)
+            session = await in_thread(WebSocketSession.objects.get)
+            info = await in_thread(api.get_connection, ConnectionId=session.connection_id)
+            await in_thread(api.delete_connection, ConnectionId=session.connection_id)
             message = await ws.receive(timeout=5)
             return info, message.type
 
