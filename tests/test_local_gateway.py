@@ -869,6 +869,18 @@ def test_port_in_use_raises_and_leaves_nothing(backend):
             LocalGateway(backend.url, secret=SECRET, port=taken.getsockname()[1]).start()
 
 
+def test_start_and_stop_from_async_code(backend):
+    async def scenario():
+        gateway = LocalGateway(backend.url, secret=SECRET, port=0).start()
+        try:
+            async with client(gateway) as ws:
+                return await whoami(ws)
+        finally:
+            gateway.stop()
+
+    assert run(scenario())
+
+
 def test_gateway_urls(gateway):
     assert gateway.url == f"ws://127.0.0.1:{gateway.port}"
     assert gateway.management_endpoint == f"http://127.0.0.1:{gateway.port}"

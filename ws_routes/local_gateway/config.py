@@ -42,7 +42,6 @@ class GatewayConfig:
     route_keys: frozenset[str] | None = None
     api_id: str = "localws001"
     stage: str = "local"
-    region: str = "us-east-1"
     idle_timeout: float = AWS_IDLE_TIMEOUT_SECONDS
     max_lifetime: float = AWS_MAX_LIFETIME_SECONDS
     integration_timeout: float = AWS_INTEGRATION_TIMEOUT_SECONDS
