@@ -690,3 +690,21 @@ def test_draft4_problems_survives_hostile_schemas():
     ]
     wide = {"properties": {f"p{i}": {"const": i} for i in range(10_000)}}
     assert len(draft4_problems(wide)) == 10_000
+
+
+def test_default_clients_are_cached_per_region_with_timeouts(monkeypatch):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    deploy._cached_client.cache_clear()
+    try:
+        london = ApiGateway(api_name="a", region="eu-west-2")
+        first = deploy.apigateway_client(london)
+        assert first is deploy.apigateway_client(ApiGateway(api_name="b", region="eu-west-2"))
+        assert first.meta.region_name == "eu-west-2"
+        assert first.meta.service_model.service_name == "apigatewayv2"
+        assert (first.meta.config.connect_timeout, first.meta.config.read_timeout) == (5, 30)
+        virginia = deploy.apigateway_client(ApiGateway(api_name="c", region="us-east-1"))
+        assert virginia is not first and virginia.meta.region_name == "us-east-1"
+        assert deploy.route53_client(london).meta.service_model.service_name == "route53"
+    finally:
+        deploy._cached_client.cache_clear()
