@@ -708,3 +708,11 @@ def test_default_clients_are_cached_per_region_with_timeouts(monkeypatch):
         assert deploy.route53_client(london).meta.service_model.service_name == "route53"
     finally:
         deploy._cached_client.cache_clear()
+
+
+@pytest.mark.parametrize("name", ["to ken", "", "x" * 129, "tok'en", None])
+def test_unmappable_query_parameter_settings_are_refused(ws_gateway, aws, settings, name):
+    settings.WS_ROUTES = {**settings.WS_ROUTES, "TOKEN_QUERY_PARAM": name}
+    with pytest.raises(PlanError, match="TOKEN_QUERY_PARAM"):
+        plan_sync(ws_gateway, client=aws)
+    assert aws.calls == []

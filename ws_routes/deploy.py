@@ -201,7 +201,7 @@ def gateway_secret() -> str:
     """The secret pushed to the gateway: the first of ``WS_ROUTES["GATEWAY_SECRETS"]``.
 
     Refuses to go on without one: a gateway without a secret lets anyone who reaches Django
-    directly forge connection ids and users' messages.
+    directly forge connection ids and users' messages. Example: ``secret = gateway_secret()``.
     """
     secrets = ws_setting("GATEWAY_SECRETS")
     if isinstance(secrets, str) or not isinstance(secrets, (list, tuple)) or not secrets:
@@ -245,6 +245,8 @@ def integration_request_parameters(secret: str, *, connect: bool = False) -> dic
     reads ``?token=`` and ``?channel=``, so those two are declared and mapped explicitly; mapping
     a parameter the client did not send sends nothing. That is also why ``$connect`` has its own
     integration (same URL): message routes must not carry ``$connect``-only mappings.
+
+    Example: ``integration_request_parameters(gateway_secret(), connect=True)``.
     """
     params = {f"integration.request.header.{SECRET_HEADER}": f"'{secret}'"}
     for header, source in CONTEXT_HEADERS.items():
@@ -263,7 +265,11 @@ def connect_route_request_parameters() -> dict[str, dict[str, bool]]:
 
 
 def resolve_router(gateway: ApiGateway) -> Router:
-    """The ``Router`` mounted at the path of ``gateway.target_base_endpoint``."""
+    """The ``Router`` mounted at the path of ``gateway.target_base_endpoint``.
+
+    Resolved like a request: ``https://www.example.com/ws/`` -> ``resolve("/ws/").func.ws_router``
+    (the gateway view carries its router). Example: ``resolve_router(gateway).routes``.
+    """
     url = gateway.target_base_endpoint
     if not url:
         raise PlanError(
@@ -425,7 +431,10 @@ def model_schema(route_key: str, schema: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def model_name(route_key: str) -> str:
-    """The model name for a route: alphanumeric, prefixed, unique per key (hash suffix)."""
+    """The model name for a route: alphanumeric, prefixed, unique per key (hash suffix).
+
+    Example: ``model_name("room.join")`` -> ``"WsRoutesRoomJoin"`` + 8 hex digits.
+    """
     readable = "".join(ch for ch in route_key.title() if ch.isalnum())[:80]
     digest = hashlib.sha256(route_key.encode("utf-8")).hexdigest()[:8]
     return f"{MODEL_PREFIX}{readable}{digest}"
@@ -489,7 +498,12 @@ class DesiredState:
 
 
 def desired_state(gateway: ApiGateway, router: Router | None = None) -> DesiredState:
-    """Compute the desired API from the gateway, its router and its ``GatewayRoute`` rows."""
+    """Compute the desired API from the gateway, its router and its ``GatewayRoute`` rows.
+
+    Pure Django, no AWS call; raises :class:`PlanError` for anything AWS would refuse or that
+    would leave the gateway unsafe (no secret, a draft-4-incompatible model, a bad row).
+    Example: ``sorted(desired_state(gateway).routes)``.
+    """
     secret = gateway_secret()
     if router is None:
         router = resolve_router(gateway)
@@ -629,7 +643,10 @@ def _find_api(client: Any, gateway: ApiGateway) -> tuple[dict[str, Any] | None, 
 def read_actual(
     client: Any, gateway: ApiGateway, desired: DesiredState, *, prune: bool = True
 ) -> ActualState:
-    """Read what AWS has. Route responses are read for routes that need one or may be pruned."""
+    """Read what AWS has (read-only calls). Example: ``read_actual(client, gw, desired).routes``.
+
+    Route responses are read for the routes that need one or may be pruned.
+    """
     api, adopted = _find_api(client, gateway)
     if api is None:
         return ActualState()
@@ -1272,7 +1289,12 @@ def apply_plan(plan: Plan, *, client: Any = None) -> int:
     """Apply ``plan`` in order; returns the number of changes applied.
 
     On failure raises :class:`AwsCallError` naming the AWS call, the change and how far it got;
-    everything applied so far stays (the next run plans only what is left).
+    everything applied so far stays (the next run plans only what is left). Prefer
+    :func:`sync_gateway`, which also locks the gateway row. Example::
+
+        plan = plan_sync(gateway)
+        if not plan.is_empty:
+            apply_plan(plan)
     """
     gateway = plan.gateway
     client = client if client is not None else apigateway_client(gateway)
@@ -1406,6 +1428,7 @@ def find_gateway(reference: str | int) -> ApiGateway:
     """The gateway whose ``api_name`` or pk is ``reference`` (``--gateway NAME|PK``, ``--pk N``).
 
     An int is a pk only; a string is a name first, then a pk if it is all digits.
+    Example: ``find_gateway("chat")``, ``find_gateway(1)``.
     """
     text = str(reference).strip()
     gateway = (
@@ -1420,7 +1443,10 @@ def find_gateway(reference: str | int) -> ApiGateway:
 
 
 def sync_report(result: SyncResult) -> list[str]:
-    """The lines a command or the admin shows for a sync: plan, warnings, notes, outcome."""
+    """The lines a command or the admin shows for a sync: plan, warnings, notes, outcome.
+
+    Example: ``print("\n".join(sync_report(sync_gateway(gateway))))``.
+    """
     plan = result.plan
     lines = plan.lines()
     lines += [f"! {warning}" for warning in plan.warnings]
@@ -1625,7 +1651,10 @@ def _partition(region: str) -> str:
 
 
 def caller_account_id(gateway: ApiGateway, *, client: Any = None) -> str:
-    """The AWS account id of the current credentials (``sts:GetCallerIdentity``, always allowed)."""
+    """The AWS account id of the current credentials (``sts:GetCallerIdentity``, always allowed).
+
+    Example: ``iam_policy(gateway, account_id=caller_account_id(gateway))``.
+    """
     client = client if client is not None else sts_client(gateway)
     return str(_call(client, "get_caller_identity")["Account"])
 
