@@ -39,24 +39,9 @@ from jsonschema import Draft4Validator, SchemaError
 
 from .checks import SECRET_PATTERN
 from .conf import ws_setting
+from .contract import CONTEXT_HEADERS, SECRET_HEADER
 from .models import ApiGateway, GatewayRoute
 from .routing import ROUTE_KEY_PATTERN, Router
-
-# -- the contract with the gateway view (DESIGN.md, "The path of one message") -------------------
-
-#: The header carrying the shared secret; its value is a static mapping ``'secret'``.
-SECRET_HEADER = "X-Ws-Secret"
-
-#: Headers the integration adds to every call, mapped from API Gateway context variables.
-CONTEXT_HEADERS: Mapping[str, str] = {
-    "X-Ws-Connection-Id": "context.connectionId",
-    "X-Ws-Event": "context.eventType",
-    "X-Ws-Route": "context.routeKey",
-    "X-Ws-Source-Ip": "context.identity.sourceIp",
-    "X-Ws-Request-Id": "context.requestId",
-    "X-Ws-Api-Id": "context.apiId",
-    "X-Ws-Stage": "context.stage",
-}
 
 #: Routes API Gateway itself defines; always present, never pruned.
 BUILTIN_ROUTES = ("$connect", "$disconnect", "$default")
