@@ -7,6 +7,7 @@ the listings stay truthful to moto's state.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 
@@ -23,6 +24,7 @@ from ws_routes.deploy import (
     plan_sync,
     sync_gateway,
 )
+from ws_routes.errors import RouteConfigurationError
 from ws_routes.models import ApiGateway, GatewayRoute
 from ws_routes.routing import Router
 
@@ -435,11 +437,19 @@ def test_api_settings_changes_update_the_api(ws_gateway, aws):
 def test_gateway_validation_refuses_draft4_incompatible_schema(
     ws_gateway, aws, ws_router, schema, feature
 ):
-    add_handler_route(ws_router, "strict", schema=schema, gateway_validation=True)
-    with pytest.raises(PlanError) as caught:
-        plan_sync(ws_gateway, client=aws)
+    # Refused at registration (import time), long before syncroutes...
+    with pytest.raises(RouteConfigurationError) as caught:
+        add_handler_route(ws_router, "strict", schema=schema, gateway_validation=True)
     assert feature in str(caught.value)
     assert "Route 'strict'" in str(caught.value) and "draft 4" in str(caught.value)
+    # ...and the plan still refuses a route that reached the registry without the decorator.
+    add_handler_route(ws_router, "strict", schema=schema)
+    ws_router._routes["strict"] = dataclasses.replace(
+        ws_router.routes["strict"], gateway_validation=True
+    )
+    with pytest.raises(PlanError) as caught:
+        plan_sync(ws_gateway, client=aws)
+    assert feature in str(caught.value) and "Route 'strict'" in str(caught.value)
     assert aws.calls == []  # refused before any AWS call
 
 
