@@ -811,3 +811,29 @@ def test_a_broken_transport_fails_its_recipients_not_the_send(settings):
     _configure(settings, MANAGEMENT_ENDPOINT="http://h")
     result = send_to_sessions(unsaved("a", "b"), {}, transport=Broken())
     assert (result.failed, sorted(result.failed_ids)) == (2, ["a", "b"])
+
+
+def test_signatures_pass_the_local_gateways_own_verifier(settings, monkeypatch):
+    """An independent SigV4 check: the local gateway answers 410 (unknown connection) to a
+    correctly signed post and 403 to a wrongly signed one."""
+    from ws_routes.local_gateway import LocalGateway
+
+    gateway = LocalGateway(
+        "http://127.0.0.1:9/unused",
+        secret="gateway-test-secret-0123456789abcdef",
+        management_credentials={"AKIDLOCAL": "local-secret"},
+    ).start()
+    try:
+        _configure(settings, MANAGEMENT_ENDPOINT=gateway.management_endpoint, SEND_MAX_RETRIES=0)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDLOCAL")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local-secret")
+        reset_sender()
+        signed = send_to_sessions(unsaved("JC1dgf9yoAMCK-g=", "a/b c"), {"n": 1})
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")
+        reset_sender()
+        forged = send_to_sessions(unsaved("JC1dgf9yoAMCK-g="), {"n": 1})
+    finally:
+        reset_sender()
+        gateway.stop()
+    assert (signed.gone, signed.failed) == (2, 0)
+    assert (forged.gone, forged.failed) == (0, 1)
