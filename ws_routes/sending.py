@@ -22,8 +22,9 @@ Example::
     print(result.delivered, result.gone, result.failed)
     result = await WebSocketSession.objects.filter(channel_name="lobby").asend({"text": "hi"})
 
-The network side is a :class:`Transport`: :class:`HttpTransport` (aiohttp, the default) or
-:class:`Boto3Transport` (botocore clients, e.g. under moto), chosen by
+The network side is a :class:`Transport`: :class:`HttpTransport` (the default: SigV4 over the
+small keep-alive client of :mod:`ws_routes.http1`) or :class:`Boto3Transport` (botocore clients,
+e.g. under moto or behind a proxy), chosen by
 ``WS_ROUTES["SEND_TRANSPORT"]`` (a dotted path or an instance) or passed as ``transport=``.
 """
 
