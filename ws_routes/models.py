@@ -200,6 +200,73 @@ class WebSocketSession(models.Model):
         return self.send(data)
 
 
+class OpenSessionQuery:
+    """The message path's one query (open session joined with its user), compiled once per
+    database.
+
+    Building and compiling a ``select_related`` query costs Django ~10 times what SQLite takes
+    to run it, on every message. This keeps the SQL and the row-to-instance plan Django's
+    ``ModelIterable`` would use, and only executes and maps rows each time.
+    """
+
+    _SENTINEL = "\x00ws_routes-connection-id\x00"
+
+    def __init__(self) -> None:
+        self._plans: dict[tuple[str, str], tuple[Any, ...]] = {}
+
+    def _plan(self, alias: str) -> tuple[Any, ...]:
+        from django.db import connections
+        from django.db.models.query import get_related_populators
+
+        connection = connections[alias]
+        key = (alias, connection.vendor)
+        plan = self._plans.get(key)
+        if plan is None:
+            queryset = WebSocketSession.objects.using(alias).select_related("user")
+            queryset = queryset.filter(connection_id=self._SENTINEL, connected=True)[:1]
+            compiler = queryset.query.get_compiler(using=alias)
+            sql, params = compiler.as_sql()
+            params = tuple(params)
+            position = params.index(self._SENTINEL)
+            select, klass_info = compiler.select, compiler.klass_info
+            converters = compiler.get_converters([column for column, _, _ in select])
+            start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+            field_names = [column.target.attname for column, _, _ in select[start:end]]
+            populators = get_related_populators(klass_info, select, alias)
+            plan = (sql, params, position, converters, start, end, field_names, populators)
+            self._plans[key] = plan
+        return plan
+
+    def get(self, connection_id: str, using: str | None = None) -> WebSocketSession | None:
+        """The connected session for ``connection_id`` with ``.user`` loaded, or ``None``."""
+        from django.db import connections, router
+
+        alias = using or router.db_for_read(WebSocketSession)
+        sql, params, position, converters, start, end, field_names, populators = self._plan(alias)
+        connection = connections[alias]
+        params = params[:position] + (connection_id,) + params[position + 1 :]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        if converters:
+            row = list(row)
+            for index, (functions, expression) in converters.items():
+                value = row[index]
+                for convert in functions:
+                    value = convert(value, expression, connection)
+                row[index] = value
+        session = WebSocketSession.from_db(alias, field_names, row[start:end])
+        for populator in populators:
+            populator.populate(row, session)
+        return session
+
+
+#: ``open_session_query.get(connection_id)``: the one query of a message.
+open_session_query = OpenSessionQuery()
+
+
 def hash_token(raw: str) -> str:
     """Tokens are stored as SHA-256: a leaked table cannot be replayed."""
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()

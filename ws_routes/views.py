@@ -40,7 +40,7 @@ from .contract import (
     meta_key,
 )
 from .errors import WsError
-from .models import ConnectToken, WebSocketSession
+from .models import ConnectToken, WebSocketSession, open_session_query
 from .routing import Route, Router
 from .security import (
     API_ID_PATTERN,
@@ -71,7 +71,7 @@ class GatewayEvent:
     kind: str
     connection_id: str
     route_key: str
-    source_ip: str | None
+    raw_source_ip: str
     request_id: str
     api_id: str
     stage: str
@@ -97,7 +97,7 @@ def parse_gateway_event(request: HttpRequest) -> GatewayEvent:
         kind=kind,
         connection_id=connection_id,
         route_key=_header(request, ROUTE_HEADER)[:128],
-        source_ip=clean_source_ip(_header(request, SOURCE_IP_HEADER)),
+        raw_source_ip=_header(request, SOURCE_IP_HEADER),
         request_id=_header(request, REQUEST_ID_HEADER)[:128],
         api_id=api_id,
         stage=stage,
@@ -154,7 +154,8 @@ def schema_errors(route: Route, body: Any) -> list[dict[str, str]]:
 
 def handle_connect(router: Router, request: HttpRequest, event: GatewayEvent) -> HttpResponse:
     """Check origin, channel and identity, run ``on_connect`` hooks, then save the session."""
-    if connect_rate_limited(event.source_ip):
+    source_ip = clean_source_ip(event.raw_source_ip)  # parsed here only: messages never need it
+    if connect_rate_limited(source_ip):
         raise WsError("rate_limited", "Too many connection attempts", status=429)
     if not origin_is_allowed(request.headers.get("Origin")):
         raise WsError("origin_not_allowed", "This origin may not connect", status=403)
@@ -168,7 +169,7 @@ def handle_connect(router: Router, request: HttpRequest, event: GatewayEvent) ->
         channel_name=channel,
         api_id=event.api_id,
         stage=event.stage,
-        source_ip=event.source_ip,
+        source_ip=source_ip,
         connected=True,
         connected_at=timezone.now(),
     )
@@ -268,16 +269,6 @@ class _Message:
         return {k: v for k, v in message.items() if k != self.selection_key and k != "id"}
 
 
-def _load_session(connection_id: str) -> WebSocketSession | None:
-    """The ONE query of a message: the open session joined with its user."""
-    sessions = list(
-        WebSocketSession.objects.select_related("user").filter(
-            connection_id=connection_id, connected=True
-        )[:1]
-    )
-    return sessions[0] if sessions else None
-
-
 def handle_message(router: Router, request: HttpRequest, event: GatewayEvent) -> HttpResponse:
     """Parse, route, load the session, authorise, validate, call the handler, reply."""
     message = _Message(router)
@@ -286,7 +277,7 @@ def handle_message(router: Router, request: HttpRequest, event: GatewayEvent) ->
         route = router.resolve(message.envelope["action"])
         if route is None:
             raise WsError("unknown_route", f"No route for {message.envelope['action']!r}")
-        session = _load_session(event.connection_id)
+        session = open_session_query.get(event.connection_id)
         if session is None:
             raise WsError("unknown_connection", "This connection is not open", status=410)
         user = session.user if session.user is not None and session.user.is_active else None
