@@ -242,6 +242,15 @@ def test_on_connect_hook_can_refuse(gateway, alice):
     assert sessions() == []
 
 
+def test_crashing_connect_hook_is_500_json_and_writes_nothing(gateway, caplog):
+    with caplog.at_level("ERROR", logger="ws_routes"):
+        response = gateway.connect(query="channel=crash")
+    assert response.status_code == 500
+    assert code(response) == "internal_error"
+    assert b"hook bug" not in response.content and "hook bug" in caplog.text
+    assert sessions() == []
+
+
 def test_connect_login_required_setting(gateway, alice, settings):
     settings.WS_ROUTES = {**settings.WS_ROUTES, "CONNECT_LOGIN_REQUIRED": True}
     response = gateway.connect()

@@ -132,13 +132,46 @@ def test_login_required_refuses_anonymous(gateway, anon_conn):
     assert reply(response)["error"]["code"] == "not_authenticated"
 
 
-def test_permission_denied_then_granted(gateway, conn, alice):
+@pytest.fixture
+def no_permission_cache(settings):
+    settings.WS_ROUTES = {**settings.WS_ROUTES, "PERMISSION_CACHE_SECONDS": 0}
+
+
+def test_permission_denied_then_granted(gateway, conn, alice, no_permission_cache):
     response = gateway.message(conn, {"action": "users.list"})
     assert response.status_code == 403
     assert reply(response)["error"]["code"] == "permission_denied"
     alice.user_permissions.add(Permission.objects.get(codename="view_user"))
     response = gateway.message(conn, {"action": "users.list"})
     assert reply(response) == {"action": "users.list", "data": {"allowed": True}}
+
+
+def test_permission_route_stays_at_one_query_with_the_cache(
+    gateway, conn, alice, django_assert_num_queries
+):
+    from django.core.cache import cache
+
+    cache.clear()
+    alice.user_permissions.add(Permission.objects.get(codename="view_user"))
+    assert gateway.message(conn, {"action": "users.list"}).status_code == 200  # fills the cache
+    with django_assert_num_queries(1):
+        assert gateway.message(conn, {"action": "users.list"}).status_code == 200
+    # a revoked permission reaches open sockets when the cached set expires
+    alice.user_permissions.clear()
+    assert gateway.message(conn, {"action": "users.list"}).status_code == 200
+    cache.clear()
+    assert gateway.message(conn, {"action": "users.list"}).status_code == 403
+
+
+def test_superuser_passes_permission_routes_without_queries(
+    gateway, alice, django_assert_num_queries
+):
+    alice.is_superuser = True
+    alice.save()
+    gateway.client.force_login(alice)
+    cid = gateway.connect().connection_id
+    with django_assert_num_queries(1):
+        assert gateway.message(cid, {"action": "users.list"}).status_code == 200
 
 
 def test_ws_error_reply(gateway, conn):

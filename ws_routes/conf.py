@@ -39,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
     # Connect attempts allowed per source IP per window (Django cache; None turns it off).
     "CONNECT_RATE_LIMIT": (60, 60),
     "CACHE_ALIAS": "default",
+    # How long a user's permission set is cached for ``permission=`` routes, so a message stays
+    # at one SQL query; a revoked permission reaches open sockets within this time. 0: no cache.
+    "PERMISSION_CACHE_SECONDS": 60,
     # AWS region of the gateways; None uses boto3's own chain (AWS_REGION, config file...).
     "REGION": None,
     # Management API endpoint override, e.g. "http://127.0.0.1:8001" for the local gateway.

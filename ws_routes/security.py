@@ -132,3 +132,26 @@ def connect_rate_limited(source_ip: str | None) -> bool:
         cache.add(key, 1, timeout=window)
         return attempts < 1
     return count > attempts
+
+
+def user_has_route_permission(user: Any, permission: str) -> bool:
+    """``user.has_perm(permission)``, with the user's permission set cached in the Django cache.
+
+    Without the cache every message on a ``permission=`` route would cost the auth backends'
+    queries (two for ModelBackend). The set is keyed by user and kept
+    ``PERMISSION_CACHE_SECONDS``; 0 asks the backends every time.
+    """
+    if not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    seconds = ws_setting("PERMISSION_CACHE_SECONDS")
+    if not seconds:
+        return bool(user.has_perm(permission))
+    cache = caches[ws_setting("CACHE_ALIAS")]
+    key = f"ws_routes:perms:{user.pk}"
+    permissions = cache.get(key)
+    if permissions is None:
+        permissions = frozenset(user.get_all_permissions())
+        cache.set(key, permissions, timeout=seconds)
+    return permission in permissions

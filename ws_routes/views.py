@@ -39,6 +39,7 @@ from .security import (
     connect_rate_limited,
     gateway_secret_is_valid,
     origin_is_allowed,
+    user_has_route_permission,
 )
 
 logger = logging.getLogger("ws_routes")
@@ -282,7 +283,7 @@ def handle_message(router: Router, request: HttpRequest, event: GatewayEvent) ->
         request.ws_message = message.original  # the seed's WebSocketView reads self.body
         if route.login_required and user is None:
             raise WsError("not_authenticated", "Log in to use this route", status=401)
-        if route.permission and not request.user.has_perm(route.permission):
+        if route.permission and not user_has_route_permission(request.user, route.permission):
             raise WsError("permission_denied", "You may not use this route", status=403)
         if route.validator is not None:
             problems = schema_errors(route, body)
@@ -341,6 +342,13 @@ def dispatch_gateway_request(router: Router, request: HttpRequest) -> HttpRespon
         return EVENT_HANDLERS[event.kind](router, request, event)
     except WsError as error:
         return _error_response(error)
+    except PermissionDenied:
+        return _error_response(WsError("permission_denied", "Refused", status=403))
+    except Exception:
+        logger.exception("WebSocket %s failed", request.META.get("HTTP_X_WS_EVENT", "event"))
+        return _error_response(
+            WsError("internal_error", "The server failed to handle this event", status=500)
+        )
 
 
 def make_gateway_view(router: Router) -> Callable[..., HttpResponse]:

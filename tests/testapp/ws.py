@@ -60,6 +60,8 @@ def bad_reply(request, body):
 def refuse_forbidden_channel(request):
     if request.websocket_session.channel_name == "forbidden":
         return False
+    if request.websocket_session.channel_name == "crash":
+        raise RuntimeError("hook bug")
     if request.websocket_session.channel_name == "vip" and not request.user.is_staff:
         raise WsError("vip_only", "Staff only", status=403)
     return None

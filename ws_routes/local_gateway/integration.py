@@ -1,0 +1,169 @@
+"""The HTTP_PROXY integration: how the local gateway POSTs events to Django.
+
+It sends exactly the header contract of DESIGN.md, as the integration request parameters that
+``syncroutes`` configures on a real gateway would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from .config import GatewayConfig
+from .ids import new_request_id
+from .streams import read_at_most
+
+logger = logging.getLogger("ws_routes.local_gateway")
+
+CONNECT = "CONNECT"
+MESSAGE = "MESSAGE"
+DISCONNECT = "DISCONNECT"
+
+#: Handshake headers API Gateway passes to the $connect integration (and so to Django's checks:
+#: session cookie, origin allow-list, subprotocol negotiation).
+FORWARDED_HANDSHAKE_HEADERS = ("Cookie", "Origin", "User-Agent", "Sec-WebSocket-Protocol")
+
+#: Bytes of an integration response body the gateway reads; a reply larger than one WebSocket
+#: message could not reach the client anyway.
+MAX_RESPONSE_BYTES = 128 * 1024
+
+
+class IntegrationError(Exception):
+    """Django could not be reached or answered unusably; ``message`` is what AWS says."""
+
+    message = "Internal server error"
+    status = 500
+
+
+class IntegrationTimeout(IntegrationError):
+    """Django did not answer within the integration timeout (29 s on AWS)."""
+
+    message = "Endpoint request timed out"
+    status = 504
+
+
+@dataclass(frozen=True)
+class IntegrationResponse:
+    """What Django answered: status, headers, body (at most ``MAX_RESPONSE_BYTES``)."""
+
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+@dataclass(frozen=True)
+class EventContext:
+    """The ``context`` API Gateway maps into headers for one event."""
+
+    event: str
+    route: str
+    connection_id: str
+    source_ip: str
+    request_id: str
+
+
+def error_frame(error: IntegrationError, connection_id: str, request_id: str) -> str:
+    """The JSON frame API Gateway sends a client when a message's integration failed."""
+    return json.dumps(
+        {"message": error.message, "connectionId": connection_id, "requestId": request_id}
+    )
+
+
+class Integration:
+    """POSTs gateway events to the one target URL with the DESIGN.md headers.
+
+    Example (inside a running loop)::
+
+        integration = Integration(config, aiohttp.ClientSession())
+        response = await integration.call(EventContext(...), body=b'{"action": "ping"}')
+    """
+
+    def __init__(self, config: GatewayConfig, session: aiohttp.ClientSession) -> None:
+        self.config = config
+        self.session = session
+        self._timeout = aiohttp.ClientTimeout(total=config.integration_timeout)
+
+    def context(self, event: str, route: str, connection_id: str, source_ip: str) -> EventContext:
+        return EventContext(event, route, connection_id, source_ip, new_request_id())
+
+    def url(self, query_string: str = "") -> str:
+        """The target URL, with the handshake's query string appended on CONNECT."""
+        if not query_string:
+            return self.config.target
+        scheme, netloc, path, query, _ = urlsplit(self.config.target)
+        query = f"{query}&{query_string}" if query else query_string
+        return urlunsplit((scheme, netloc, path, query, ""))
+
+    def headers(self, context: EventContext) -> CIMultiDict[str]:
+        config = self.config
+        return CIMultiDict(
+            {
+                "X-Ws-Secret": config.secret,
+                "X-Ws-Connection-Id": context.connection_id,
+                "X-Ws-Event": context.event,
+                "X-Ws-Route": context.route,
+                "X-Ws-Source-Ip": context.source_ip,
+                "X-Ws-Request-Id": context.request_id,
+                "X-Ws-Api-Id": config.api_id,
+                "X-Ws-Stage": config.stage,
+            }
+        )
+
+    async def call(
+        self,
+        context: EventContext,
+        *,
+        body: bytes = b"",
+        content_type: str | None = None,
+        query_string: str = "",
+        handshake_headers: Mapping[str, str] | None = None,
+    ) -> IntegrationResponse:
+        """POST one event; raises ``IntegrationTimeout`` / ``IntegrationError`` like AWS fails."""
+        headers = self.headers(context)
+        for name in FORWARDED_HANDSHAKE_HEADERS:
+            value = (handshake_headers or {}).get(name)
+            if value is not None:
+                headers[name] = value
+        if content_type:
+            headers["Content-Type"] = content_type
+        url = self.url(query_string)
+        try:
+            async with self.session.post(
+                url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
+            ) as response:
+                data = await read_at_most(response.content, MAX_RESPONSE_BYTES)
+                if data is None:
+                    logger.warning(
+                        "%s %s: reply larger than %d bytes cannot be a WebSocket message",
+                        context.event,
+                        context.route,
+                        MAX_RESPONSE_BYTES,
+                    )
+                    raise IntegrationError()
+                if 300 <= response.status < 400:
+                    logger.warning(
+                        "%s: %s answered a redirect (%s) to %s; API Gateway does not follow "
+                        "redirects: check the target URL (trailing slash?)",
+                        context.event,
+                        url,
+                        response.status,
+                        response.headers.get("Location", "?"),
+                    )
+                return IntegrationResponse(response.status, response.headers, data)
+        except asyncio.TimeoutError:
+            logger.warning("%s %s: %s timed out", context.event, context.route, url)
+            raise IntegrationTimeout() from None
+        except aiohttp.ClientError as error:
+            logger.warning("%s %s: %s unreachable: %s", context.event, context.route, url, error)
+            raise IntegrationError() from None

@@ -1,0 +1,118 @@
+"""``POST / GET / DELETE /@connections/{id}``: API Gateway's management API, as boto3 expects it.
+
+Errors carry ``x-amzn-ErrorType`` so botocore raises the modelled exceptions
+(``client.exceptions.GoneException`` and friends); the JSON uses the wire names of the
+``apigatewaymanagementapi`` model (``connectedAt``, ``identity.sourceIp`` ...).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from .config import GatewayConfig
+from .connections import ClientBufferFull, ConnectionGone, ConnectionRegistry
+from .sigv4 import SignatureError, verify_sigv4
+from .streams import read_at_most
+
+logger = logging.getLogger("ws_routes.local_gateway")
+
+CONNECTIONS_PATH = "/@connections/"
+
+
+def aws_error(status: int, error_type: str, message: str) -> web.Response:
+    """An error response botocore parses as ``error_type``."""
+    return web.json_response(
+        {"message": message}, status=status, headers={"x-amzn-ErrorType": error_type}
+    )
+
+
+def gone(connection_id: str) -> web.Response:
+    return aws_error(410, "GoneException", f"Connection {connection_id} is gone")
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _frame(data: bytes) -> str | bytes:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+
+
+class ManagementApi:
+    """Answers ``@connections`` requests against the gateway's open connections."""
+
+    def __init__(self, config: GatewayConfig, registry: ConnectionRegistry) -> None:
+        self.config = config
+        self.registry = registry
+
+    async def handle(self, request: web.Request, raw_id: str) -> web.StreamResponse:
+        """``raw_id`` is the path segment after ``/@connections/``, still percent-encoded."""
+        if request.method not in ("GET", "POST", "DELETE"):
+            return aws_error(405, "MethodNotAllowedException", f"{request.method} not allowed")
+        if not raw_id or "/" in raw_id:
+            return aws_error(404, "NotFoundException", "No such resource")
+        try:
+            body = await self._read_body(request)
+        except web.HTTPRequestEntityTooLarge:
+            return self._too_large()
+        if self.config.management_credentials is not None:
+            try:
+                verify_sigv4(
+                    method=request.method,
+                    raw_path=request.raw_path,
+                    headers=request.headers,
+                    body=body,
+                    credentials=self.config.management_credentials,
+                )
+            except SignatureError as error:
+                return aws_error(403, "ForbiddenException", str(error))
+        connection_id = unquote(raw_id)
+        connection = self.registry.get(connection_id)
+        if connection is None:
+            return gone(connection_id)
+        if request.method == "GET":
+            return web.json_response(
+                {
+                    "connectedAt": _iso(connection.connected_at),
+                    "identity": {
+                        "sourceIp": connection.source_ip,
+                        "userAgent": connection.user_agent,
+                    },
+                    "lastActiveAt": _iso(connection.last_active_at),
+                }
+            )
+        if request.method == "DELETE":
+            connection.close(1000, "")
+            return web.Response(status=204)
+        try:
+            await connection.send(_frame(body))
+        except ConnectionGone:
+            return gone(connection_id)
+        except ClientBufferFull:
+            return aws_error(
+                429, "LimitExceededException", "The WebSocket client side buffer is full"
+            )
+        return web.Response(status=200)
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        limit = self.config.max_message_bytes
+        if request.content_length is not None and request.content_length > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+        body = await read_at_most(request.content, limit)
+        if body is None:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=limit + 1)
+        return body
+
+    def _too_large(self) -> web.Response:
+        return aws_error(
+            413,
+            "PayloadTooLargeException",
+            f"Message too long. Max length is {self.config.max_message_bytes} bytes.",
+        )

@@ -1,0 +1,224 @@
+"""One port, two faces: client WebSockets and the ``@connections`` management API.
+
+:class:`GatewayServer` is the asyncio core (used by ``manage.py runwsgateway``);
+:class:`LocalGateway` runs one in a background thread with its own event loop, for tests and for
+anything else that is not itself async.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Coroutine
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from .config import GatewayConfig
+from .connections import ConnectionRegistry
+from .integration import Integration
+from .management_api import CONNECTIONS_PATH, ManagementApi
+from .websocket import GOING_AWAY, WebSocketEndpoint
+
+logger = logging.getLogger("ws_routes.local_gateway")
+
+#: Seconds ``stop()`` waits for DISCONNECT posts still in flight before cancelling them.
+DRAIN_SECONDS = 5.0
+
+
+class GatewayServer:
+    """The gateway in the current event loop: ``await start()``, ``await stop()``.
+
+    Example::
+
+        server = GatewayServer(GatewayConfig(target="http://127.0.0.1:8000/ws/", secret="s"))
+        await server.start()
+        print(server.url, server.management_endpoint)
+    """
+
+    def __init__(self, config: GatewayConfig) -> None:
+        self.config = config
+        self.registry = ConnectionRegistry()
+        self.port: int | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def url(self) -> str:
+        """Where clients connect: ``ws://127.0.0.1:8001`` (any path is accepted)."""
+        return f"ws://{self._host_for_urls()}:{self.port}"
+
+    @property
+    def management_endpoint(self) -> str:
+        """``endpoint_url`` for boto3 / ``WS_ROUTES["MANAGEMENT_ENDPOINT"]``."""
+        return f"http://{self._host_for_urls()}:{self.port}"
+
+    def _host_for_urls(self) -> str:
+        host = self.config.host
+        if host in ("0.0.0.0", "", "::"):
+            return "127.0.0.1"
+        return f"[{host}]" if ":" in host else host
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``coroutine`` as a task that ``stop()`` waits for (events still owed to Django)."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("gateway task failed", exc_info=task.exception())
+
+    async def start(self) -> None:
+        """Bind the port (``port=0``: any free one, read ``.port`` after) and serve."""
+        config = self.config
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=100), auto_decompress=True
+        )
+        integration = Integration(config, self._session)
+        websocket = WebSocketEndpoint(config, self.registry, integration, self.spawn)
+        management = ManagementApi(config, self.registry)
+
+        async def dispatch(request: web.Request) -> web.StreamResponse:
+            path = request.raw_path.partition("?")[0]
+            _, marker, raw_id = path.partition(CONNECTIONS_PATH)
+            if marker:
+                return await management.handle(request, raw_id)
+            return await websocket.handle(request)
+
+        app = web.Application(client_max_size=config.max_message_bytes + 1)
+        app.router.add_route("*", "/{tail:.*}", dispatch)
+        self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=config.close_timeout + 1,
+        )
+        await self._runner.setup()
+        try:
+            site = web.TCPSite(self._runner, config.host, config.port)
+            await site.start()
+        except BaseException:
+            await self._runner.cleanup()
+            await self._session.close()
+            raise
+        self.port = self._runner.addresses[0][1]
+        logger.info(
+            "local API Gateway on %s -> %s (management API %s)",
+            self.url,
+            config.target,
+            self.management_endpoint,
+        )
+
+    async def stop(self) -> None:
+        """Close every socket (1001, Django gets DISCONNECT), then free the port."""
+        for connection in self.registry.all():
+            connection.close(*GOING_AWAY)
+        for connection in self.registry.all():
+            await connection.wait_closed()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=DRAIN_SECONDS)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        self.port = None
+
+
+class LocalGateway:
+    """A local API Gateway in a background thread; a context manager for tests.
+
+    Example::
+
+        with LocalGateway("http://127.0.0.1:8000/ws/", secret="s3cret", port=0) as gateway:
+            ...  # clients connect to gateway.url; boto3 uses gateway.management_endpoint
+
+    Keyword options are :class:`GatewayConfig` fields (``idle_timeout=1``, ``route_keys=...``).
+    """
+
+    def __init__(
+        self, target: str, *, secret: str, port: int = 0, host: str = "127.0.0.1", **options: Any
+    ) -> None:
+        self.config = GatewayConfig(target=target, secret=secret, port=port, host=host, **options)
+        self.server = GatewayServer(self.config)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        if self.server.port is None:
+            raise RuntimeError("LocalGateway is not started")
+        return self.server.port
+
+    @property
+    def url(self) -> str:
+        """``ws://127.0.0.1:<port>``: where WebSocket clients connect."""
+        self.port  # noqa: B018 - raises if not started
+        return self.server.url
+
+    @property
+    def management_endpoint(self) -> str:
+        """``http://127.0.0.1:<port>``: the ``@connections`` endpoint for boto3 or the sender."""
+        self.port  # noqa: B018 - raises if not started
+        return self.server.management_endpoint
+
+    def connection_ids(self) -> list[str]:
+        """Ids of the sockets open right now."""
+        return self._call(self._ids())
+
+    async def _ids(self) -> list[str]:
+        return self.server.registry.ids()
+
+    def _call(self, coroutine: Coroutine[Any, Any, Any], timeout: float = 30) -> Any:
+        if self._loop is None:
+            coroutine.close()
+            raise RuntimeError("LocalGateway is not started")
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    def start(self) -> LocalGateway:
+        """Start serving; returns once the port is bound (raises if it cannot be)."""
+        if self._thread is not None:
+            raise RuntimeError("LocalGateway already started")
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(self.server.start())
+        except BaseException:
+            loop.close()
+            raise
+        self._loop = loop
+        self._thread = threading.Thread(
+            target=loop.run_forever, name=f"ws-routes-gateway-{self.port}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Close every socket, send the DISCONNECTs, free the port and end the thread."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        try:
+            self._call(self.server.stop(), timeout=60)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+            self._loop = self._thread = None
+
+    def __enter__(self) -> LocalGateway:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -1,0 +1,226 @@
+"""Client sockets: handshake → ``$connect``, frames → message routes, close → ``$disconnect``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from .config import AWS_MAX_URL_LENGTH, GatewayConfig
+from .connections import ClientBufferFull, Connection, ConnectionGone, ConnectionRegistry
+from .frames import FrameSizeGuard
+from .integration import (
+    CONNECT,
+    DISCONNECT,
+    MESSAGE,
+    EventContext,
+    Integration,
+    IntegrationError,
+    error_frame,
+)
+from .route_selection import CONNECT_ROUTE, DISCONNECT_ROUTE, select_route
+
+logger = logging.getLogger("ws_routes.local_gateway")
+
+Spawn = Callable[[Coroutine[Any, Any, Any]], "asyncio.Task[Any]"]
+
+#: Close codes and reasons API Gateway uses.
+GOING_AWAY = (int(WSCloseCode.GOING_AWAY), "Going away")  # idle timeout, 2 h life, shutdown
+MESSAGE_TOO_BIG = (int(WSCloseCode.MESSAGE_TOO_BIG), "Message too big")
+
+
+def _reply_frame(body: bytes) -> str | bytes:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body
+
+
+class WebSocketEndpoint:
+    """Serves client sockets; every event becomes one POST through ``integration``."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        registry: ConnectionRegistry,
+        integration: Integration,
+        spawn: Spawn,
+    ) -> None:
+        self.config = config
+        self.registry = registry
+        self.integration = integration
+        self.spawn = spawn
+        self._pending_ids: set[str] = set()
+
+    def _new_connection_id(self) -> str:
+        for _ in range(100):
+            candidate = self.config.connection_id_factory()
+            if candidate not in self.registry and candidate not in self._pending_ids:
+                return candidate
+        raise RuntimeError("connection_id_factory keeps returning ids in use")
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        offered = tuple(
+            p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
+        )
+        if not web.WebSocketResponse(protocols=offered).can_prepare(request).ok:
+            return web.Response(
+                status=426,
+                text="This is a WebSocket endpoint (the local API Gateway): connect with ws://\n",
+                headers={"Upgrade": "websocket", "Connection": "Upgrade"},
+            )
+        if len(request.raw_path) > AWS_MAX_URL_LENGTH:
+            return web.Response(status=414, text="URL too long\n")
+        connection_id = self._new_connection_id()
+        source_ip = request.remote or ""
+        self._pending_ids.add(connection_id)
+        try:
+            accepted, refusal = await self._connect(request, connection_id, source_ip)
+            if refusal is not None:
+                return refusal
+            ws = web.WebSocketResponse(
+                protocols=accepted,
+                autoping=True,
+                compress=False,  # API Gateway negotiates no permessage-deflate
+                max_msg_size=self.config.max_message_bytes + 1,  # aiohttp refuses size >= limit
+                timeout=self.config.close_timeout,
+            )
+            try:
+                await ws.prepare(request)
+            except Exception:  # the client left between CONNECT and the 101: Django must know
+                self.spawn(self._disconnect(connection_id, source_ip, None))
+                raise
+            connection = Connection(
+                connection_id,
+                ws,
+                request.transport,
+                source_ip=source_ip,
+                user_agent=request.headers.get("User-Agent", ""),
+                max_buffer_bytes=self.config.max_client_buffer_bytes,
+                send_timeout=self.config.close_timeout,
+            )
+            self.registry.add(connection)
+        finally:
+            self._pending_ids.discard(connection_id)
+        try:
+            FrameSizeGuard.install(
+                request.transport,
+                self.config.max_frame_bytes,
+                lambda size: connection.close(*MESSAGE_TOO_BIG),
+            )
+            await self._serve(connection)
+        finally:
+            self.registry.remove(connection)
+            await connection.wait_closed()
+            if not ws.closed:  # cancelled (server stopping) or the peer vanished mid-write
+                connection.close(*GOING_AWAY)
+                await connection.wait_closed()
+            self.spawn(self._disconnect(connection_id, source_ip, ws.close_code))
+        return ws
+
+    async def _connect(
+        self, request: web.Request, connection_id: str, source_ip: str
+    ) -> tuple[tuple[str, ...], web.Response | None]:
+        """POST CONNECT; returns (subprotocols to accept, refusal response or None)."""
+        context = self.integration.context(CONNECT, CONNECT_ROUTE, connection_id, source_ip)
+        started = time.perf_counter()
+        try:
+            response = await self.integration.call(
+                context, query_string=request.query_string, handshake_headers=request.headers
+            )
+        except IntegrationError as error:
+            _log(context, error.status, started)
+            return (), web.json_response(
+                {"message": error.message, "connectionId": connection_id},
+                status=error.status,
+            )
+        _log(context, response.status, started)
+        if not response.ok:
+            # API Gateway refuses the handshake with the integration's status; the body stays
+            # on the server side (it never reaches the client).
+            return (), web.Response(status=response.status)
+        protocol = response.headers.get("Sec-WebSocket-Protocol")
+        return ((protocol,) if protocol else ()), None
+
+    async def _serve(self, connection: Connection) -> None:
+        watchdog = asyncio.create_task(self._watch(connection))
+        inflight = asyncio.Semaphore(self.config.max_inflight_per_connection)
+        try:
+            while True:
+                message = await connection.ws.receive()
+                if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    break  # CLOSE / CLOSING / CLOSED / ERROR: aiohttp has answered the close
+                connection.touch()
+                await inflight.acquire()
+                task = self.spawn(self._message(connection, message.data))
+                task.add_done_callback(lambda _task: inflight.release())
+        finally:
+            watchdog.cancel()
+
+    async def _message(self, connection: Connection, data: str | bytes) -> None:
+        route = select_route(data, self.config.route_selection_key, self.config.route_keys)
+        context = self.integration.context(MESSAGE, route, connection.id, connection.source_ip)
+        is_text = isinstance(data, str)
+        started = time.perf_counter()
+        reply: str | bytes | None
+        try:
+            response = await self.integration.call(
+                context,
+                body=data.encode("utf-8") if isinstance(data, str) else data,
+                content_type="application/json" if is_text else "application/octet-stream",
+            )
+        except IntegrationError as error:
+            _log(context, error.status, started)
+            reply = error_frame(error, connection.id, context.request_id)
+        else:
+            _log(context, response.status, started)
+            # Route response: every message route has one, so any non-empty body (whatever the
+            # status, as for proxy integrations) goes back to the client.
+            reply = _reply_frame(response.body) if response.body else None
+        if reply is not None:
+            try:
+                await connection.send(reply)
+            except (ConnectionGone, ClientBufferFull) as error:
+                logger.info("reply to %s dropped: %s", connection.id, type(error).__name__)
+
+    async def _watch(self, connection: Connection) -> None:
+        """Close with 1001 after ``idle_timeout`` without traffic or ``max_lifetime`` in all."""
+        loop = asyncio.get_running_loop()
+        while connection.is_open:
+            idle_at = connection.last_active_monotonic + self.config.idle_timeout
+            end_at = connection.opened_monotonic + self.config.max_lifetime
+            now = loop.time()
+            if now >= idle_at or now >= end_at:
+                why = "idle timeout" if now >= idle_at else "connection lifetime"
+                logger.info("closing %s: %s", connection.id, why)
+                connection.close(*GOING_AWAY)
+                return
+            await asyncio.sleep(min(idle_at, end_at) - now)
+
+    async def _disconnect(self, connection_id: str, source_ip: str, close_code: int | None) -> None:
+        """POST DISCONNECT, best effort (AWS: "$disconnect is a best-effort event")."""
+        context = self.integration.context(DISCONNECT, DISCONNECT_ROUTE, connection_id, source_ip)
+        started = time.perf_counter()
+        try:
+            response = await self.integration.call(context)
+        except IntegrationError as error:
+            _log(context, error.status, started, close_code)
+        else:
+            _log(context, response.status, started, close_code)
+
+
+def _log(context: EventContext, status: int, started: float, close_code: int | None = None) -> None:
+    elapsed = (time.perf_counter() - started) * 1000
+    logger.info(
+        "%-10s %-12s %s -> %s (%.0f ms)%s",
+        context.event,
+        context.route,
+        context.connection_id,
+        status,
+        elapsed,
+        "" if close_code is None else f" close code {close_code}",
+    )

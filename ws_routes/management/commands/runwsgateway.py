@@ -1,0 +1,182 @@
+"""``manage.py runwsgateway``: a local API Gateway WebSocket API in front of ``runserver``.
+
+Example::
+
+    python manage.py runserver 8000 &
+    python manage.py runwsgateway --port 8001 --target http://127.0.0.1:8000/ws/
+    # browser: new WebSocket("ws://127.0.0.1:8001")
+    # settings: WS_ROUTES["MANAGEMENT_ENDPOINT"] = "http://127.0.0.1:8001"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.urls import Resolver404, resolve
+
+from ws_routes.conf import ws_setting
+from ws_routes.local_gateway import GatewayConfig, GatewayServer
+from ws_routes.local_gateway.config import (
+    AWS_IDLE_TIMEOUT_SECONDS,
+    AWS_INTEGRATION_TIMEOUT_SECONDS,
+    AWS_MAX_LIFETIME_SECONDS,
+)
+
+
+def router_at(target: str) -> Any:
+    """The ``Router`` mounted at ``target``'s path in this project's URLconf, or ``None``."""
+    try:
+        match = resolve(urlsplit(target).path or "/")
+    except Resolver404:
+        return None
+    return getattr(match.func, "ws_router", None)
+
+
+class Command(BaseCommand):
+    help = (
+        "Run a local API Gateway WebSocket API that posts every $connect, message and "
+        "$disconnect to this project's router, and serves @connections for session.send()."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1", help="Address to bind (127.0.0.1).")
+        parser.add_argument("--port", type=int, default=8001, help="Port (8001; 0: any free).")
+        parser.add_argument(
+            "--target",
+            default="http://127.0.0.1:8000/ws/",
+            help="URL where router.urls is mounted on the running Django server.",
+        )
+        parser.add_argument(
+            "--secret", help="X-Ws-Secret to send (default: first of WS_ROUTES['GATEWAY_SECRETS'])."
+        )
+        parser.add_argument(
+            "--route-selection-key",
+            help="Body key naming the route (default: the router's, WS_ROUTES setting).",
+        )
+        parser.add_argument(
+            "--routes",
+            help="Comma-separated route keys of the emulated API (default: the router's keys; "
+            "'*': every action is a route). Other actions go to $default.",
+        )
+        parser.add_argument("--api-id", default="localws001", help="X-Ws-Api-Id to send.")
+        parser.add_argument("--stage", default="local", help="X-Ws-Stage to send.")
+        parser.add_argument(
+            "--idle-timeout", type=float, default=AWS_IDLE_TIMEOUT_SECONDS, help="Seconds (600)."
+        )
+        parser.add_argument(
+            "--max-lifetime", type=float, default=AWS_MAX_LIFETIME_SECONDS, help="Seconds (7200)."
+        )
+        parser.add_argument(
+            "--integration-timeout",
+            type=float,
+            default=AWS_INTEGRATION_TIMEOUT_SECONDS,
+            help="Seconds Django may take per event (29).",
+        )
+
+    def build_config(self, options: dict[str, Any]) -> GatewayConfig:
+        """The gateway's settings from the command line and the project's settings."""
+        target = options["target"]
+        secret = options.get("secret")
+        if not secret:
+            secrets = ws_setting("GATEWAY_SECRETS")
+            if not secrets:
+                raise CommandError(
+                    "No gateway secret: set WS_ROUTES['GATEWAY_SECRETS'] or pass --secret."
+                )
+            secret = str(secrets[0])
+        router = router_at(target)
+        routes = options.get("routes")
+        if routes == "*":
+            route_keys = None
+        elif routes:
+            route_keys = frozenset(key.strip() for key in routes.split(",") if key.strip())
+        elif router is not None:
+            route_keys = frozenset(router.routes)
+        else:
+            route_keys = None
+            self.stderr.write(
+                f"No router is mounted at {urlsplit(target).path!r} in this project's URLconf: "
+                "every action is forwarded as its own route. Check --target."
+            )
+        selection_key = options.get("route_selection_key") or (
+            router.route_selection_key if router is not None else ws_setting("ROUTE_SELECTION_KEY")
+        )
+        try:
+            return GatewayConfig(
+                target=target,
+                secret=secret,
+                host=options["host"],
+                port=options["port"],
+                route_selection_key=selection_key,
+                route_keys=route_keys,
+                api_id=options["api_id"],
+                stage=options["stage"],
+                idle_timeout=options["idle_timeout"],
+                max_lifetime=options["max_lifetime"],
+                integration_timeout=options["integration_timeout"],
+            )
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        config = self.build_config(options)
+        self._configure_logging(options["verbosity"])
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C while stopping
+            asyncio.run(self.serve(config))
+
+    def _configure_logging(self, verbosity: int) -> None:
+        logger = logging.getLogger("ws_routes.local_gateway")
+        if verbosity == 0 or logger.handlers:
+            return
+        handler = logging.StreamHandler(self.stdout)
+        handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
+        logger.propagate = False
+
+    async def serve(self, config: GatewayConfig) -> None:
+        """Serve until SIGINT/SIGTERM, then close every socket (Django gets DISCONNECT)."""
+        server = GatewayServer(config)
+        try:
+            await server.start()
+        except OSError as error:
+            raise CommandError(f"Cannot listen on {config.host}:{config.port}: {error}") from None
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            # Windows, or not the main thread: Ctrl-C then raises KeyboardInterrupt instead.
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, stop.set)
+        self._banner(server, config)
+        try:
+            await stop.wait()
+        finally:
+            self.stdout.write("Stopping: closing sockets (Django gets DISCONNECT)...")
+            await server.stop()
+
+    def _banner(self, server: GatewayServer, config: GatewayConfig) -> None:
+        routes = "any action" if config.route_keys is None else ", ".join(sorted(config.route_keys))
+        lines = [
+            f"Local API Gateway (WebSocket API) listening on {server.url}",
+            f"  integration: POST {config.target}  (X-Ws-Api-Id {config.api_id}, "
+            f"stage {config.stage})",
+            f"  routes: $connect, $disconnect, $default, {routes or '(none)'} "
+            f"(selected by body[{config.route_selection_key!r}])",
+            f"  management API: {server.management_endpoint}/@connections/{{id}}",
+        ]
+        configured = ws_setting("MANAGEMENT_ENDPOINT")
+        if configured is None or not str(configured).startswith(server.management_endpoint):
+            lines.append(
+                f'  set WS_ROUTES["MANAGEMENT_ENDPOINT"] = "{server.management_endpoint}" '
+                "so session.send() reaches these sockets"
+            )
+        lines.append("Quit with CONTROL-C.")
+        self.stdout.write("\n".join(lines))
+        sys.stdout.flush()
