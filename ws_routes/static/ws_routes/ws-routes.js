@@ -31,6 +31,9 @@
  *
  * Events: "open" (), "close" ({code, reason, wasClean, willReconnect}), "message" (push),
  * "reply" (reply), "error" (WsRoutesError), "reconnecting" ({attempt, delay}).
+ *
+ * A page left for another may be kept, socket open, in the browser's back/forward cache: close
+ * on "pagehide" and connect again on a "pageshow" whose event.persisted is true.
  */
 (function (root, factory) {
   "use strict";

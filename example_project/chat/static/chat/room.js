@@ -33,6 +33,7 @@
       name.className = "from";
       name.textContent = from;
       item.appendChild(name);
+      item.appendChild(document.createTextNode(" "));
     }
     item.appendChild(document.createTextNode(text));
     messages.appendChild(item);
@@ -92,6 +93,15 @@
       button.disabled = false;
       input.focus();
     });
+  });
+
+  // Leave the room when the page goes away (the browser may keep it, socket open, in its
+  // back/forward cache) and rejoin if it comes back from there.
+  window.addEventListener("pagehide", function () {
+    ws.close(1000, "page hidden");
+  });
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) ws.connect();
   });
 
   ws.connect();
