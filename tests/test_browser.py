@@ -8,21 +8,16 @@ which is missing, without them. Set ``WS_ROUTES_SCREENSHOTS=<dir>`` to keep the 
 from __future__ import annotations
 
 import os
-import secrets
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.demo_process import running_demo
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-REPO = Path(__file__).resolve().parent.parent
 ROOM = "browser-test"
 WAIT_SECONDS = 20
 
@@ -46,52 +41,12 @@ elif not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
     )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Iterator[str]:
-    """``manage.py rundemo`` on free ports with a throwaway database; yields the site's URL."""
-    workdir = tmp_path_factory.mktemp("demo")
-    http_port, gateway_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "CHAT_HTTP_PORT": str(http_port),
-        "CHAT_GATEWAY_PORT": str(gateway_port),
-        "CHAT_DATABASE": str(workdir / "db.sqlite3"),
-        "CHAT_SECRET_KEY": secrets.token_urlsafe(50),
-        "CHAT_GATEWAY_SECRET": secrets.token_urlsafe(32),
-        "PYTHONUNBUFFERED": "1",
-    }
-    env.pop("DJANGO_SETTINGS_MODULE", None)  # pytest's is the test suite's
-    log_path = workdir / "demo.log"
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, str(REPO / "example_project" / "manage.py"), "rundemo", "--noreload"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while "Chat demo:" not in log_path.read_text(errors="replace"):
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("rundemo did not start:\n" + log_path.read_text(errors="replace"))
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{http_port}"
-    finally:
-        server.send_signal(signal.SIGTERM)  # rundemo stops the gateway, then Django
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-        log_text = log_path.read_text(errors="replace")
-        assert "Traceback" not in log_text, log_text[-5000:]
+    """The demo on free ports with a throwaway database; yields the site's URL."""
+    with running_demo(tmp_path_factory.mktemp("demo")) as demo:
+        yield demo.url
+    assert "Traceback" not in demo.output(), demo.output()[-5000:]
 
 
 class Browser:
@@ -127,7 +82,10 @@ class Browser:
             raise AssertionError(f"{message}; page:\n{self.text('body')}") from None
 
     def text(self, css: str) -> str:
-        return self.driver.find_element(By.CSS_SELECTOR, css).text
+        # A script, not find_element().text: the element may be replaced by a navigation.
+        return self.driver.execute_script(
+            "const e = document.querySelector(arguments[0]); return e ? e.innerText : ''", css
+        )
 
     def log_in(self, username: str, password: str, room: str) -> None:
         self.driver.get(f"{self.base_url}/room/{room}/")  # → the login page, then back here
@@ -158,8 +116,7 @@ class Browser:
         return self.texts("#online li")
 
     def error(self) -> str:
-        box = self.driver.find_element(By.ID, "error")
-        return box.text if box.is_displayed() else ""
+        return self.text("#error:not([hidden])")
 
     def console_errors(self) -> list[str]:
         return [e["message"] for e in self.driver.get_log("browser") if e["level"] == "SEVERE"]
