@@ -361,6 +361,20 @@ def test_integration_timeout_sends_endpoint_request_timed_out(make_gateway, back
     assert 0.25 < elapsed < 0.9
 
 
+def test_connect_timeout_is_504(make_gateway, backend):
+    gateway = make_gateway(integration_timeout=0.2)
+    backend.respond = lambda event: Reply(delay=1.0)
+
+    async def scenario():
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            async with client(gateway):
+                pass
+        return refused.value.status
+
+    assert run(scenario()) == 504
+    assert gateway.connection_ids() == []
+
+
 def test_messages_are_handled_concurrently(gateway, backend):
     def respond(event):
         if event.event != "MESSAGE":
@@ -524,6 +538,27 @@ def test_idle_connection_is_closed_with_1001(make_gateway, backend):
     kind, code, elapsed = run(scenario())
     assert kind == aiohttp.WSMsgType.CLOSE and code == 1001
     backend.wait_for("DISCONNECT")
+
+
+def test_pushes_to_the_client_count_as_activity(make_gateway, backend):
+    gateway = make_gateway(idle_timeout=0.4)
+    api = management_client(gateway.management_endpoint)
+
+    async def scenario():
+        async with client(gateway) as ws:
+            connection_id = await whoami(ws)
+            started = time.monotonic()
+            for _ in range(5):  # 1 s of pushes, 0.2 s apart, and the client never sends
+                await asyncio.sleep(0.2)
+                await asyncio.to_thread(
+                    api.post_to_connection, ConnectionId=connection_id, Data=b"p"
+                )
+                assert await ws.receive_str(timeout=5) == "p"
+            message = await ws.receive(timeout=5)
+            return message.data, time.monotonic() - started
+
+    code, elapsed = run(scenario())
+    assert code == 1001 and elapsed > 1.0
 
 
 def test_connection_lifetime_is_capped_even_with_traffic(make_gateway, backend):
@@ -783,6 +818,22 @@ def test_slow_handshake_does_not_block_others(gateway, backend):
     assert run(scenario())["route"] == "x"
 
 
+def test_slowloris_handshake_is_cut_off(make_gateway, backend):
+    gateway = make_gateway(http_idle_timeout=0.3)
+
+    async def scenario():
+        reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n")  # never ends
+        started = time.monotonic()
+        data = await reader.read()  # until the server hangs up
+        writer.close()
+        return data, time.monotonic() - started
+
+    data, elapsed = run(scenario())
+    assert data == b"" and elapsed < 2
+    assert backend.events == []
+
+
 def test_stop_closes_clients_sends_disconnects_and_frees_the_port(backend):
     gateway = LocalGateway(backend.url, secret=SECRET, port=0).start()
     port = gateway.port
@@ -818,6 +869,18 @@ def test_port_in_use_raises_and_leaves_nothing(backend):
             LocalGateway(backend.url, secret=SECRET, port=taken.getsockname()[1]).start()
 
 
+def test_start_and_stop_from_async_code(backend):
+    async def scenario():
+        gateway = LocalGateway(backend.url, secret=SECRET, port=0).start()
+        try:
+            async with client(gateway) as ws:
+                return await whoami(ws)
+        finally:
+            gateway.stop()
+
+    assert run(scenario())
+
+
 def test_gateway_urls(gateway):
     assert gateway.url == f"ws://127.0.0.1:{gateway.port}"
     assert gateway.management_endpoint == f"http://127.0.0.1:{gateway.port}"
@@ -835,6 +898,7 @@ def test_gateway_urls(gateway):
         {"idle_timeout": 0},
         {"max_lifetime": -1},
         {"max_frame_bytes": 0},
+        {"http_idle_timeout": 0},
         {"port": 70000},
         {"route_selection_key": ""},
         {"route_keys": {""}},

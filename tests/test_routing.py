@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import include, path, resolve, reverse
 from django.urls.resolvers import URLResolver
@@ -204,3 +206,18 @@ def test_ws_error_shape():
     assert error.as_dict() == {"code": "code", "message": "message", "details": {"d": 1}}
     assert error.status == 409
     assert WsError("only_code").as_dict()["message"] == "only_code"
+
+
+@pytest.mark.parametrize(
+    "schema, feature",
+    [
+        ({"properties": {"kind": {"const": "a"}}}, "const"),
+        ({"$defs": {"x": {}}}, "$defs"),
+        ({"if": {}, "then": {}}, "if"),
+        ({"prefixItems": [{}]}, "prefixItems"),
+    ],
+)
+def test_gateway_validation_refuses_non_draft4_schema_at_import(schema, feature):
+    with pytest.raises(RouteConfigurationError, match=rf"draft 4.*{re.escape(feature)}"):
+        Router().route("x", schema=schema, gateway_validation=True)(handler)
+    Router().route("x", schema=schema)(handler)  # fine when validated in Django only

@@ -17,6 +17,7 @@ from jsonschema import SchemaError
 from jsonschema.validators import validator_for
 
 from .errors import RouteConfigurationError
+from .schemas import draft4_problems
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 Hook = TypeVar("Hook", bound=Callable[..., Any])
@@ -171,6 +172,16 @@ class Router:
             raise RouteConfigurationError(
                 f"Route {key!r}: gateway_validation=True needs a schema to push to API Gateway."
             )
+        if gateway_validation and isinstance(schema, Mapping):
+            problems = draft4_problems(schema)
+            if problems:
+                raise RouteConfigurationError(
+                    f"Route {key!r}: gateway_validation=True but API Gateway models are "
+                    "JSON Schema "
+                    "draft 4, which cannot express: " + "; ".join(problems) + ". Rewrite those in "
+                    "draft 4 terms (const -> enum: [value], $defs -> definitions) or drop "
+                    "gateway_validation to validate in Django only."
+                )
         route = self._build_route(
             key, handler, schema, login_required, permission, gateway_validation
         )

@@ -18,7 +18,6 @@ from django.core.cache import caches
 from .conf import ws_setting
 from .errors import WsError
 
-SECRET_HEADER = "HTTP_X_WS_SECRET"
 CONNECTION_ID_PATTERN = re.compile(r"[A-Za-z0-9+/=_-]{1,128}")
 API_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{0,64}")
 STAGE_PATTERN = re.compile(r"[A-Za-z0-9_.-]{0,128}")

@@ -31,6 +31,7 @@ from django.test import RequestFactory
 from django.test.utils import override_settings
 
 from .conf import ws_setting
+from .contract import CONNECT, DISCONNECT, SOURCE_IP_HEADER, event_headers, meta_key
 from .routing import Router
 from .routing import router as default_router
 
@@ -186,7 +187,7 @@ class WsTestClient:
             query[ws_setting("CHANNEL_QUERY_PARAM")] = channel
         if token is not None:
             query[ws_setting("TOKEN_QUERY_PARAM")] = token
-        extra = {"HTTP_X_WS_SOURCE_IP": source_ip}
+        extra = {meta_key(SOURCE_IP_HEADER): source_ip}
         if origin is not None:
             extra["HTTP_ORIGIN"] = origin
         response = self.post(
@@ -206,21 +207,20 @@ class WsTestClient:
     ) -> HttpResponse:
         """POST one event to the view exactly as API Gateway's integration would."""
         secrets = ws_setting("GATEWAY_SECRETS")
-        headers = {
-            "HTTP_X_WS_SECRET": secrets[0] if secrets else TEST_SECRET,
-            "HTTP_X_WS_CONNECTION_ID": connection_id,
-            "HTTP_X_WS_EVENT": event,
-            "HTTP_X_WS_ROUTE": {"CONNECT": "$connect", "DISCONNECT": "$disconnect"}.get(
-                event, "$default"
-            ),
-            "HTTP_X_WS_SOURCE_IP": "127.0.0.1",
-            "HTTP_X_WS_REQUEST_ID": f"test-{next(_connection_ids)}",
-            "HTTP_X_WS_API_ID": self.api_id,
-            "HTTP_X_WS_STAGE": self.stage,
-            **(extra or {}),
-        }
+        headers = event_headers(
+            secret=secrets[0] if secrets else TEST_SECRET,
+            connection_id=connection_id,
+            event=event,
+            route={CONNECT: "$connect", DISCONNECT: "$disconnect"}.get(event, "$default"),
+            source_ip="127.0.0.1",
+            request_id=f"test-{next(_connection_ids)}",
+            api_id=self.api_id,
+            stage=self.stage,
+        )
+        meta = {meta_key(name): value for name, value in headers.items()}
+        meta.update(extra or {})
         path = "/" + (f"?{query}" if query else "")
-        request = self._factory.post(path, body, content_type="application/json", **headers)
+        request = self._factory.post(path, body, content_type="application/json", **meta)
         request.user = user if user is not None else AnonymousUser()
         with ExitStack() as stack:
             if not secrets:  # a project without secrets yet: test with a throwaway one

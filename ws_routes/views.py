@@ -25,13 +25,26 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from .conf import ws_setting
+from .contract import (
+    API_ID_HEADER,
+    CONNECT,
+    CONNECTION_ID_HEADER,
+    DISCONNECT,
+    EVENT_HEADER,
+    MESSAGE,
+    REQUEST_ID_HEADER,
+    ROUTE_HEADER,
+    SECRET_HEADER,
+    SOURCE_IP_HEADER,
+    STAGE_HEADER,
+    meta_key,
+)
 from .errors import WsError
 from .models import ConnectToken, WebSocketSession
 from .routing import Route, Router
 from .security import (
     API_ID_PATTERN,
     CONNECTION_ID_PATTERN,
-    SECRET_HEADER,
     STAGE_PATTERN,
     authenticate_connect,
     clean_channel,
@@ -44,7 +57,6 @@ from .security import (
 
 logger = logging.getLogger("ws_routes")
 
-CONNECT, MESSAGE, DISCONNECT = "CONNECT", "MESSAGE", "DISCONNECT"
 #: API Gateway's own limit for a route response (and a message).
 MAX_REPLY_BYTES = 128 * 1024
 #: At most this many schema errors are listed in a reply.
@@ -66,27 +78,27 @@ class GatewayEvent:
 
 
 def _header(request: HttpRequest, name: str) -> str:
-    return request.META.get("HTTP_" + name.upper().replace("-", "_"), "")
+    return request.META.get(meta_key(name), "")
 
 
 def parse_gateway_event(request: HttpRequest) -> GatewayEvent:
     """Read the header contract of DESIGN.md; ``WsError`` 400 names the bad header."""
-    kind = _header(request, "X-Ws-Event")
+    kind = _header(request, EVENT_HEADER)
     if kind not in (CONNECT, MESSAGE, DISCONNECT):
         raise WsError("bad_request", "X-Ws-Event must be CONNECT, MESSAGE or DISCONNECT")
-    connection_id = _header(request, "X-Ws-Connection-Id")
+    connection_id = _header(request, CONNECTION_ID_HEADER)
     if not CONNECTION_ID_PATTERN.fullmatch(connection_id):
         raise WsError("bad_request", "X-Ws-Connection-Id is missing or malformed")
-    api_id = _header(request, "X-Ws-Api-Id")
-    stage = _header(request, "X-Ws-Stage")
+    api_id = _header(request, API_ID_HEADER)
+    stage = _header(request, STAGE_HEADER)
     if not API_ID_PATTERN.fullmatch(api_id) or not STAGE_PATTERN.fullmatch(stage):
         raise WsError("bad_request", "X-Ws-Api-Id or X-Ws-Stage is malformed")
     return GatewayEvent(
         kind=kind,
         connection_id=connection_id,
-        route_key=_header(request, "X-Ws-Route")[:128],
-        source_ip=clean_source_ip(_header(request, "X-Ws-Source-Ip")),
-        request_id=_header(request, "X-Ws-Request-Id")[:128],
+        route_key=_header(request, ROUTE_HEADER)[:128],
+        source_ip=clean_source_ip(_header(request, SOURCE_IP_HEADER)),
+        request_id=_header(request, REQUEST_ID_HEADER)[:128],
         api_id=api_id,
         stage=stage,
     )
@@ -331,7 +343,7 @@ EVENT_HANDLERS = {CONNECT: handle_connect, MESSAGE: handle_message, DISCONNECT: 
 
 def dispatch_gateway_request(router: Router, request: HttpRequest) -> HttpResponse:
     """Verify the caller is our gateway (before any query), then handle the event."""
-    if not gateway_secret_is_valid(request.META.get(SECRET_HEADER)):
+    if not gateway_secret_is_valid(request.META.get(meta_key(SECRET_HEADER))):
         return _error_response(
             WsError("forbidden", "This endpoint only answers its API Gateway", status=403)
         )
@@ -345,7 +357,7 @@ def dispatch_gateway_request(router: Router, request: HttpRequest) -> HttpRespon
     except PermissionDenied:
         return _error_response(WsError("permission_denied", "Refused", status=403))
     except Exception:
-        logger.exception("WebSocket %s failed", request.META.get("HTTP_X_WS_EVENT", "event"))
+        logger.exception("WebSocket %s failed", request.META.get(meta_key(EVENT_HEADER), "event"))
         return _error_response(
             WsError("internal_error", "The server failed to handle this event", status=500)
         )

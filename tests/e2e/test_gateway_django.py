@@ -11,11 +11,12 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import aiohttp
 import pytest
+from django.db import connections
 from django.test import Client
 
 from tests.e2e.support import management_client, run
@@ -36,24 +37,30 @@ needs_sender = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def gateway(live_server, settings):
+@contextmanager
+def gateway_for(live_server, settings, **options):
+    """A gateway in front of the live server, with ``session.send()`` aimed at it."""
     target = live_server.url + "/ws/"
     router = router_at(target)
     assert router is not None and "echo" in router.routes
+    options.setdefault("secret", settings.GATEWAY_SECRET)
     with LocalGateway(
         target,
-        secret=settings.GATEWAY_SECRET,
         route_keys=frozenset(router.routes),
         route_selection_key=router.route_selection_key,
+        **options,
     ) as gateway:
-        settings.WS_ROUTES = {
-            **settings.WS_ROUTES,
-            "MANAGEMENT_ENDPOINT": gateway.management_endpoint,
-        }
+        endpoint = gateway.management_endpoint
+        settings.WS_ROUTES = {**settings.WS_ROUTES, "MANAGEMENT_ENDPOINT": endpoint}
         reset = getattr(sending, "reset_sender", None)
         if reset is not None:
             reset()  # the sender caches clients per endpoint
+        yield gateway
+
+
+@pytest.fixture
+def gateway(live_server, settings):
+    with gateway_for(live_server, settings) as gateway:
         yield gateway
 
 
@@ -66,6 +73,18 @@ def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
             assert result, f"{check} never became true"
             return result
         time.sleep(0.02)
+
+
+async def in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run blocking (ORM, boto3) code off the event loop, closing that thread's DB connection."""
+
+    def call() -> Any:
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return await asyncio.to_thread(call)
 
 
 def session_cookie(user) -> str:
@@ -168,8 +187,8 @@ def test_cookie_from_an_unlisted_origin_is_refused(gateway, alice, settings):
     assert run(refused_status(gateway, headers=headers)) == 403
 
 
-def test_gateway_with_the_wrong_secret_is_refused(live_server):
-    with LocalGateway(live_server.url + "/ws/", secret="not-the-secret") as gateway:
+def test_gateway_with_the_wrong_secret_is_refused(live_server, settings):
+    with gateway_for(live_server, settings, secret="not-the-secret") as gateway:
         assert run(refused_status(gateway)) == 403
     assert not WebSocketSession.objects.exists()
 
@@ -234,7 +253,7 @@ def test_broadcast_to_a_room_with_boto3(gateway):
                     api.post_to_connection(ConnectionId=session.connection_id, Data=b'{"hi":1}')
                 return room.count()
 
-            assert await asyncio.to_thread(push) == 2
+            assert await in_thread(push) == 2
             got = [await one.receive_str(timeout=5), await two.receive_str(timeout=5)]
             with pytest.raises(asyncio.TimeoutError):
                 await other.receive(timeout=0.3)
@@ -289,8 +308,8 @@ def test_session_send_counts_gone_after_disconnect(gateway):
     async def scenario():
         async with connect(gateway) as ws:
             await ask(ws, {"action": "echo"})
-            session = await asyncio.to_thread(WebSocketSession.objects.get)
-            delivered = await asyncio.to_thread(session.send, {"n": 1})
+            session = await in_thread(WebSocketSession.objects.get)
+            delivered = await in_thread(session.send, {"n": 1})
             assert json.loads(await ws.receive_str(timeout=5)) == {"n": 1}
             return session, delivered
 
@@ -302,15 +321,42 @@ def test_session_send_counts_gone_after_disconnect(gateway):
     assert (result.delivered, result.gone) == (0, 1)
 
 
+@needs_sender
+def test_the_senders_sigv4_signatures_verify(live_server, settings, monkeypatch):
+    """With credentials configured the gateway checks signatures as AWS does."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDE2ETEST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "e2e-secret-key")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    credentials = {"AKIDE2ETEST": "e2e-secret-key"}
+    with gateway_for(live_server, settings, management_credentials=credentials) as gateway:
+
+        async def scenario():
+            async with connect(gateway) as ws:
+                await ask(ws, {"action": "echo"})
+                session = await in_thread(WebSocketSession.objects.get)
+                signed = await in_thread(session.send, {"signed": True})
+                received = json.loads(await ws.receive_str(timeout=5))
+                monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "a-wrong-secret")
+                sending.reset_sender()
+                forged = await in_thread(session.send, {"signed": False})
+                with pytest.raises(asyncio.TimeoutError):
+                    await ws.receive(timeout=0.3)
+                return signed, received, forged
+
+        signed, received, forged = run(scenario(), timeout=20)
+    assert (signed.delivered, received) == (1, {"signed": True})
+    assert (forged.delivered, forged.gone) == (0, 0)
+
+
 def test_delete_connection_closes_the_socket_and_django_hears_it(gateway):
     api = management_client(gateway.management_endpoint)
 
     async def scenario():
         async with connect(gateway) as ws:
             await ask(ws, {"action": "echo"})
-            session = await asyncio.to_thread(WebSocketSession.objects.get)
-            info = await asyncio.to_thread(api.get_connection, ConnectionId=session.connection_id)
-            await asyncio.to_thread(api.delete_connection, ConnectionId=session.connection_id)
+            session = await in_thread(WebSocketSession.objects.get)
+            info = await in_thread(api.get_connection, ConnectionId=session.connection_id)
+            await in_thread(api.delete_connection, ConnectionId=session.connection_id)
             message = await ws.receive(timeout=5)
             return info, message.type
 
@@ -336,9 +382,7 @@ def test_oversized_frame_closes_1009_and_never_reaches_a_handler(gateway):
 
 
 def test_idle_socket_is_closed_and_django_hears_it(live_server, settings):
-    with LocalGateway(
-        live_server.url + "/ws/", secret=settings.GATEWAY_SECRET, idle_timeout=0.3
-    ) as gateway:
+    with gateway_for(live_server, settings, idle_timeout=0.3) as gateway:
 
         async def scenario():
             async with connect(gateway) as ws:

@@ -42,7 +42,6 @@ class GatewayConfig:
     route_keys: frozenset[str] | None = None
     api_id: str = "localws001"
     stage: str = "local"
-    region: str = "us-east-1"
     idle_timeout: float = AWS_IDLE_TIMEOUT_SECONDS
     max_lifetime: float = AWS_MAX_LIFETIME_SECONDS
     integration_timeout: float = AWS_INTEGRATION_TIMEOUT_SECONDS
@@ -50,10 +49,14 @@ class GatewayConfig:
     max_frame_bytes: int = AWS_MAX_FRAME_BYTES
     # Not AWS quotas, the emulator's own bounds: integration calls in flight per connection
     # (reading from the socket pauses beyond it), bytes queued toward a client before
-    # @connections answers 429 LimitExceededException, seconds to wait for a close handshake.
+    # @connections answers 429 LimitExceededException, seconds to wait for a close handshake
+    # (and for a slow client to take a frame).
     max_inflight_per_connection: int = 64
     max_client_buffer_bytes: int = 1024 * KB
     close_timeout: float = 2.0
+    # Seconds an HTTP connection may sit without a complete request: a slow (slowloris)
+    # handshake, or a keep-alive @connections connection between requests.
+    http_idle_timeout: float = 30.0
     connection_id_factory: Callable[[], str] = field(default=new_connection_id, repr=False)
     management_credentials: Mapping[str, str] | None = field(default=None, repr=False)
 
@@ -76,7 +79,13 @@ class GatewayConfig:
                 raise ValueError(f"{name} must be printable text on one line")
         if not self.route_selection_key:
             raise ValueError("route_selection_key must not be empty")
-        for name in ("idle_timeout", "max_lifetime", "integration_timeout", "close_timeout"):
+        for name in (
+            "idle_timeout",
+            "max_lifetime",
+            "integration_timeout",
+            "close_timeout",
+            "http_idle_timeout",
+        ):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
         for name in (

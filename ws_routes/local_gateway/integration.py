@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from ..contract import event_headers
 from .config import GatewayConfig
 from .ids import new_request_id
 from .streams import read_at_most
@@ -108,16 +109,16 @@ class Integration:
     def headers(self, context: EventContext) -> CIMultiDict[str]:
         config = self.config
         return CIMultiDict(
-            {
-                "X-Ws-Secret": config.secret,
-                "X-Ws-Connection-Id": context.connection_id,
-                "X-Ws-Event": context.event,
-                "X-Ws-Route": context.route,
-                "X-Ws-Source-Ip": context.source_ip,
-                "X-Ws-Request-Id": context.request_id,
-                "X-Ws-Api-Id": config.api_id,
-                "X-Ws-Stage": config.stage,
-            }
+            event_headers(
+                secret=config.secret,
+                connection_id=context.connection_id,
+                event=context.event,
+                route=context.route,
+                source_ip=context.source_ip,
+                request_id=context.request_id,
+                api_id=config.api_id,
+                stage=config.stage,
+            )
         )
 
     async def call(

@@ -98,6 +98,7 @@ class GatewayServer:
             access_log=None,
             handle_signals=False,
             shutdown_timeout=config.close_timeout + 1,
+            keepalive_timeout=config.http_idle_timeout,
         )
         await self._runner.setup()
         try:
@@ -187,20 +188,38 @@ class LocalGateway:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
     def start(self) -> LocalGateway:
-        """Start serving; returns once the port is bound (raises if it cannot be)."""
+        """Start serving; returns once the port is bound (raises if it cannot be).
+
+        Safe to call from async code too: the gateway's loop lives only in its own thread.
+        """
         if self._thread is not None:
             raise RuntimeError("LocalGateway already started")
         loop = asyncio.new_event_loop()
-        try:
-            loop.run_until_complete(self.server.start())
-        except BaseException:
-            loop.close()
-            raise
-        self._loop = loop
-        self._thread = threading.Thread(
-            target=loop.run_forever, name=f"ws-routes-gateway-{self.port}", daemon=True
-        )
-        self._thread.start()
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                try:
+                    loop.run_until_complete(self.server.start())
+                except BaseException as error:  # reported to start()'s caller
+                    failure.append(error)
+                    return
+                finally:
+                    ready.set()
+                loop.run_forever()
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()
+
+        thread = threading.Thread(target=run, name="ws-routes-local-gateway", daemon=True)
+        thread.start()
+        ready.wait()
+        if failure:
+            thread.join()
+            raise failure[0]
+        self._loop, self._thread = loop, thread
         return self
 
     def stop(self) -> None:
@@ -212,9 +231,7 @@ class LocalGateway:
             self._call(self.server.stop(), timeout=60)
         finally:
             loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=10)
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
+            thread.join(timeout=30)
             self._loop = self._thread = None
 
     def __enter__(self) -> LocalGateway:

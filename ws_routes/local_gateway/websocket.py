@@ -64,8 +64,11 @@ class WebSocketEndpoint:
         raise RuntimeError("connection_id_factory keeps returning ids in use")
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        """One client socket, from the handshake to the DISCONNECT sent after it closed."""
         offered = tuple(
-            p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
+            name.strip()
+            for name in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
+            if name.strip()
         )
         if not web.WebSocketResponse(protocols=offered).can_prepare(request).ok:
             return web.Response(
@@ -75,6 +78,26 @@ class WebSocketEndpoint:
             )
         if len(request.raw_path) > AWS_MAX_URL_LENGTH:
             return web.Response(status=414, text="URL too long\n")
+        opened = await self._open(request)
+        if not isinstance(opened, Connection):
+            return opened  # the refused handshake
+        connection = opened
+        try:
+            self._limit_frames(connection, request.transport)
+            await self._serve(connection)
+        finally:
+            self.registry.remove(connection)
+            await connection.wait_closed()
+            if not connection.ws.closed:  # cancelled (server stopping) or the peer vanished
+                connection.close(*GOING_AWAY)
+                await connection.wait_closed()
+            self.spawn(
+                self._disconnect(connection.id, connection.source_ip, connection.ws.close_code)
+            )
+        return connection.ws
+
+    async def _open(self, request: web.Request) -> Connection | web.Response:
+        """CONNECT, then the 101 and the registry entry; or the response refusing the socket."""
         connection_id = self._new_connection_id()
         source_ip = request.remote or ""
         self._pending_ids.add(connection_id)
@@ -103,24 +126,24 @@ class WebSocketEndpoint:
                 max_buffer_bytes=self.config.max_client_buffer_bytes,
                 send_timeout=self.config.close_timeout,
             )
-            self.registry.add(connection)
+            self.registry.add(connection)  # from now on @connections can reach it
+            return connection
         finally:
             self._pending_ids.discard(connection_id)
-        try:
-            FrameSizeGuard.install(
-                request.transport,
-                self.config.max_frame_bytes,
-                lambda size: connection.close(*MESSAGE_TOO_BIG),
+
+    def _limit_frames(self, connection: Connection, transport: Any) -> None:
+        limit = self.config.max_frame_bytes
+
+        def oversized(size: int) -> None:
+            logger.info(
+                "closing %s: a %d-byte frame is over the %d-byte frame limit",
+                connection.id,
+                size,
+                limit,
             )
-            await self._serve(connection)
-        finally:
-            self.registry.remove(connection)
-            await connection.wait_closed()
-            if not ws.closed:  # cancelled (server stopping) or the peer vanished mid-write
-                connection.close(*GOING_AWAY)
-                await connection.wait_closed()
-            self.spawn(self._disconnect(connection_id, source_ip, ws.close_code))
-        return ws
+            connection.close(*MESSAGE_TOO_BIG)
+
+        FrameSizeGuard.install(transport, limit, oversized)
 
     async def _connect(
         self, request: web.Request, connection_id: str, source_ip: str

@@ -1,0 +1,69 @@
+"""Fixtures for the deploy, command and admin tests.
+
+Test modules load them with ``pytest_plugins = ["tests.deploy_fixtures"]``.
+
+The helpers they use, and the moto gaps they fill, are described in tests/deploy_support.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.deploy_support import REGION, RecordingClient, build_router, mount_router
+from ws_routes import deploy
+from ws_routes.models import ApiGateway
+from ws_routes.routing import Router
+
+# -- fixtures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ws_urls(settings: Any) -> None:
+    settings.ROOT_URLCONF = "tests.deploy_support"
+
+
+@pytest.fixture
+def ws_router(monkeypatch: pytest.MonkeyPatch, ws_urls: None) -> Router:
+    """A fresh registry mounted at /ws/ (mutable: tests add and remove routes)."""
+    router = build_router()
+    mount_router(monkeypatch, router)
+    return router
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingClient]:
+    """moto for every AWS service, with the library's client factories returning recorders."""
+    from moto import mock_aws
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        client = RecordingClient(boto3.client("apigatewayv2", region_name=REGION))
+        client.route53 = RecordingClient(boto3.client("route53", region_name=REGION))
+        client.sts = RecordingClient(boto3.client("sts", region_name=REGION))
+        monkeypatch.setattr(deploy, "apigateway_client", lambda gateway: client)
+        monkeypatch.setattr(deploy, "route53_client", lambda gateway: client.route53)
+        monkeypatch.setattr(deploy, "sts_client", lambda gateway: client.sts)
+        yield client
+
+
+@pytest.fixture
+def ws_gateway(db: Any, ws_router: Router) -> ApiGateway:
+    return ApiGateway.objects.create(
+        api_name="chat",
+        api_description="Chat",
+        target_base_endpoint="https://www.example.com/ws/",
+        region=REGION,
+        stage_name="production",
+        domain_name="ws.example.com",
+        certificate_arn=f"arn:aws:acm:{REGION}:123456789012:certificate/abc",
+    )

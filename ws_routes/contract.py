@@ -1,0 +1,62 @@
+"""The header contract between API Gateway and the view (DESIGN.md, "The path of one message").
+
+One definition for everything that speaks it: the view reads these headers, ``deploy`` maps them
+from API Gateway's context, and the local gateway and ``WsTestClient`` send them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+#: Carries a static mapping ``'secret'``: the first of ``WS_ROUTES["GATEWAY_SECRETS"]``.
+SECRET_HEADER = "X-Ws-Secret"
+CONNECTION_ID_HEADER = "X-Ws-Connection-Id"
+EVENT_HEADER = "X-Ws-Event"
+ROUTE_HEADER = "X-Ws-Route"
+SOURCE_IP_HEADER = "X-Ws-Source-Ip"
+REQUEST_ID_HEADER = "X-Ws-Request-Id"
+API_ID_HEADER = "X-Ws-Api-Id"
+STAGE_HEADER = "X-Ws-Stage"
+
+#: The other headers, each mapped from an API Gateway context variable.
+CONTEXT_HEADERS: Mapping[str, str] = {
+    CONNECTION_ID_HEADER: "context.connectionId",
+    EVENT_HEADER: "context.eventType",
+    ROUTE_HEADER: "context.routeKey",
+    SOURCE_IP_HEADER: "context.identity.sourceIp",
+    REQUEST_ID_HEADER: "context.requestId",
+    API_ID_HEADER: "context.apiId",
+    STAGE_HEADER: "context.stage",
+}
+
+#: ``context.eventType`` values.
+CONNECT, MESSAGE, DISCONNECT = "CONNECT", "MESSAGE", "DISCONNECT"
+
+
+def meta_key(header: str) -> str:
+    """Where Django's ``request.META`` holds ``header``: ``X-Ws-Event`` → ``HTTP_X_WS_EVENT``."""
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
+def event_headers(
+    *,
+    secret: str,
+    connection_id: str,
+    event: str,
+    route: str,
+    source_ip: str,
+    request_id: str,
+    api_id: str,
+    stage: str,
+) -> dict[str, str]:
+    """The headers API Gateway's integration adds to one call, as an emulator must send them."""
+    return {
+        SECRET_HEADER: secret,
+        CONNECTION_ID_HEADER: connection_id,
+        EVENT_HEADER: event,
+        ROUTE_HEADER: route,
+        SOURCE_IP_HEADER: source_ip,
+        REQUEST_ID_HEADER: request_id,
+        API_ID_HEADER: api_id,
+        STAGE_HEADER: stage,
+    }

@@ -1,0 +1,95 @@
+"""Make API Gateway match the route registry: print the plan, apply it, deploy.
+
+Examples::
+
+    manage.py syncroutes                       # every gateway
+    manage.py syncroutes --gateway chat --dry-run
+    manage.py syncroutes --gateway 1 --no-prune
+    manage.py syncroutes --gateway chat --print-iam-policy
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from ws_routes import deploy
+from ws_routes.models import ApiGateway
+
+
+class Command(BaseCommand):
+    help = (
+        "Sync each ApiGateway with the router mounted at its target_base_endpoint (and its "
+        "GatewayRoute rows): print the plan, apply it unless --dry-run, then deploy the stage. "
+        "A second run plans nothing."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--gateway", metavar="NAME|PK", help="Only this gateway (default: every gateway)."
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Print the plan; change nothing in AWS."
+        )
+        parser.add_argument(
+            "--prune",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="Delete routes in AWS that are neither registered nor GatewayRoute rows "
+            "($connect, $disconnect and $default are never deleted). Default: --prune.",
+        )
+        parser.add_argument(
+            "--print-iam-policy",
+            action="store_true",
+            help="Print the least-privilege IAM policy for the gateway's region/account; "
+            "sync nothing.",
+        )
+        parser.add_argument(
+            "--account",
+            metavar="ID",
+            help="AWS account id for --print-iam-policy (default: from sts:GetCallerIdentity).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        gateways = self._gateways(options["gateway"])
+        if options["print_iam_policy"]:
+            self._print_policies(gateways, options["account"])
+            return
+        failures = []
+        for gateway in gateways:
+            self.stdout.write(self.style.MIGRATE_HEADING(f"Gateway {gateway.api_name}:"))
+            try:
+                result = deploy.sync_gateway(
+                    gateway, prune=options["prune"], dry_run=options["dry_run"]
+                )
+            except deploy.DeployError as error:
+                self.stderr.write(self.style.ERROR(str(error)))
+                failures.append(gateway.api_name)
+                continue
+            for line in deploy.sync_report(result):
+                self.stdout.write(line)
+        if failures:
+            raise CommandError(f"Sync failed for: {', '.join(failures)} (see above).")
+
+    def _gateways(self, reference: str | None) -> list[ApiGateway]:
+        if reference is not None:
+            try:
+                return [deploy.find_gateway(reference)]
+            except deploy.DeployError as error:
+                raise CommandError(str(error)) from error
+        gateways = list(ApiGateway.objects.order_by("pk"))
+        if not gateways:
+            raise CommandError("No ApiGateway records: create one in the admin first.")
+        return gateways
+
+    def _print_policies(self, gateways: list[ApiGateway], account: str | None) -> None:
+        for gateway in gateways:
+            try:
+                account_id = account or deploy.caller_account_id(gateway)
+                policy = deploy.iam_policy(gateway, account_id=account_id)
+            except deploy.DeployError as error:
+                raise CommandError(str(error)) from error
+            self.stdout.write(json.dumps(policy, indent=2))
