@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint format clean matrix demo browser-deps
+.PHONY: test lint format clean matrix bench demo browser-deps
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -61,5 +61,17 @@ matrix:
 	  $$venv/bin/pytest -q $(PYTEST_ARGS); \
 	done
 
+# Benchmarks against the reference package, in their own venv (the reference is never a
+# dependency of this project). Prints a table and writes bench/RESULTS.md; see bench/README.md.
+BENCH_VENV := bench/.venv
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
+
+$(BENCH_VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/pip install -q -e '.[postgres]' 'django-aws-api-gateway-websockets==4.1.0'
+	touch $@
+
 clean:
-	rm -rf $(VENV) .venv-dj* build dist *.egg-info
+	rm -rf $(VENV) .venv-dj* $(BENCH_VENV) bench/out build dist *.egg-info

@@ -11,8 +11,9 @@ Run it alone::
     python bench/endpoint.py --latency-ms 20          # prints "PORT <n>" then serves
     python bench/endpoint.py --capacity 3             # measures its own capacity, prints JSON
 
-The benchmark starts it as a subprocess, reads the port, and reads the request count from
-``GET /count`` at the end.
+The benchmark starts it as a subprocess, reads the port, and reads ``GET /count`` (requests
+answered, CPU seconds used) before and after each measurement: requests per CPU-second is the
+endpoint's capacity on one core, and CPU seconds per wall second is how busy it was.
 """
 
 from __future__ import annotations
@@ -67,7 +68,9 @@ class EndpointProtocol(asyncio.Protocol):
         method, _, rest = request_line.partition(b" ")
         path = rest.rpartition(b" ")[0]
         if method == b"GET" and path == b"/count":
-            body = json.dumps({"requests": Stats.requests}).encode()
+            body = json.dumps(
+                {"requests": Stats.requests, "cpu_seconds": time.process_time()}
+            ).encode()
             self.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
             return
         if b"/@connections/" not in path:
@@ -120,8 +123,24 @@ async def _load(port: int, connections: int, seconds: float) -> int:
     return done
 
 
+def stats(port: int) -> dict:
+    """The endpoint's ``GET /count``: requests answered and CPU seconds used so far."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/count")
+    answer = json.loads(conn.getresponse().read())
+    conn.close()
+    return answer
+
+
 def measure_capacity(seconds: float, latency: float, connections: int) -> dict:
-    """Run the endpoint in a child process and load it from this one."""
+    """Run the endpoint in a child process and load it from this one.
+
+    ``requests_per_second`` is what this (Python) client achieved, a lower bound;
+    ``requests_per_cpu_second`` is the endpoint's own cost, i.e. what it can answer with one
+    core to itself.
+    """
     import subprocess
 
     child = subprocess.Popen(
@@ -132,14 +151,18 @@ def measure_capacity(seconds: float, latency: float, connections: int) -> dict:
     )
     try:
         port = int(child.stdout.readline().split()[1])
+        before = stats(port)
         started = time.perf_counter()
         done = asyncio.run(_load(port, connections, seconds))
         elapsed = time.perf_counter() - started
+        after = stats(port)
     finally:
         child.stdin.close()
         child.wait(timeout=10)
+    cpu = after["cpu_seconds"] - before["cpu_seconds"]
     return {
         "requests_per_second": round(done / elapsed),
+        "requests_per_cpu_second": round((after["requests"] - before["requests"]) / cpu),
         "latency_ms": latency * 1000,
         "connections": connections,
         "seconds": round(elapsed, 2),

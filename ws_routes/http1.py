@@ -140,7 +140,7 @@ class _Connection(asyncio.Protocol):
 
     def _parse(self) -> None:
         while not self._head_done:
-            end = self._buffer.find(b"\r\n\r\n")
+            end = self._buffer.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES + 4)
             if end < 0:
                 if len(self._buffer) > MAX_HEAD_BYTES:
                     raise HttpError("response head too large")

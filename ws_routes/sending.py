@@ -9,7 +9,8 @@ Every send, to one session or to a channel of 100,000, goes the same way:
 3. there, at most ``SEND_CONCURRENCY`` posts are in flight over pooled keep-alive connections,
    each signed with SigV4 (credentials from boto3's chain, refreshed when temporary);
 4. 429 and 5xx answers, timeouts and broken connections are retried with exponential backoff and
-   full jitter (``SEND_MAX_RETRIES``), then counted as failed; 410 means the client is gone;
+   full jitter (``SEND_MAX_RETRIES``), then counted as failed; 410 means the client is gone (a
+   post that timed out may still have been delivered, so its retry can deliver it twice);
 5. gone sessions are marked disconnected in one UPDATE, and a :class:`SendResult` accounts for
    every recipient exactly once.
 
@@ -21,8 +22,9 @@ Example::
     print(result.delivered, result.gone, result.failed)
     result = await WebSocketSession.objects.filter(channel_name="lobby").asend({"text": "hi"})
 
-The network side is a :class:`Transport`: :class:`HttpTransport` (aiohttp, the default) or
-:class:`Boto3Transport` (botocore clients, e.g. under moto), chosen by
+The network side is a :class:`Transport`: :class:`HttpTransport` (the default: SigV4 over the
+small keep-alive client of :mod:`ws_routes.http1`) or :class:`Boto3Transport` (botocore clients,
+e.g. under moto or behind a proxy), chosen by
 ``WS_ROUTES["SEND_TRANSPORT"]`` (a dotted path or an instance) or passed as ``transport=``.
 """
 
@@ -40,6 +42,7 @@ import re
 import threading
 import time
 import urllib.request
+import weakref
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -73,9 +76,10 @@ GONE_UPDATE_BATCH = 10_000
 # Fields read per recipient: the primary key (to mark it gone) and what builds its endpoint.
 _ROW_FIELDS = ("pk", "connection_id", "api_id", "stage")
 
-# API ids are DNS labels; stages are what API Gateway accepts. Checked because they end up in a
-# URL: a hostile value must not be able to point the signed request at another host or path.
-_API_ID_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+# What the view accepts in X-Ws-Api-Id / X-Ws-Stage (security.py), but never empty. Checked
+# because they end up in a URL: a hostile value must not point the signed request at another
+# host or path.
+_API_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _STAGE_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _CONNECTION_ID_MAX = 128
 
@@ -397,6 +401,12 @@ _transports: dict[str, Transport] = {}
 _abandoned: list[Any] = []
 
 
+# Every transport made in this process, so that a forked child can make them forget
+# connections, pools and threads that belong to the parent (including instances given in
+# settings, which the child inherits).
+_live_transports: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
 def _forget_after_fork() -> None:
     global _loop_thread, _state_lock
     _abandoned.extend([_loop_thread, dict(_transports), list(_boto3_session)])
@@ -405,6 +415,8 @@ def _forget_after_fork() -> None:
     _transports.clear()
     _boto3_session.clear()
     _chain_region_cache.clear()
+    for transport in list(_live_transports):
+        transport._after_fork()
 
 
 os.register_at_fork(after_in_child=_forget_after_fork)
@@ -516,6 +528,12 @@ class HttpTransport:
         self._credentials_read_at = -1e9
         self._pools: ConnectionPools | None = None
         self._proxied: dict[str, bool] = {}
+        _live_transports.add(self)
+
+    def _after_fork(self) -> None:
+        _abandoned.append(self._pools)  # the parent's sockets: never closed from here
+        self._pools = None
+        self._credentials_read_at = -1e9
 
     def prepare(self) -> None:
         if time.monotonic() - self._credentials_read_at < self.credentials_ttl:
@@ -618,6 +636,14 @@ class Boto3Transport:
         self._clients: dict[Endpoint, Any] = {}
         self._clients_lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
+        _live_transports.add(self)
+
+    def _after_fork(self) -> None:
+        # The parent's worker threads do not exist here, and its clients hold its sockets.
+        _abandoned.extend([self._executor, self._clients])
+        self._executor = None
+        self._clients = {}
+        self._clients_lock = threading.Lock()
 
     @staticmethod
     def _default_client(endpoint_url: str, region: str) -> Any:
@@ -661,6 +687,7 @@ class Boto3Transport:
             HTTPClientError,
             ReadTimeoutError,
         )
+        from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
         client = self.client(endpoint)
         try:
@@ -678,7 +705,7 @@ class Boto3Transport:
             return int(status or 500)
         except (ConnectTimeoutError, ReadTimeoutError) as exc:
             raise TimeoutError(str(exc)) from exc
-        except HTTPClientError as exc:
+        except (HTTPClientError, BotocoreConnectionError) as exc:
             raise TransportError(f"{type(exc).__name__}: {exc}") from exc
         return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 200))
 
@@ -951,9 +978,9 @@ def _targets(rows: Iterable[tuple], resolve: _EndpointResolver, outcome: _Outcom
 
 
 # --------------------------------------------------------------------------------------------
-# Running a delivery. The caller's thread reads the database and hands chunks over; the loop
-# thread does the network. Async callers run the same code through ``sync_to_async`` (as
-# Django's own async ORM methods do), so their event loop never waits on the database.
+# Running a delivery. The caller reads the database and hands chunks of targets over; the loop
+# thread does the network. A sync caller blocks on each hand-over; an async caller awaits it,
+# and reads the database through ``sync_to_async``.
 
 
 class _Job:
@@ -976,57 +1003,116 @@ class _Job:
         self.transport = get_transport(transport)
         self.keep_delivered = keep_delivered
 
-    def new_delivery(self) -> _Delivery:
-        return _Delivery(
-            self.transport, self.method, self.payload, self.options, self.keep_delivered
-        )
+    def new_outcome(self) -> _Outcome:
+        return _Outcome(delivered_targets=[] if self.keep_delivered else None)
+
+    def targets(self, rows: Iterable[tuple], pre: _Outcome) -> list[Target]:
+        """Targets of ``rows``; blocking (credentials may be refreshed), so never in the loop."""
+        self.transport.prepare()
+        return _targets(rows, self.resolve, pre)
 
     def next_targets(self, chunks: Iterator[list[tuple]], pre: _Outcome) -> list[Target] | None:
         """The next non-empty chunk of targets (reading the database), or None at the end."""
         for rows in chunks:
-            self.transport.prepare()
-            targets = _targets(rows, self.resolve, pre)
+            targets = self.targets(rows, pre)
             if targets:
                 return targets
         return None
+
+    # Coroutines run in the loop thread.
+
+    def _delivery(self) -> _Delivery:
+        return _Delivery(
+            self.transport, self.method, self.payload, self.options, self.keep_delivered
+        )
+
+    async def deliver_list(self, targets: Sequence[Target]) -> _Outcome:
+        return await self._delivery().run_list(targets)
+
+    async def start(self, first: Sequence[Target]) -> _Delivery:
+        delivery = self._delivery()
+        delivery.start(first)
+        return delivery
+
+
+def _sync_loop() -> asyncio.AbstractEventLoop:
+    if _loop_thread.in_loop_thread():
+        raise RuntimeError("send() cannot be called from the sender's own event loop thread")
+    return _loop_thread.get()
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop, coro: Any) -> Any:
     return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
 
-def _deliver(job: _Job, chunks: Iterator[list[tuple]]) -> _Outcome:
-    """Deliver to every row of ``chunks`` (lists of ``_ROW_FIELDS``), blocking until done."""
-    if _loop_thread.in_loop_thread():
-        raise RuntimeError("send() cannot be called from the sender's own event loop thread")
-    loop = _loop_thread.get()
-    pre = _Outcome(delivered_targets=[] if job.keep_delivered else None)
-    targets = job.next_targets(chunks, pre)
-    if targets is None:
+async def _aon_loop(loop: asyncio.AbstractEventLoop, coro: Any) -> Any:
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+
+
+def _deliver_list(job: _Job, rows: list[tuple]) -> _Outcome:
+    """Deliver to rows already in memory: one hand-over, blocking until done."""
+    pre = job.new_outcome()
+    targets = job.targets(rows, pre)
+    if not targets:
         return pre
-    if len(targets) < job.chunk_size:
-        # One short chunk is all there is (sessions, or a small queryset): one hop to the loop.
-        rest = job.next_targets(chunks, pre)
-        if rest is None:
+    return _merge(pre, _on_loop(_sync_loop(), job.deliver_list(targets)))
 
-            async def deliver_list() -> _Outcome:
-                return await job.new_delivery().run_list(targets)
 
-            return _merge(pre, _on_loop(loop, deliver_list()))
-        targets = targets + rest
-
-    async def start(first: list[Target]) -> _Delivery:
-        delivery = job.new_delivery()
-        delivery.start(first)
-        return delivery
-
-    delivery = _on_loop(loop, start(targets))
+def _deliver_stream(job: _Job, chunks: Iterator[list[tuple]]) -> _Outcome:
+    """Deliver to every row of ``chunks`` (read lazily, chunk by chunk), blocking until done."""
+    loop = _sync_loop()
+    pre = job.new_outcome()
+    first = job.next_targets(chunks, pre)
+    if first is None:
+        return pre
+    if len(first) < job.chunk_size:
+        # A short chunk is usually all there is (a small channel): then one hand-over.
+        more = job.next_targets(chunks, pre)
+        if more is None:
+            return _merge(pre, _on_loop(loop, job.deliver_list(first)))
+        first = first + more
+    delivery = _on_loop(loop, job.start(first))
     try:
         while (targets := job.next_targets(chunks, pre)) is not None:
             _on_loop(loop, delivery.put(targets))
     finally:
         # Also after a database error: what was handed over is delivered and accounted for.
         outcome = _on_loop(loop, delivery.finish())
+    return _merge(pre, outcome)
+
+
+async def _adeliver_list(job: _Job, rows: list[tuple]) -> _Outcome:
+    """:func:`_deliver_list` for async callers (no database: any worker thread will do)."""
+    from asgiref.sync import sync_to_async
+
+    pre = job.new_outcome()
+    targets = await sync_to_async(job.targets, thread_sensitive=False)(rows, pre)
+    if not targets:
+        return pre
+    return _merge(pre, await _aon_loop(_loop_thread.get(), job.deliver_list(targets)))
+
+
+async def _adeliver_stream(job: _Job, chunks: Iterator[list[tuple]]) -> _Outcome:
+    """:func:`_deliver_stream` for async callers: the same steps, awaited."""
+    from asgiref.sync import sync_to_async
+
+    loop = _loop_thread.get()
+    pre = job.new_outcome()
+    next_targets = sync_to_async(job.next_targets)  # thread-sensitive: the ORM reads here
+    first = await next_targets(chunks, pre)
+    if first is None:
+        return pre
+    if len(first) < job.chunk_size:
+        more = await next_targets(chunks, pre)
+        if more is None:
+            return _merge(pre, await _aon_loop(loop, job.deliver_list(first)))
+        first = first + more
+    delivery = await _aon_loop(loop, job.start(first))
+    try:
+        while (targets := await next_targets(chunks, pre)) is not None:
+            await _aon_loop(loop, delivery.put(targets))
+    finally:
+        outcome = await _aon_loop(loop, delivery.finish())
     return _merge(pre, outcome)
 
 
@@ -1117,7 +1203,7 @@ def _send(
         queryset = recipients
 
         def send_now() -> SendResult:
-            outcome = _deliver(job, _queryset_rows(queryset, job.chunk_size))
+            outcome = _deliver_stream(job, _queryset_rows(queryset, job.chunk_size))
             return _finish(outcome, queryset.model, queryset.db)
 
         return _deferrable(queryset.db, on_commit, send_now)
@@ -1126,11 +1212,31 @@ def _send(
     model, using = _model_and_db(sessions)
 
     def send_now() -> SendResult:
-        rows = _session_rows(sessions)
-        chunks = (rows[i : i + job.chunk_size] for i in range(0, len(rows), job.chunk_size))
-        return _finish(_deliver(job, chunks), model, using, sessions)
+        outcome = _deliver_list(job, _session_rows(sessions))
+        return _finish(outcome, model, using, sessions)
 
     return _deferrable(using, on_commit, send_now)
+
+
+async def _asend(
+    recipients: QuerySet | Iterable[WebSocketSession],
+    data: Any,
+    transport: Transport | str | None,
+) -> SendResult:
+    from asgiref.sync import sync_to_async
+
+    body = encode_payload(data)
+    job = await sync_to_async(_Job, thread_sensitive=False)("POST", body, transport)
+    if isinstance(recipients, QuerySet):
+        model, using, sessions = recipients.model, recipients.db, []
+        outcome = await _adeliver_stream(job, _queryset_rows(recipients, job.chunk_size))
+    else:
+        sessions = list(recipients)
+        model, using = _model_and_db(sessions)
+        outcome = await _adeliver_list(job, _session_rows(sessions))
+    if outcome.gone:  # the UPDATE
+        return await sync_to_async(_finish)(outcome, model, using, sessions)
+    return _finish(outcome, model, using, sessions)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1175,19 +1281,24 @@ def send_to_queryset(
 async def asend_to_sessions(
     sessions: Iterable[WebSocketSession], data: Any, *, transport: Transport | str | None = None
 ) -> SendResult:
-    """:func:`send_to_sessions` for async code: ``await asend_to_sessions([session], data)``."""
-    from asgiref.sync import sync_to_async
+    """:func:`send_to_sessions` for async code: ``await asend_to_sessions([session], data)``.
 
-    return await sync_to_async(send_to_sessions)(sessions, data, transport=transport)
+    The event loop is never blocked: the posts are awaited, the UPDATE of gone sessions runs
+    through ``sync_to_async``. Concurrent ``asend`` calls overlap.
+    """
+    return await _asend(sessions, data, transport)
 
 
 async def asend_to_queryset(
     queryset: QuerySet, data: Any, *, transport: Transport | str | None = None
 ) -> SendResult:
-    """:func:`send_to_queryset` for async code: ``await qs.asend(data)``."""
-    from asgiref.sync import sync_to_async
+    """:func:`send_to_queryset` for async code: ``await qs.asend(data)``.
 
-    return await sync_to_async(send_to_queryset)(queryset, data, transport=transport)
+    Chunks are read through ``sync_to_async`` while earlier ones are being sent.
+    """
+    if not isinstance(queryset, QuerySet):
+        raise TypeError(f"asend_to_queryset needs a QuerySet, not {type(queryset).__name__}")
+    return await _asend(queryset, data, transport)
 
 
 def disconnect_sessions(

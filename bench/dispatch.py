@@ -1,0 +1,175 @@
+"""Child process: messages/s and SQL queries per message for one schema-validated route.
+
+    python bench/dispatch.py --lib ours  --db sqlite:/tmp/d.sqlite3 --messages 3000
+    python bench/dispatch.py --lib ref   --db postgres:ws_bench_ref
+    python bench/dispatch.py --lib floor --db sqlite:/tmp/d.sqlite3
+
+Every message goes through Django's test ``Client`` in-process (no server, no network), with
+no middleware, exactly as API Gateway's integration would post it to each library:
+
+- ours: the router's view, route ``chat.send`` with a JSON Schema, headers of DESIGN.md;
+- ref: a ``WebSocketView`` subclass whose ``chat_send`` method validates the same schema with a
+  pre-built jsonschema validator (the reference has no schema support of its own), headers and
+  gateway secret as it requires;
+- floor: a plain Django view returning the same JSON, the cost of Django and the test client.
+
+Prints ``RESULT {json}``: messages/s over ``--messages`` and SQL queries per message (counted
+over 50 more, with a debug cursor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import common
+
+SCHEMA = {
+    "type": "object",
+    "required": ["text"],
+    "properties": {"text": {"type": "string", "minLength": 1, "maxLength": 500}},
+}
+CONNECTION_ID = "Dispatch0000001AbCdEfGh="
+urlpatterns: list = []
+
+
+def build_ours():
+    from django.urls import include, path
+
+    from ws_routes import Router
+
+    router = Router()
+
+    @router.route("chat.send", schema=SCHEMA)
+    def chat_send(request, body):
+        return {"ok": True}
+
+    from ws_routes.models import WebSocketSession
+
+    WebSocketSession.objects.create(
+        connection_id=CONNECTION_ID, channel_name="lobby", api_id=common.API_ID, stage=common.STAGE
+    )
+    headers = {
+        "HTTP_X_WS_SECRET": common.GATEWAY_SECRET,
+        "HTTP_X_WS_CONNECTION_ID": CONNECTION_ID,
+        "HTTP_X_WS_EVENT": "MESSAGE",
+        "HTTP_X_WS_ROUTE": "$default",
+        "HTTP_X_WS_SOURCE_IP": "203.0.113.7",
+        "HTTP_X_WS_REQUEST_ID": "req-1",
+        "HTTP_X_WS_API_ID": common.API_ID,
+        "HTTP_X_WS_STAGE": common.STAGE,
+    }
+    body = {"action": "chat.send", "text": "hello"}
+    return [path("ws/", include(router.urls))], "/ws/", body, headers
+
+
+def build_ref():
+    import jsonschema
+    from django.http import JsonResponse
+    from django.urls import path
+    from django_aws_api_gateway_websockets.models import ApiGateway, WebSocketSession
+    from django_aws_api_gateway_websockets.views import WebSocketView
+
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+
+    class BenchView(WebSocketView):
+        def chat_send(self, request, *args, **kwargs):
+            errors = [e.message for e in validator.iter_errors(self.body)]
+            if errors:
+                return JsonResponse({"errors": errors}, status=400)
+            return JsonResponse({"ok": True})
+
+    gateway = ApiGateway.objects.create(
+        api_name="bench", api_id=common.API_ID, stage_name=common.STAGE, api_created=True
+    )
+    WebSocketSession.objects.create(
+        connection_id=CONNECTION_ID, channel_name="lobby", api_gateway=gateway
+    )
+    headers = {
+        "HTTP_HOST": "testserver",
+        "HTTP_X_WS_GATEWAY_SECRET": common.GATEWAY_SECRET,
+        "HTTP_CONNECTIONID": CONNECTION_ID,
+        "HTTP_X_AMZN_APIGATEWAY_API_ID": common.API_ID,
+        "HTTP_USER_AGENT": "Mozilla/5.0",
+        "HTTP_X_FORWARDED_FOR": "203.0.113.7",
+        "HTTP_X_FORWARDED_PROTO": "https",
+        "HTTP_X_FORWARDED_PORT": "443",
+        "HTTP_X_REAL_IP": "203.0.113.7",
+        "HTTP_X_AMZN_TRACE_ID": "Root=1-bench",
+    }
+    body = {"action": "chat_send", "text": "hello"}
+    return [path("ws/<slug:route>", BenchView.as_view())], "/ws/default", body, headers
+
+
+def build_floor():
+    from django.http import JsonResponse
+    from django.urls import path
+    from django.views.decorators.csrf import csrf_exempt
+
+    @csrf_exempt
+    def plain(request):
+        json.loads(request.body)
+        return JsonResponse({"ok": True})
+
+    return [path("plain/", plain)], "/plain/", {"action": "chat.send", "text": "hello"}, {}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lib", choices=(*common.LIBS, "floor"), required=True)
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--messages", type=int, default=3000)
+    args = parser.parse_args()
+
+    common.configure("ours" if args.lib == "floor" else args.lib, args.db, urlconf="__main__")
+    patterns, url, body, headers = {"ours": build_ours, "ref": build_ref, "floor": build_floor}[
+        args.lib
+    ]()
+    urlpatterns.extend(patterns)
+    sys.modules["__main__"].urlpatterns = urlpatterns
+
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    raw = json.dumps(body).encode()
+
+    def post():
+        response = client.post(url, raw, content_type="application/json", **headers)
+        if response.status_code != 200:
+            raise SystemExit(f"{args.lib}: {response.status_code} {response.content[:300]!r}")
+        return response
+
+    reply = post()
+    for _ in range(200):  # warm-up: imports, caches, prepared statements
+        post()
+
+    started = time.perf_counter()
+    for _ in range(args.messages):
+        post()
+    elapsed = time.perf_counter() - started
+
+    sample = 50
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(sample):
+            post()
+    writes = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith("SELECT")]
+    common.emit(
+        {
+            "lib": args.lib,
+            "db": args.db.partition(":")[0],
+            "messages": args.messages,
+            "messages_per_second": round(args.messages / elapsed, 1),
+            "ms_per_message": round(elapsed * 1000 / args.messages, 3),
+            "queries_per_message": round(len(queries.captured_queries) / sample, 2),
+            "writes_per_message": round(len(writes) / sample, 2),
+            "reply": reply.content.decode()[:200],
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()
