@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint format clean matrix bench
+.PHONY: test lint format clean matrix bench demo browser-deps
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -17,6 +17,25 @@ lint: $(VENV)/.installed
 format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# The example chat on SQLite behind the local API Gateway, both on 127.0.0.1; Ctrl-C stops both.
+DEMO_PORT ?= 8000
+DEMO_GATEWAY_PORT ?= 8001
+demo: $(VENV)/.installed
+	CHAT_HTTP_PORT=$(DEMO_PORT) CHAT_GATEWAY_PORT=$(DEMO_GATEWAY_PORT) \
+	  $(BIN)/python example_project/manage.py rundemo
+
+# What tests/test_browser.py needs: Debian's chromium + chromedriver (apt, as root or with sudo)
+# and the Selenium bindings (the [browser] extra). Without them that test skips, saying why.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser-deps: $(VENV)/.installed
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then \
+	  echo "chromium and chromedriver already installed"; \
+	else \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; \
+	fi
+	$(BIN)/pip install -q -e '.[test,postgres,browser]'
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -21,6 +21,7 @@ INSTALLED_APPS = [
     "ws_routes",
     "contrib_admin",
     "tests.testapp",
+    "example_project.chat",  # the example chat (own Router, no models): tests/test_example_chat.py
 ]
 
 MIDDLEWARE = [

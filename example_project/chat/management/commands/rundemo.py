@@ -1,0 +1,143 @@
+"""``manage.py rundemo``: the whole chat demo in one command (``make demo`` runs it).
+
+Migrates the SQLite database, creates the demo users, starts ``runserver`` and the local API
+Gateway (``runwsgateway``) on 127.0.0.1, prints where to go, and stops both on Ctrl-C: the
+gateway first, so that Django still receives its DISCONNECTs.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from .demousers import DEMO_USERS
+
+MANAGE_PY = Path(__file__).resolve().parents[3] / "manage.py"
+HOST = "127.0.0.1"
+READY_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 10.0
+
+
+def port_is_open(port: int, host: str = HOST) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.2)
+        return probe.connect_ex((host, port)) == 0
+
+
+def stop(process: subprocess.Popen[Any]) -> None:
+    """SIGTERM to one server's process group (runserver's reloader child too), then wait.
+
+    SIGTERM rather than SIGINT: a process started in the background may have SIGINT ignored.
+    """
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(STOP_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+class Command(BaseCommand):
+    help = "Run the chat demo: migrate, demo users, runserver + local gateway on 127.0.0.1."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--noreload", action="store_true", help="Run runserver without its autoreloader."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        # Ctrl-C and SIGTERM both stop the demo cleanly, even where SIGINT came in ignored.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        http_port, gateway_port = settings.HTTP_PORT, settings.GATEWAY_PORT
+        for port in (http_port, gateway_port):
+            if port_is_open(port):
+                raise CommandError(
+                    f"Port {port} on {HOST} is in use (another demo?). Stop it, or choose other "
+                    "ports: make demo DEMO_PORT=9000 DEMO_GATEWAY_PORT=9001"
+                )
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("demousers", stdout=io.StringIO())
+
+        manage = [sys.executable, str(MANAGE_PY)]
+        django_args = ["runserver", f"{HOST}:{http_port}"]
+        if options["noreload"]:
+            django_args.append("--noreload")
+        servers = [
+            # The gateway first in the list: it is stopped first (see stop_all).
+            self.start(
+                manage
+                + [
+                    "runwsgateway",
+                    "--host",
+                    HOST,
+                    "--port",
+                    str(gateway_port),
+                    "--target",
+                    f"http://{HOST}:{http_port}/ws/",
+                ]
+            ),
+            self.start(manage + django_args),
+        ]
+        try:
+            self.wait_until_ready(servers, (gateway_port, http_port))
+            self.banner(http_port, gateway_port)
+            while all(server.poll() is None for server in servers):
+                time.sleep(0.5)
+            raise CommandError("A server stopped: see its output above.")
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping the gateway, then Django...")
+        finally:
+            for server in servers:
+                stop(server)
+
+    def start(self, command: list[str]) -> subprocess.Popen[Any]:
+        # Its own process group: Ctrl-C reaches only this command, which stops them in order.
+        return subprocess.Popen(command, start_new_session=True)
+
+    def wait_until_ready(
+        self, servers: list[subprocess.Popen[Any]], ports: tuple[int, ...]
+    ) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while not all(port_is_open(port) for port in ports):
+            if any(server.poll() is not None for server in servers):
+                raise CommandError("A server failed to start: see its output above.")
+            if time.monotonic() > deadline:
+                raise CommandError(f"The servers did not listen within {READY_TIMEOUT_SECONDS} s.")
+            time.sleep(0.1)
+
+    def banner(self, http_port: int, gateway_port: int) -> None:
+        logins = "  and  ".join(f"{user} / {password}" for user, password in DEMO_USERS)
+        self.stdout.write(
+            "\n".join(
+                [
+                    "",
+                    "=" * 72,
+                    f"  Chat demo: http://{HOST}:{http_port}/",
+                    f"  Log in as  {logins}",
+                    "  (the second one in a private window or another browser, then open",
+                    "   the same room in both and chat)",
+                    f"  Local API Gateway: ws://{HOST}:{gateway_port}  "
+                    f"(@connections on http://{HOST}:{gateway_port})",
+                    "  Ctrl-C stops both.",
+                    "=" * 72,
+                    "",
+                ]
+            )
+        )
+        self.stdout.flush()

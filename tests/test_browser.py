@@ -1,0 +1,208 @@
+"""Two users chat in a real headless Chromium: the example page, ws-routes.js, the local gateway,
+the view and the sender, end to end (``manage.py rundemo``, what ``make demo`` runs).
+
+Needs Debian's chromium + chromedriver and Selenium (``make browser-deps``); skipped, saying
+which is missing, without them. Set ``WS_ROUTES_SCREENSHOTS=<dir>`` to keep the screenshots.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.demo_process import running_demo
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+ROOM = "browser-test"
+WAIT_SECONDS = 20
+
+try:
+    from selenium import webdriver
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+except ImportError:  # pragma: no cover - depends on the machine
+    webdriver = None
+
+if webdriver is None:
+    pytestmark = pytest.mark.skip(
+        reason="Selenium is not installed: run `make browser-deps` (the [browser] extra)"
+    )
+elif not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+    pytestmark = pytest.mark.skip(
+        reason=f"{CHROMIUM} or {CHROMEDRIVER} is missing: run `make browser-deps` "
+        "(apt-get install chromium chromium-driver)"
+    )
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Iterator[str]:
+    """The demo on free ports with a throwaway database; yields the site's URL."""
+    with running_demo(tmp_path_factory.mktemp("demo")) as demo:
+        yield demo.url
+    assert "Traceback" not in demo.output(), demo.output()[-5000:]
+
+
+class Browser:
+    """One headless Chromium with its own profile (its own cookies: its own user)."""
+
+    def __init__(self, base_url: str, profile: Path) -> None:
+        options = webdriver.ChromeOptions()
+        options.binary_location = str(CHROMIUM)
+        for flag in (
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1100,760",
+            f"--user-data-dir={profile}",
+        ):
+            options.add_argument(flag)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        self.driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+        self.base_url = base_url
+
+    def wait(self, condition, message: str, timeout: float = WAIT_SECONDS):
+        try:
+            return WebDriverWait(self.driver, timeout, poll_frequency=0.05).until(
+                lambda _: condition()
+            )
+        except TimeoutException:
+            raise AssertionError(f"{message}; page:\n{self.text('body')}") from None
+
+    def text(self, css: str) -> str:
+        # A script, not find_element().text: the element may be replaced by a navigation.
+        return self.driver.execute_script(
+            "const e = document.querySelector(arguments[0]); return e ? e.innerText : ''", css
+        )
+
+    def log_in(self, username: str, password: str, room: str) -> None:
+        self.driver.get(f"{self.base_url}/room/{room}/")  # → the login page, then back here
+        self.driver.find_element(By.ID, "id_username").send_keys(username)
+        self.driver.find_element(By.ID, "id_password").send_keys(password)
+        self.driver.find_element(By.CSS_SELECTOR, "form.stacked button").click()
+        self.wait(lambda: self.driver.current_url.endswith(f"/room/{room}/"), "no room page")
+        self.wait(lambda: self.text("#status") == "connected", f"{username} never connected")
+
+    def say(self, text: str) -> None:
+        box = self.driver.find_element(By.ID, "text")
+        box.clear()
+        if text:
+            # send_keys types character by character: set long texts at once.
+            self.driver.execute_script("arguments[0].value = arguments[1]", box, text)
+        self.driver.find_element(By.ID, "send").click()
+
+    def texts(self, css: str) -> list[str]:
+        # One script, so a list the page re-renders meanwhile cannot go stale under us.
+        return self.driver.execute_script(
+            "return Array.from(document.querySelectorAll(arguments[0]), e => e.textContent)", css
+        )
+
+    def messages(self) -> list[str]:
+        return self.texts("#messages li")
+
+    def online(self) -> list[str]:
+        return self.texts("#online li")
+
+    def error(self) -> str:
+        return self.text("#error:not([hidden])")
+
+    def console_errors(self) -> list[str]:
+        return [e["message"] for e in self.driver.get_log("browser") if e["level"] == "SEVERE"]
+
+    def quit(self) -> None:
+        self.driver.quit()
+
+
+@pytest.fixture
+def browsers(demo) -> Iterator[tuple[Browser, Browser]]:
+    with tempfile.TemporaryDirectory(prefix="ws-routes-chromium-") as profiles:
+        opened: list[Browser] = []
+        try:
+            for name in ("one", "two"):
+                opened.append(Browser(demo, Path(profiles) / name))
+            yield opened[0], opened[1]
+        finally:
+            for browser in opened:
+                browser.quit()
+
+
+def screenshot(browser: Browser, name: str, tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("WS_ROUTES_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    assert browser.driver.save_screenshot(str(path))
+    assert path.stat().st_size > 5000  # a rendered page, not an empty image
+    return path
+
+
+def test_two_users_see_each_others_messages_and_invalid_messages_show_the_error(browsers, tmp_path):
+    demo, demo2 = browsers
+    demo.log_in("demo", "demo", ROOM)
+    demo2.log_in("demo2", "demo2", ROOM)
+
+    # Presence: demo hears demo2 join and both see both online.
+    demo.wait(lambda: "demo2 joined" in demo.messages(), "demo never saw demo2 join")
+    for browser in (demo, demo2):
+        browser.wait(lambda b=browser: b.online() == ["demo", "demo2"], "wrong online list")
+
+    # A message from one reaches the other (and the sender), through gateway and sender.
+    demo.say("hello from demo")
+    demo2.wait(lambda: "demo hello from demo" in demo2.messages(), "demo2 never got it")
+    demo.wait(lambda: "demo hello from demo" in demo.messages(), "demo never saw its own")
+    demo2.say("hi demo, this is demo2 🙂")
+    demo.wait(lambda: "demo2 hi demo, this is demo2 🙂" in demo.messages(), "demo never got it")
+
+    # Invalid messages: the server's invalid_message error is shown; nobody receives them.
+    demo2.say("")
+    demo2.wait(lambda: "invalid_message" in demo2.error(), "no error for an empty message")
+    assert "$.text" in demo2.error()
+    screenshot(demo2, "chat-error", tmp_path)
+    demo2.say("x" * 501)
+    demo2.wait(lambda: "$.text: 'xxxxxxxx" in demo2.error(), "no error for a 501-character text")
+    assert demo2.error().startswith("invalid_message: ")
+    # A valid message clears the error.
+    demo2.say("<img src=x onerror=\"document.title='pwned'\">")
+    demo2.wait(lambda: demo2.error() == "", "the error stayed after a valid message")
+    expected = "demo2 <img src=x onerror=\"document.title='pwned'\">"
+    demo.wait(lambda: expected in demo.messages(), "demo never got the HTML-looking text")
+    assert demo.driver.find_elements(By.CSS_SELECTOR, "#messages img") == []
+    assert demo.driver.title != "pwned"
+    assert not any("x" * 501 in m for m in demo.messages() + demo2.messages())
+
+    demo_shot = screenshot(demo, "chat-demo", tmp_path)
+    screenshot(demo2, "chat-demo2", tmp_path)
+    print(f"screenshots: {demo_shot.parent}")
+
+    # Leaving: demo2's page goes away, demo hears it and the online list shrinks.
+    demo2.driver.get(f"{demo2.base_url}/")
+    demo.wait(lambda: "demo2 left" in demo.messages(), "demo never saw demo2 leave")
+    demo.wait(lambda: demo.online() == ["demo"], "demo2 still listed online")
+
+    for browser in (demo, demo2):
+        assert browser.console_errors() == []
+
+
+def test_a_logged_out_visitor_is_sent_to_the_login_page(demo, tmp_path):
+    with tempfile.TemporaryDirectory(prefix="ws-routes-chromium-") as profile:
+        browser = Browser(demo, Path(profile))
+        try:
+            browser.driver.get(f"{demo}/room/{ROOM}/")
+            assert "/accounts/login/" in browser.driver.current_url
+            browser.driver.find_element(By.ID, "id_username").send_keys("demo")
+            browser.driver.find_element(By.ID, "id_password").send_keys("wrong")
+            browser.driver.find_element(By.CSS_SELECTOR, "form.stacked button").click()
+            browser.wait(lambda: "Wrong username" in browser.text("body"), "no login error")
+        finally:
+            browser.quit()

@@ -1,0 +1,481 @@
+/*! ws-routes.js: the browser client of django-ws-routes. No dependencies.
+ *
+ * Load it with a plain <script> (it defines `WsRoutes`) or require() it (CommonJS):
+ *
+ *   <script src="{% static 'ws_routes/ws-routes.js' %}"></script>
+ *   <script>
+ *     const ws = new WsRoutes({
+ *       url: "wss://ws.example.com/production", // API Gateway's URL (or the local gateway's)
+ *       tokenUrl: "/ws/token/",                  // <mount>/token/: one-time connect tokens
+ *       csrfToken: "{{ csrf_token }}",           // the token view is CSRF-protected
+ *       channel: "lobby",                        // ?channel= on connect
+ *     });
+ *     ws.on("message", (push) => console.log("pushed", push));
+ *     ws.connect();
+ *     const data = await ws.request("chat.send", {text: "hi"}); // the reply's "data"
+ *     ws.send("chat.typing", {});                               // no reply awaited
+ *   </script>
+ *
+ * Each (re)connect POSTs to tokenUrl for a fresh token (tokens are single use), then opens
+ * `url?token=...&channel=...`. A lost connection is retried with exponential backoff and full
+ * jitter (a random delay in [0, min(maxDelay, minDelay * 2^attempt)) ms) until close().
+ *
+ * What the server sends is one of:
+ * - a reply, built by the library's view: {"action", "id", "data"} or {"action", "id",
+ *   "error": {"code", "message", "details"}}. One whose "id" is a pending request() settles
+ *   it; every reply is also emitted as a "reply" event (an error reply to send(), which has
+ *   no id, is emitted as an "error" event too).
+ * - a push, whatever the server passed to session.send(data): emitted as a "message" event
+ *   (parsed JSON, or the raw text when the frame is not JSON). Give pushes a "type" field
+ *   and no "action": a push made only of "action"/"id"/"data"/"error" would read as a reply.
+ *
+ * Events: "open" (), "close" ({code, reason, wasClean, willReconnect}), "message" (push),
+ * "reply" (reply), "error" (WsRoutesError), "reconnecting" ({attempt, delay}).
+ *
+ * A page left for another may be kept, socket open, in the browser's back/forward cache: close
+ * on "pagehide" and connect again on a "pageshow" whose event.persisted is true.
+ */
+(function (root, factory) {
+  "use strict";
+  if (typeof module === "object" && module.exports) {
+    module.exports = factory();
+  } else {
+    root.WsRoutes = factory();
+  }
+})(typeof globalThis !== "undefined" ? globalThis : this, function () {
+  "use strict";
+
+  var SOCKET_OPEN = 1;
+  var EVENTS = ["open", "close", "message", "reply", "error", "reconnecting"];
+  var REPLY_KEYS = ["action", "id", "data", "error"];
+
+  /** An error with the server's shape: code, message, details (plus action/id/reply/status). */
+  class WsRoutesError extends Error {
+    constructor(code, message, details, extra) {
+      super(message || code);
+      this.name = "WsRoutesError";
+      this.code = code;
+      this.details = details === undefined ? null : details;
+      if (extra) Object.assign(this, extra);
+    }
+  }
+
+  function isPlainObject(value) {
+    return value !== null && typeof value === "object" && !Array.isArray(value);
+  }
+
+  /** Whether a parsed frame is shaped like a reply of the library's view. */
+  function isReply(frame) {
+    if (!isPlainObject(frame) || !Object.prototype.hasOwnProperty.call(frame, "action")) {
+      return false;
+    }
+    var keys = Object.keys(frame);
+    for (var i = 0; i < keys.length; i++) {
+      if (REPLY_KEYS.indexOf(keys[i]) === -1) return false;
+    }
+    return ("data" in frame) !== ("error" in frame);
+  }
+
+  function errorFromReply(reply) {
+    var error = reply.error;
+    var extra = {action: reply.action, id: reply.id, reply: reply};
+    if (isPlainObject(error) && typeof error.code === "string") {
+      var message = typeof error.message === "string" ? error.message : error.code;
+      return new WsRoutesError(error.code, message, error.details, extra);
+    }
+    return new WsRoutesError("invalid_reply", "The server sent a malformed error", null, extra);
+  }
+
+  /** Text of a frame (string, ArrayBuffer or typed array), then its JSON if it parses. */
+  function decodeFrame(raw) {
+    var text = raw;
+    if (typeof raw !== "string") {
+      try {
+        text = new TextDecoder().decode(raw);
+      } catch (error) {
+        return {json: false, text: raw};
+      }
+    }
+    try {
+      return {json: true, value: JSON.parse(text)};
+    } catch (error) {
+      return {json: false, text: text};
+    }
+  }
+
+  function reportListenerError(error) {
+    if (typeof reportError === "function") {
+      reportError(error); // the browser's console, without breaking the other listeners
+    } else if (typeof console !== "undefined") {
+      console.error(error);
+    }
+  }
+
+  function deferred() {
+    var settle = {};
+    settle.promise = new Promise(function (resolve, reject) {
+      settle.resolve = resolve;
+      settle.reject = reject;
+    });
+    settle.promise.catch(function () {}); // connect()'s caller may not await it
+    return settle;
+  }
+
+  class WsRoutes {
+    /**
+     * options: url (required), tokenUrl, csrfToken, channel, selectionKey ("action"),
+     * requestTimeout (ms, 10000; also bounds the token fetch), reconnect (true), minDelay (500),
+     * maxDelay (30000), tokenParam ("token"), channelParam ("channel"); for tests: WebSocket,
+     * fetch, random.
+     */
+    constructor(options) {
+      var merged = Object.assign({}, WsRoutes.defaults, options || {});
+      if (typeof merged.url !== "string" || !merged.url) {
+        throw new TypeError("WsRoutes: options.url (the WebSocket URL) is required");
+      }
+      this.options = merged;
+      /** "idle" | "connecting" | "open" | "waiting" (to reconnect) | "closed" (by close()). */
+      this.state = "idle";
+      this.socket = null;
+      this._listeners = {};
+      for (var i = 0; i < EVENTS.length; i++) this._listeners[EVENTS[i]] = [];
+      this._pending = new Map();
+      this._lastId = 0;
+      this._attempt = 0;
+      this._timer = null;
+      this._generation = 0; // bumped by every attempt and by close(): stale callbacks see it
+      this._opened = null;
+    }
+
+    /** Subscribe to an event; returns a function that unsubscribes. */
+    on(event, listener) {
+      if (!this._listeners[event]) {
+        throw new TypeError("WsRoutes: unknown event " + JSON.stringify(event) +
+          " (one of " + EVENTS.join(", ") + ")");
+      }
+      if (typeof listener !== "function") throw new TypeError("WsRoutes: listener must be a function");
+      this._listeners[event].push(listener);
+      var self = this;
+      return function () { self.off(event, listener); };
+    }
+
+    off(event, listener) {
+      var listeners = this._listeners[event] || [];
+      var index = listeners.indexOf(listener);
+      if (index !== -1) listeners.splice(index, 1);
+    }
+
+    _emit(event) {
+      var args = Array.prototype.slice.call(arguments, 1);
+      var listeners = this._listeners[event].slice();
+      for (var i = 0; i < listeners.length; i++) {
+        try {
+          listeners[i].apply(this, args);
+        } catch (error) {
+          reportListenerError(error);
+        }
+      }
+    }
+
+    get connected() {
+      return this.state === "open";
+    }
+
+    /** Start connecting (and reconnecting); resolves at the next "open". Idempotent. */
+    connect() {
+      if (this.state === "open") return Promise.resolve(this);
+      if (!this._opened) this._opened = deferred();
+      var opened = this._opened; // _open() may settle it before returning
+      if (this.state === "idle" || this.state === "closed") {
+        this._attempt = 0;
+        this._open();
+      }
+      return opened.promise;
+    }
+
+    /** Close the socket and stop reconnecting; pending requests reject with connection_closed. */
+    close(code, reason) {
+      var socket = this.socket;
+      this._generation++;
+      this.state = "closed";
+      clearTimeout(this._timer);
+      this._timer = null;
+      this.socket = null;
+      var error = new WsRoutesError("connection_closed", "The connection was closed by the client");
+      this._rejectPending(error);
+      if (this._opened) {
+        this._opened.reject(error);
+        this._opened = null;
+      }
+      if (socket) {
+        try {
+          socket.close(code || 1000, reason || "");
+        } catch (ignored) {
+          // already closing
+        }
+        this._emit("close", {code: code || 1000, reason: reason || "", wasClean: true,
+          willReconnect: false});
+      }
+    }
+
+    /** Send a message without waiting for a reply; false when not connected. */
+    send(action, data) {
+      return this._transmit(this._encode(action, data));
+    }
+
+    /**
+     * Send a message with a fresh "id" and resolve with the reply's "data". Rejects with a
+     * WsRoutesError: the server's error (code, message, details), "timeout", "not_connected" or
+     * "connection_closed". The route must return a value: a handler returning None sends no
+     * reply, and the request times out.
+     */
+    request(action, data, options) {
+      var id = "r" + (++this._lastId);
+      var text;
+      try {
+        text = this._encode(action, data, id);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      var self = this;
+      var timeout = (options && options.timeout) || this.options.requestTimeout;
+      return new Promise(function (resolve, reject) {
+        var timer = setTimeout(function () {
+          self._pending.delete(id);
+          reject(new WsRoutesError("timeout", "No reply to " + action + " within " + timeout + " ms",
+            null, {action: action, id: id}));
+        }, timeout);
+        self._pending.set(id, {resolve: resolve, reject: reject, timer: timer, action: action});
+        if (!self._transmit(text)) {
+          clearTimeout(timer);
+          self._pending.delete(id);
+          reject(new WsRoutesError("not_connected", "Not connected", null, {action: action, id: id}));
+        }
+      });
+    }
+
+    _encode(action, data, id) {
+      if (typeof action !== "string" || !action) {
+        throw new TypeError("WsRoutes: action must be a non-empty string");
+      }
+      if (data !== undefined && data !== null && !isPlainObject(data)) {
+        throw new TypeError("WsRoutes: data must be an object");
+      }
+      var frame = Object.assign({}, data);
+      frame[this.options.selectionKey] = action;
+      if (id !== undefined) frame.id = id;
+      return JSON.stringify(frame);
+    }
+
+    _transmit(text) {
+      var socket = this.socket;
+      if (this.state !== "open" || !socket || socket.readyState !== SOCKET_OPEN) return false;
+      socket.send(text);
+      return true;
+    }
+
+    async _open() {
+      var generation = ++this._generation;
+      this.state = "connecting";
+      var token = null;
+      if (this.options.tokenUrl) {
+        try {
+          token = await this._fetchToken();
+        } catch (error) {
+          if (generation !== this._generation) return;
+          this._emit("error", error);
+          if (error.fatal) {
+            this._stop(error);
+          } else {
+            this._scheduleReconnect();
+          }
+          return;
+        }
+        if (generation !== this._generation) return; // close() or another attempt meanwhile
+      }
+      var socket;
+      try {
+        var Socket = this.options.WebSocket || globalThis.WebSocket;
+        socket = new Socket(this._url(token));
+      } catch (error) {
+        // A malformed URL: retrying cannot help.
+        var failure = new WsRoutesError("invalid_url", String(error && error.message), null,
+          {cause: error});
+        this._emit("error", failure);
+        this._stop(failure);
+        return;
+      }
+      socket.binaryType = "arraybuffer";
+      this.socket = socket;
+      var self = this;
+      socket.onopen = function () {
+        if (self.socket !== socket) return;
+        self.state = "open";
+        self._attempt = 0;
+        if (self._opened) {
+          self._opened.resolve(self);
+          self._opened = null;
+        }
+        self._emit("open");
+      };
+      socket.onmessage = function (event) {
+        if (self.socket === socket) self._receive(event.data);
+      };
+      socket.onclose = function (event) {
+        if (self.socket !== socket) return;
+        self.socket = null;
+        self._rejectPending(new WsRoutesError("connection_closed",
+          "The connection closed before the reply came"));
+        var willReconnect = Boolean(self.options.reconnect);
+        self.state = "idle";
+        self._emit("close", {code: event.code, reason: event.reason, wasClean: event.wasClean,
+          willReconnect: willReconnect});
+        if (self.state !== "idle") return; // a listener called close() or connect()
+        if (willReconnect) {
+          self._scheduleReconnect();
+        } else {
+          self._stop(new WsRoutesError("connection_closed", "The connection closed"));
+        }
+      };
+      socket.onerror = function () {
+        // Browsers say nothing useful here; "close" always follows.
+      };
+    }
+
+    async _fetchToken() {
+      var options = this.options;
+      var fetchToken = options.fetch || globalThis.fetch;
+      var controller = typeof AbortController === "function" ? new AbortController() : null;
+      var timer = controller && setTimeout(function () { controller.abort(); },
+        options.requestTimeout);
+      try {
+        var response;
+        try {
+          response = await fetchToken(options.tokenUrl, {
+            method: "POST",
+            credentials: "same-origin",
+            headers: {"X-CSRFToken": options.csrfToken || "", "Accept": "application/json"},
+            signal: controller ? controller.signal : undefined,
+          });
+        } catch (error) {
+          throw new WsRoutesError("token_unavailable",
+            "Could not fetch a connect token: " + (error && error.message), null, {cause: error});
+        }
+        if (!response.ok) {
+          // Logged out (401) or CSRF refused (403): asking again cannot help.
+          var fatal = response.status === 401 || response.status === 403;
+          throw new WsRoutesError(
+            response.status === 401 ? "not_authenticated"
+              : response.status === 403 ? "forbidden" : "token_unavailable",
+            "The token URL answered " + response.status, null,
+            {status: response.status, fatal: fatal});
+        }
+        var body;
+        try {
+          body = await response.json();
+        } catch (error) {
+          throw new WsRoutesError("token_unavailable", "The token URL did not answer JSON");
+        }
+        if (!isPlainObject(body) || typeof body.token !== "string" || !body.token) {
+          throw new WsRoutesError("token_unavailable", "The token URL's answer has no token");
+        }
+        return body.token;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+
+    _url(token) {
+      var options = this.options;
+      var base = typeof location !== "undefined" ? location.href : undefined;
+      var url = new URL(options.url, base);
+      if (url.protocol === "http:") url.protocol = "ws:";
+      if (url.protocol === "https:") url.protocol = "wss:";
+      if (token) url.searchParams.set(options.tokenParam, token);
+      if (options.channel) url.searchParams.set(options.channelParam, options.channel);
+      return url.toString();
+    }
+
+    _scheduleReconnect() {
+      var options = this.options;
+      var ceiling = Math.min(options.maxDelay, options.minDelay * Math.pow(2, this._attempt));
+      var delay = Math.floor(options.random() * ceiling);
+      this._attempt += 1;
+      this.state = "waiting";
+      var generation = this._generation;
+      var self = this;
+      this._emit("reconnecting", {attempt: this._attempt, delay: delay});
+      if (this.state !== "waiting" || generation !== this._generation) return; // a listener acted
+      this._timer = setTimeout(function () {
+        self._timer = null;
+        if (self.state === "waiting" && generation === self._generation) self._open();
+      }, delay);
+    }
+
+    _stop(error) {
+      this.state = "closed";
+      if (this._opened) {
+        this._opened.reject(error);
+        this._opened = null;
+      }
+    }
+
+    _receive(raw) {
+      var frame = decodeFrame(raw);
+      if (!frame.json) {
+        this._emit("message", frame.text);
+        return;
+      }
+      var value = frame.value;
+      if (!isReply(value)) {
+        this._emit("message", value);
+        return;
+      }
+      var pending = this._pending.get(value.id);
+      if (pending) {
+        this._pending.delete(value.id);
+        clearTimeout(pending.timer);
+        if ("error" in value) {
+          pending.reject(errorFromReply(value));
+        } else {
+          pending.resolve(value.data);
+        }
+      } else if ("error" in value) {
+        // The answer to send(), or a late or foreign reply: nobody awaits it.
+        this._emit("error", errorFromReply(value));
+      }
+      this._emit("reply", value);
+    }
+
+    _rejectPending(error) {
+      var pending = Array.from(this._pending.entries());
+      this._pending.clear();
+      for (var i = 0; i < pending.length; i++) {
+        var id = pending[i][0];
+        var request = pending[i][1];
+        clearTimeout(request.timer);
+        request.reject(new WsRoutesError(error.code, error.message, null,
+          {action: request.action, id: id}));
+      }
+    }
+  }
+
+  WsRoutes.defaults = {
+    url: "",
+    tokenUrl: null,
+    csrfToken: "",
+    channel: null,
+    selectionKey: "action",
+    requestTimeout: 10000,
+    reconnect: true,
+    minDelay: 500,
+    maxDelay: 30000,
+    tokenParam: "token",
+    channelParam: "channel",
+    WebSocket: null,
+    fetch: null,
+    random: Math.random,
+  };
+  WsRoutes.WsRoutesError = WsRoutesError;
+  return WsRoutes;
+});
