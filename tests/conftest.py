@@ -94,7 +94,7 @@ def captured_sends(monkeypatch):
     def fake_send_to_sessions(sessions, data, *, on_commit=False):
         sessions = list(sessions)
         sent.extend((s.connection_id, data) for s in sessions)
-        return len(sessions)
+        return sending.SendResult(delivered=len(sessions))
 
     def fake_send_to_queryset(queryset, data, *, on_commit=False):
         return fake_send_to_sessions(queryset.filter(connected=True), data)

@@ -144,9 +144,19 @@ def schema_errors(route: Route, body: Any) -> list[dict[str, str]]:
     """Each schema error with its JSON path (``$.text``), sorted, at most ``MAX_SCHEMA_ERRORS``."""
     errors = sorted(route.validator.iter_errors(body), key=lambda e: [str(p) for p in e.path])
     return [
-        {"path": _json_path(error.absolute_path), "message": error.message[:300]}
+        {"path": _json_path(error.absolute_path), "message": _short_message(error)}
         for error in errors[:MAX_SCHEMA_ERRORS]
     ]
+
+
+def _short_message(error: Any) -> str:
+    """jsonschema quotes the whole offending value; shorten the quote, keep what is wrong."""
+    message = error.message
+    if len(message) > 300:
+        quoted = repr(error.instance)
+        if len(quoted) > 60 and quoted in message:
+            message = message.replace(quoted, quoted[:50] + "…")
+    return message[:300]
 
 
 # -- events ----------------------------------------------------------------------------------------
