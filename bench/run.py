@@ -276,8 +276,22 @@ def render(report: dict) -> str:
 
 
 def targets(report: dict) -> list[str]:
-    fan = {(r["lib"], r["latency_ms"]): r for r in report["fanout"]}
     lines = []
+    by = {(r["db"], r["lib"]): r["messages_per_second"] for r in report["dispatch"]}
+    for db, wanted in (("sqlite", 10), ("postgres", 3)):
+        if (db, "ours") not in by:
+            continue
+        speedup = by[(db, "ours")] / by[(db, "ref")]
+        lines.append(
+            f"dispatch on {db} ≥ {wanted}× the reference: {speedup:.1f}× "
+            + ("— met" if speedup >= wanted else f"— missed by {wanted - speedup:.1f}×")
+        )
+        behind = by[(db, "floor")] / by[(db, "ours")]
+        lines.append(
+            f"dispatch on {db} within 2× of the bare-Django floor: {behind:.2f}× "
+            + ("— met" if behind <= 2 else f"— missed by {behind - 2:.2f}×")
+        )
+    fan = {(r["lib"], r["latency_ms"]): r for r in report["fanout"]}
     if ("ours", 20.0) in fan:
         ours, ref = fan[("ours", 20.0)], fan[("ref", 20.0)]
         speedup = ours["posts_per_second"] / ref["posts_per_second"]
