@@ -145,3 +145,18 @@ def test_the_command_serves_until_interrupted():
             process.wait()
         process.stdout.close()
         backend.stop()
+
+
+def test_missing_aiohttp_names_the_extra_to_install():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['aiohttp'] = None\n"
+        "try:\n"
+        "    import ws_routes.local_gateway\n"
+        "except ImportError as error:\n"
+        "    print(error)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "pip install 'django-ws-routes[local]'" in done.stdout

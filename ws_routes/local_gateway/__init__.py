@@ -43,8 +43,16 @@ API keys, request validation by models (``gateway_validation`` schemas are check
 custom domains, TLS (put a TLS proxy in front for ``wss://``).
 """
 
-from .config import GatewayConfig
-from .ids import new_connection_id
-from .server import GatewayServer, LocalGateway
+try:
+    import aiohttp  # noqa: F401
+except ImportError as error:  # an optional extra: production never runs the emulator
+    raise ImportError(
+        "The local gateway (runwsgateway, make demo) needs aiohttp: "
+        "pip install 'django-ws-routes[local]'"
+    ) from error
+
+from .config import GatewayConfig  # noqa: E402
+from .ids import new_connection_id  # noqa: E402
+from .server import GatewayServer, LocalGateway  # noqa: E402
 
 __all__ = ["GatewayConfig", "GatewayServer", "LocalGateway", "new_connection_id"]
