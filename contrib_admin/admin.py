@@ -22,7 +22,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 
-from ws_routes import deploy
+from ws_routes import custom_domain, deploy
 from ws_routes.conf import ws_setting
 from ws_routes.models import ApiGateway, GatewayRoute, WebSocketSession
 
@@ -157,7 +157,7 @@ class ApiGatewayAdmin(admin.ModelAdmin):
     def create_custom_domain(self, request: HttpRequest, queryset: QuerySet) -> None:
         for gateway in queryset:
             try:
-                lines = deploy.create_custom_domain(gateway)
+                lines = custom_domain.create_custom_domain(gateway)
             except deploy.DeployError as error:
                 self.message_user(request, f"{gateway.api_name}: {error}", messages.ERROR)
                 continue

@@ -16,7 +16,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tests.deploy_support import REGION, add_handler_route, mount_router
-from ws_routes import deploy
+from ws_routes import deploy, iam
 from ws_routes.models import ApiGateway, GatewayRoute
 from ws_routes.routing import Router
 
@@ -297,12 +297,12 @@ def test_iam_policy_covers_exactly_the_calls_the_library_makes(ws_gateway, aws, 
 
     every_call = library_calls["before"] + library_calls["after"]
     operations = {_pascal(name) for name, _ in every_call}
-    domain = set(deploy.DOMAIN_OPERATIONS)
-    assert operations - domain == set(deploy.SYNC_OPERATIONS)
+    domain = set(iam.DOMAIN_OPERATIONS)
+    assert operations - domain == set(iam.SYNC_OPERATIONS)
     assert operations & domain == domain
 
     gateway.refresh_from_db()
-    policy_after = deploy.iam_policy(gateway, account_id=ACCOUNT)
+    policy_after = iam.iam_policy(gateway, account_id=ACCOUNT)
     for phase, policy in (("before", policy_before), ("after", policy_after)):
         for name, kwargs in library_calls[phase]:
             action, resource = _arn_of_call(name, kwargs)
@@ -342,9 +342,9 @@ def test_print_iam_policy_refuses_a_bad_account(ws_gateway, aws, account):
 
 def test_iam_policy_partition_and_missing_region(ws_gateway, settings):
     ws_gateway.region = "cn-north-1"
-    policy = deploy.iam_policy(ws_gateway, account_id=ACCOUNT)
+    policy = iam.iam_policy(ws_gateway, account_id=ACCOUNT)
     assert policy["Statement"][0]["Resource"][0].startswith("arn:aws-cn:apigateway:cn-north-1::")
     ws_gateway.region = ""
     settings.WS_ROUTES = {**settings.WS_ROUTES, "REGION": None}
     with pytest.raises(deploy.PlanError, match="no region"):
-        deploy.iam_policy(ws_gateway, account_id=ACCOUNT)
+        iam.iam_policy(ws_gateway, account_id=ACCOUNT)

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ws_routes import deploy
+from ws_routes import custom_domain, deploy
 
 
 class Command(BaseCommand):
@@ -23,7 +23,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, pk: int, **options: Any) -> None:
         try:
             gateway = deploy.find_gateway(pk)
-            lines = deploy.create_custom_domain(gateway)
+            lines = custom_domain.create_custom_domain(gateway)
         except deploy.DeployError as error:
             raise CommandError(str(error)) from error
         for line in lines:

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ws_routes import deploy
+from ws_routes import deploy, iam
 from ws_routes.models import ApiGateway
 
 
@@ -88,8 +88,8 @@ class Command(BaseCommand):
     def _print_policies(self, gateways: list[ApiGateway], account: str | None) -> None:
         for gateway in gateways:
             try:
-                account_id = account or deploy.caller_account_id(gateway)
-                policy = deploy.iam_policy(gateway, account_id=account_id)
+                account_id = account or iam.caller_account_id(gateway)
+                policy = iam.iam_policy(gateway, account_id=account_id)
             except deploy.DeployError as error:
                 raise CommandError(str(error)) from error
             self.stdout.write(json.dumps(policy, indent=2))
