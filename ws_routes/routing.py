@@ -243,7 +243,10 @@ class Router:
         """Run ``hook(request)`` on every connect before the session is saved.
 
         ``request.user`` and ``request.websocket_session`` (unsaved) are set; raise ``WsError``
-        (its ``status``, default 403) or return ``False`` to refuse the connection.
+        (its ``status``, default 403) or return ``False`` to refuse the connection. The session
+        is saved only after the hooks, and API Gateway opens the socket only when the connect
+        returns: queries made meanwhile (``chat.who``-style) do not list it yet, and the new
+        connection cannot receive pushes until then (AWS answers 410).
         """
         _check_signature(hook, "on_connect hook", ("request",))
         self._ensure_open(f"on_connect hook {_handler_name(hook)}")

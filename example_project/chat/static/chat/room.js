@@ -49,16 +49,30 @@
     errorBox.hidden = false;
   }
 
+  function showOnline(names) {
+    online.replaceChildren.apply(online, names.map(function (name) {
+      var item = document.createElement("li");
+      item.textContent = name;
+      return item;
+    }));
+  }
+
   function refreshOnline() {
     ws.request("chat.who").then(function (data) {
-      online.replaceChildren.apply(online, data.online.map(function (name) {
-        var item = document.createElement("li");
-        item.textContent = name;
-        return item;
-      }));
+      showOnline(data.online);
     }, function (error) {
       if (error.code !== "connection_closed") showError(error);
     });
+  }
+
+  // A join is announced while the newcomer's $connect is still running, before its session
+  // is saved (API Gateway opens the socket only when $connect returns), so chat.who may not
+  // list it yet: take the name from the announcement itself.
+  function addOnline(name) {
+    var names = Array.prototype.map.call(online.children, function (item) {
+      return item.textContent;
+    });
+    if (names.indexOf(name) === -1) showOnline(names.concat([name]).sort());
   }
 
   ws.on("open", function () {
@@ -79,7 +93,8 @@
       addLine(push.from === me ? "mine" : "", push.from, push.text);
     } else if (push && push.type === "presence") {
       addLine("system", "", push.user + (push.event === "join" ? " joined" : " left"));
-      refreshOnline();
+      if (push.event === "join") addOnline(push.user);
+      else refreshOnline();  // the leaver's session is closed already; another tab may remain
     }
   });
 
