@@ -300,7 +300,8 @@ def test_gone_after_disconnect(gateway):
     eventually(lambda: not WebSocketSession.objects.get().connected)
     with pytest.raises(api.exceptions.GoneException):
         api.post_to_connection(ConnectionId=session.connection_id, Data=b"late")
-    assert (session.connection_id, "") in testapp_ws.DISCONNECTED
+    # the on_disconnect hook runs after the UPDATE, in the same request: wait for it too
+    eventually(lambda: (session.connection_id, "") in testapp_ws.DISCONNECTED)
 
 
 @needs_sender
