@@ -67,3 +67,28 @@ def test_falls_back_to_the_orm_when_the_plan_cannot_be_made(alice, monkeypatch, 
     assert session.user == alice
     assert "Cannot precompile" in caplog.text
     assert query._plans[("default", connection.vendor)] is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_plan_made_in_one_thread_serves_others(alice):
+    import threading
+
+    from django.db import connections
+
+    WebSocketSession.objects.create(connection_id="Threads=", user=alice)
+    query = OpenSessionQuery()
+    assert query.get("Threads=").user == alice  # plan made in this thread
+    found = []
+
+    def other_thread():
+        try:
+            found.append(query.get("Threads=").user.username)
+        finally:
+            connections.close_all()
+
+    workers = [threading.Thread(target=other_thread) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert found == ["alice"] * 4

@@ -220,8 +220,6 @@ class OpenSessionQuery:
         self._plans: dict[tuple[str, str], Any] = {}
 
     def _make_plan(self, alias: str) -> tuple[Any, ...]:
-        from django.db import connections
-
         queryset = WebSocketSession.objects.using(alias).select_related("user")
         queryset = queryset.filter(connection_id=self._SENTINEL, connected=True)[:1]
         compiler = queryset.query.get_compiler(using=alias)
@@ -238,13 +236,11 @@ class OpenSessionQuery:
         user_layout = layout(user_info)
         pk_index = user_layout[0] + user_layout[2].index(user_model._meta.pk.attname)
         converters = compiler.get_converters([column for column, _, _ in select])
-        connection = connections[alias]
         return (
             sql,
             params,
             params.index(self._SENTINEL),
             converters,
-            connection,
             layout(klass_info),
             user_model,
             user_layout,
@@ -265,7 +261,7 @@ class OpenSessionQuery:
 
     def get(self, connection_id: str, using: str | None = None) -> WebSocketSession | None:
         """The connected session for ``connection_id`` with ``.user`` loaded, or ``None``."""
-        from django.db import router
+        from django.db import connections, router
 
         alias = using or router.db_for_read(WebSocketSession)
         plan = self._plan(alias)
@@ -281,12 +277,12 @@ class OpenSessionQuery:
             params,
             position,
             converters,
-            connection,
             session_layout,
             user_model,
             user_layout,
             pk_index,
         ) = plan
+        connection = connections[alias]  # per thread: never cached in the plan
         params = params[:position] + (connection_id,) + params[position + 1 :]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
