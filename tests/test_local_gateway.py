@@ -855,7 +855,11 @@ def test_stop_closes_clients_sends_disconnects_and_frees_the_port(backend):
     assert codes == [(aiohttp.WSMsgType.CLOSE, 1001)] * 3
     assert sorted(e.connection_id for e in backend.of("DISCONNECT")) == sorted(ids)
     with socket.socket() as again:
+        # As a restarting server binds (asyncio sets SO_REUSEADDR): the closed connections may
+        # sit in TIME_WAIT, but a listener still open would make this fail.
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         again.bind(("127.0.0.1", port))
+        again.listen()
     gateway.stop()  # idempotent
     with pytest.raises(RuntimeError):
         gateway.url  # noqa: B018
