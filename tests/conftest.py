@@ -85,20 +85,10 @@ def bob(django_user_model):
 
 
 @pytest.fixture
-def captured_sends(monkeypatch):
-    """Replace the sender with one that records (connection_id, data) and delivers all."""
-    from ws_routes import sending
+def captured_sends():
+    """Pushes recorded as ``(connection_id, data)`` instead of sent: ``WsTestClient.capture``."""
+    from ws_routes.testing import WsTestClient
 
-    sent: list[tuple[str, Any]] = []
-
-    def fake_send_to_sessions(sessions, data, *, on_commit=False):
-        sessions = list(sessions)
-        sent.extend((s.connection_id, data) for s in sessions)
-        return sending.SendResult(delivered=len(sessions))
-
-    def fake_send_to_queryset(queryset, data, *, on_commit=False):
-        return fake_send_to_sessions(queryset.filter(connected=True), data)
-
-    monkeypatch.setattr(sending, "send_to_sessions", fake_send_to_sessions)
-    monkeypatch.setattr(sending, "send_to_queryset", fake_send_to_queryset)
-    return sent
+    ws = WsTestClient()
+    with ws.capture():
+        yield ws.pushed

@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from unittest import mock
 from urllib.parse import urlencode
 
@@ -40,9 +40,8 @@ TEST_SECRET = "ws-routes-testing-secret-not-for-production"
 _connection_ids = itertools.count(1)
 
 
-@dataclass(frozen=True)
-class Pushed:
-    """One message the code under test pushed through the management API."""
+class Pushed(NamedTuple):
+    """One message the code under test pushed: ``(connection_id, data)``, also by name."""
 
     connection_id: str
     data: Any
