@@ -9,15 +9,15 @@ from typing import Any
 
 from . import deploy
 from .deploy import (
-    _BEFORE_DEPLOYED,
+    BEFORE_DEPLOYED,
     AwsCallError,
     DeployError,
     PlanError,
-    _call,
-    _is_not_found,
-    _items,
-    _redact,
-    _save,
+    call_aws,
+    is_not_found,
+    list_all,
+    redact_secrets,
+    save_fields,
 )
 from .models import ApiGateway
 
@@ -39,7 +39,7 @@ def create_custom_domain(
     try:
         return _create_custom_domain(gateway, client, route53)
     except DeployError as error:
-        _save(gateway, last_error=_redact(str(error)))
+        save_fields(gateway, last_error=redact_secrets(str(error)))
         raise
 
 
@@ -57,9 +57,9 @@ def _create_custom_domain(gateway: ApiGateway, client: Any, route53: Any) -> lis
     client = client if client is not None else deploy.apigateway_client(gateway)
     done: list[str] = []
     try:
-        domain = _call(client, "get_domain_name", DomainName=gateway.domain_name)
+        domain = call_aws(client, "get_domain_name", DomainName=gateway.domain_name)
     except AwsCallError as error:
-        if not _is_not_found(error):
+        if not is_not_found(error):
             raise
         domain = None
     if domain is None:
@@ -75,7 +75,7 @@ def _create_custom_domain(gateway: ApiGateway, client: Any, route53: Any) -> lis
         }
         if gateway.tags:
             arguments["Tags"] = {str(k): str(v) for k, v in gateway.tags.items()}
-        domain = _call(client, "create_domain_name", **arguments)
+        domain = call_aws(client, "create_domain_name", **arguments)
         done.append(f"+ domain name {gateway.domain_name} (REGIONAL, TLS 1.2)")
     else:
         done.append(f"= domain name {gateway.domain_name} exists")
@@ -87,16 +87,16 @@ def _create_custom_domain(gateway: ApiGateway, client: Any, route53: Any) -> lis
         )
     target = configuration.get("ApiGatewayDomainName") or ""
     status = gateway.provisioning_status
-    if status in (*_BEFORE_DEPLOYED, ApiGateway.ProvisioningStatus.DEPLOYED):
+    if status in (*BEFORE_DEPLOYED, ApiGateway.ProvisioningStatus.DEPLOYED):
         status = ApiGateway.ProvisioningStatus.DOMAIN_CREATED
-    _save(
+    save_fields(
         gateway,
         api_gateway_domain_name=target,
         custom_domain_created=True,
         provisioning_status=status,
     )
 
-    mappings = _items(client, "get_api_mappings", DomainName=gateway.domain_name)
+    mappings = list_all(client, "get_api_mappings", DomainName=gateway.domain_name)
     at_root = [m for m in mappings if not m.get("ApiMappingKey")]
     ours = [
         m
@@ -113,7 +113,7 @@ def _create_custom_domain(gateway: ApiGateway, client: Any, route53: Any) -> lis
             f"{other.get('Stage')}; remove that mapping in AWS first."
         )
     else:
-        mapping = _call(
+        mapping = call_aws(
             client,
             "create_api_mapping",
             ApiId=gateway.api_id,
@@ -122,7 +122,7 @@ def _create_custom_domain(gateway: ApiGateway, client: Any, route53: Any) -> lis
         )
         mapping_id = mapping["ApiMappingId"]
         done.append(f"+ api mapping {gateway.domain_name} -> {gateway.api_id}/{gateway.stage_name}")
-    _save(
+    save_fields(
         gateway, api_mapping_id=mapping_id, provisioning_status=ApiGateway.ProvisioningStatus.MAPPED
     )
 
@@ -145,7 +145,7 @@ def _create_custom_domain(gateway: ApiGateway, client: Any, route53: Any) -> lis
             )
         else:
             record.update(Type="CNAME", TTL=300, ResourceRecords=[{"Value": target}])
-        _call(
+        call_aws(
             route53,
             "change_resource_record_sets",
             HostedZoneId=gateway.hosted_zone_id,
@@ -158,5 +158,5 @@ def _create_custom_domain(gateway: ApiGateway, client: Any, route53: Any) -> lis
     elif target:
         done.append(f"# point a CNAME for {gateway.domain_name} at {target}")
     if gateway.last_error:
-        _save(gateway, last_error="")
+        save_fields(gateway, last_error="")
     return done

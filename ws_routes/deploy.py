@@ -99,10 +99,10 @@ class AwsCallError(DeployError):
         if self.change is not None:
             text = f"{text} (while applying '{self.change}'; {self.applied} change(s) before it"
             text += " were applied; run the sync again to finish, it is resumable)"
-        return _redact(text)
+        return redact_secrets(text)
 
 
-def _redact(text: str) -> str:
+def redact_secrets(text: str) -> str:
     """Never let a configured secret reach a message, a log line or the admin."""
     for secret in _configured_secrets():
         if secret:
@@ -148,7 +148,7 @@ def sts_client(gateway: ApiGateway) -> Any:
     return _cached_client("sts", gateway.get_region())
 
 
-def _call(client: Any, operation: str, /, **kwargs: Any) -> Any:
+def call_aws(client: Any, operation: str, /, **kwargs: Any) -> Any:
     """One AWS call; any AWS or transport failure becomes an :class:`AwsCallError` naming it."""
     from botocore.exceptions import BotoCoreError, ClientError  # AWS libraries load on first use
 
@@ -163,12 +163,12 @@ def _call(client: Any, operation: str, /, **kwargs: Any) -> Any:
         raise AwsCallError(operation, type(error).__name__, str(error)) from error
 
 
-def _items(client: Any, operation: str, /, **kwargs: Any) -> list[dict[str, Any]]:
+def list_all(client: Any, operation: str, /, **kwargs: Any) -> list[dict[str, Any]]:
     """All items of a paginated ``get_*`` call (API Gateway pages with NextToken)."""
     items: list[dict[str, Any]] = []
     token = None
     for _ in range(10_000):
-        page = _call(client, operation, **kwargs, **({"NextToken": token} if token else {}))
+        page = call_aws(client, operation, **kwargs, **({"NextToken": token} if token else {}))
         items.extend(page.get("Items", []))
         token = page.get("NextToken")
         if not token:
@@ -176,7 +176,7 @@ def _items(client: Any, operation: str, /, **kwargs: Any) -> list[dict[str, Any]
     raise AwsCallError(operation, "TooManyPages", "pagination did not end after 10,000 pages")
 
 
-def _is_not_found(error: AwsCallError) -> bool:
+def is_not_found(error: AwsCallError) -> bool:
     return error.code in ("NotFoundException", "ResourceNotFoundException")
 
 
@@ -500,9 +500,9 @@ class ActualState:
 def _find_api(client: Any, gateway: ApiGateway) -> tuple[dict[str, Any] | None, str]:
     if gateway.api_id:
         try:
-            return _call(client, "get_api", ApiId=gateway.api_id), ""
+            return call_aws(client, "get_api", ApiId=gateway.api_id), ""
         except AwsCallError as error:
-            if not _is_not_found(error):
+            if not is_not_found(error):
                 raise
             raise PlanError(
                 f"Gateway {gateway.api_name!r}: API {gateway.api_id} does not exist in AWS "
@@ -512,7 +512,7 @@ def _find_api(client: Any, gateway: ApiGateway) -> tuple[dict[str, Any] | None, 
             ) from error
     same_name = [
         api
-        for api in _items(client, "get_apis")
+        for api in list_all(client, "get_apis")
         if api.get("Name") == gateway.api_name and api.get("ProtocolType") == "WEBSOCKET"
     ]
     if len(same_name) > 1:
@@ -538,19 +538,19 @@ def read_actual(
         return ActualState()
     api_id = api["ApiId"]
     state = ActualState(api=api, adopted_api_id=adopted)
-    state.integrations = _items(client, "get_integrations", ApiId=api_id)
+    state.integrations = list_all(client, "get_integrations", ApiId=api_id)
     state.routes = {
-        route["RouteKey"]: route for route in _items(client, "get_routes", ApiId=api_id)
+        route["RouteKey"]: route for route in list_all(client, "get_routes", ApiId=api_id)
     }
     for key, route in state.routes.items():
         wanted = desired.routes.get(key)
         may_reply = key not in ("$connect", "$disconnect")
         if may_reply and (wanted.two_way if wanted is not None else prune):
-            state.route_responses[route["RouteId"]] = _items(
+            state.route_responses[route["RouteId"]] = list_all(
                 client, "get_route_responses", ApiId=api_id, RouteId=route["RouteId"]
             )
-    state.models = {model["Name"]: model for model in _items(client, "get_models", ApiId=api_id)}
-    state.stages = {stage["StageName"] for stage in _items(client, "get_stages", ApiId=api_id)}
+    state.models = {model["Name"]: model for model in list_all(client, "get_models", ApiId=api_id)}
+    state.stages = {stage["StageName"] for stage in list_all(client, "get_stages", ApiId=api_id)}
     return state
 
 
@@ -751,7 +751,7 @@ def plan_sync(
     return _diff(gateway, desired, actual, prune)
 
 
-_BEFORE_DEPLOYED = (
+BEFORE_DEPLOYED = (
     ApiGateway.ProvisioningStatus.PENDING,
     ApiGateway.ProvisioningStatus.API_CREATED,
     ApiGateway.ProvisioningStatus.ROUTES_CREATED,
@@ -948,10 +948,10 @@ def _create_api_change(gateway: ApiGateway, desired: DesiredState) -> Change:
         arguments: dict[str, Any] = {"ProtocolType": "WEBSOCKET", **desired.api}
         if gateway.tags:
             arguments["Tags"] = {str(k): str(v) for k, v in gateway.tags.items()}
-        created = _call(ctx.client, "create_api", **arguments)
+        created = call_aws(ctx.client, "create_api", **arguments)
         ctx.api_id = created["ApiId"]
         # Saved at once: a failure later in this run must not lose the new API.
-        _save(
+        save_fields(
             gateway,
             api_id=created["ApiId"],
             api_endpoint=created.get("ApiEndpoint", ""),
@@ -964,14 +964,14 @@ def _create_api_change(gateway: ApiGateway, desired: DesiredState) -> Change:
 
 def _update_api_change(gateway: ApiGateway, desired: DesiredState, details: list[str]) -> Change:
     def update_api(ctx: ApplyContext) -> None:
-        _call(ctx.client, "update_api", ApiId=ctx.api_id, **desired.api)
+        call_aws(ctx.client, "update_api", ApiId=ctx.api_id, **desired.api)
 
     return Change("~", "api", gateway.api_name, tuple(details), run=update_api)
 
 
 def _create_integration_change(wanted: DesiredIntegration) -> Change:
     def create_integration(ctx: ApplyContext) -> None:
-        created = _call(
+        created = call_aws(
             ctx.client, "create_integration", ApiId=ctx.api_id, **wanted.aws_arguments()
         )
         ctx.integration_ids[wanted.role] = created["IntegrationId"]
@@ -981,7 +981,7 @@ def _create_integration_change(wanted: DesiredIntegration) -> Change:
 
 def _update_integration_change(wanted: DesiredIntegration, details: list[str]) -> Change:
     def update_integration(ctx: ApplyContext) -> None:
-        _call(
+        call_aws(
             ctx.client,
             "update_integration",
             ApiId=ctx.api_id,
@@ -994,14 +994,14 @@ def _update_integration_change(wanted: DesiredIntegration, details: list[str]) -
 
 def _delete_integration_change(integration_id: str, label: str) -> Change:
     def delete_integration(ctx: ApplyContext) -> None:
-        _call(ctx.client, "delete_integration", ApiId=ctx.api_id, IntegrationId=integration_id)
+        call_aws(ctx.client, "delete_integration", ApiId=ctx.api_id, IntegrationId=integration_id)
 
     return Change("-", "integration", f"{label} ({integration_id})", run=delete_integration)
 
 
 def _create_model_change(wanted: DesiredModel) -> Change:
     def create_model(ctx: ApplyContext) -> None:
-        _call(
+        call_aws(
             ctx.client,
             "create_model",
             ApiId=ctx.api_id,
@@ -1016,7 +1016,7 @@ def _create_model_change(wanted: DesiredModel) -> Change:
 
 def _update_model_change(wanted: DesiredModel, model_id: str) -> Change:
     def update_model(ctx: ApplyContext) -> None:
-        _call(
+        call_aws(
             ctx.client,
             "update_model",
             ApiId=ctx.api_id,
@@ -1030,7 +1030,7 @@ def _update_model_change(wanted: DesiredModel, model_id: str) -> Change:
 
 def _delete_model_change(name: str, model_id: str) -> Change:
     def delete_model(ctx: ApplyContext) -> None:
-        _call(ctx.client, "delete_model", ApiId=ctx.api_id, ModelId=model_id)
+        call_aws(ctx.client, "delete_model", ApiId=ctx.api_id, ModelId=model_id)
 
     return Change("-", "model", name, run=delete_model)
 
@@ -1052,7 +1052,7 @@ def _create_route_change(
 ) -> Change:
     def create_route(ctx: ApplyContext) -> None:
         arguments = {**(kept or {}), **_route_arguments(ctx, wanted, gateway)}
-        created = _call(ctx.client, "create_route", **arguments)
+        created = call_aws(ctx.client, "create_route", **arguments)
         ctx.route_ids[wanted.key] = created["RouteId"]
 
     return Change("+", "route", wanted.key, details, run=create_route)
@@ -1062,7 +1062,7 @@ def _update_route_change(gateway: ApiGateway, wanted: DesiredRoute, details: lis
     def update_route(ctx: ApplyContext) -> None:
         arguments = _route_arguments(ctx, wanted, gateway)
         arguments["RouteId"] = ctx.route_ids[wanted.key]
-        _call(ctx.client, "update_route", **arguments)
+        call_aws(ctx.client, "update_route", **arguments)
 
     return Change("~", "route", wanted.key, tuple(details), run=update_route)
 
@@ -1079,7 +1079,7 @@ def _delete_route_change(
     def delete_route(ctx: ApplyContext) -> None:
         for response_id in response_ids:
             try:
-                _call(
+                call_aws(
                     ctx.client,
                     "delete_route_response",
                     ApiId=ctx.api_id,
@@ -1087,9 +1087,9 @@ def _delete_route_change(
                     RouteResponseId=response_id,
                 )
             except AwsCallError as error:
-                if not _is_not_found(error):
+                if not is_not_found(error):
                     raise
-        _call(ctx.client, "delete_route", ApiId=ctx.api_id, RouteId=route_id)
+        call_aws(ctx.client, "delete_route", ApiId=ctx.api_id, RouteId=route_id)
         ctx.route_ids.pop(key, None)
 
     return Change("~" if recreated else "-", "route", key, recreated, run=delete_route)
@@ -1099,7 +1099,7 @@ def _create_route_response_change(key: str) -> Change:
     def create_route_response(ctx: ApplyContext) -> None:
         # With the route's RouteResponseSelectionExpression "$default", this is what makes
         # API Gateway send the integration's answer back to the client.
-        _call(
+        call_aws(
             ctx.client,
             "create_route_response",
             ApiId=ctx.api_id,
@@ -1115,7 +1115,7 @@ def _create_stage_change(desired: DesiredState) -> Change:
         arguments = {"ApiId": ctx.api_id, "StageName": desired.stage_name}
         if desired.stage_description:
             arguments["Description"] = desired.stage_description
-        _call(ctx.client, "create_stage", **arguments)
+        call_aws(ctx.client, "create_stage", **arguments)
 
     return Change("+", "stage", desired.stage_name, run=create_stage)
 
@@ -1124,7 +1124,7 @@ def _create_deployment_change(
     gateway: ApiGateway, stage_name: str, details: tuple[str, ...] = ()
 ) -> Change:
     def create_deployment(ctx: ApplyContext) -> None:
-        created = _call(
+        created = call_aws(
             ctx.client,
             "create_deployment",
             ApiId=ctx.api_id,
@@ -1132,9 +1132,11 @@ def _create_deployment_change(
             Description=f"ws_routes sync {timezone.now():%Y-%m-%dT%H:%M:%SZ}",
         )
         status = gateway.provisioning_status
-        if status in _BEFORE_DEPLOYED:
+        if status in BEFORE_DEPLOYED:
             status = ApiGateway.ProvisioningStatus.DEPLOYED
-        _save(gateway, deployment_id=created.get("DeploymentId", ""), provisioning_status=status)
+        save_fields(
+            gateway, deployment_id=created.get("DeploymentId", ""), provisioning_status=status
+        )
         gateway.routes.update(deployed=True)
 
     return Change("+", "deployment", f"stage {stage_name}", details, run=create_deployment)
@@ -1147,7 +1149,7 @@ def _parse_json(text: Any) -> Any:
         return None
 
 
-def _save(gateway: ApiGateway, **fields: Any) -> None:
+def save_fields(gateway: ApiGateway, **fields: Any) -> None:
     """Write only these fields (other fields may be edited in the admin meanwhile)."""
     for name, value in fields.items():
         setattr(gateway, name, value)
@@ -1191,12 +1193,12 @@ def apply_plan(plan: Plan, *, client: Any = None) -> int:
         route_ids=dict(plan.route_ids),
     )
     if plan.api_id and gateway.api_id != plan.api_id:
-        _save(gateway, api_id=plan.api_id, api_created=True)
+        save_fields(gateway, api_id=plan.api_id, api_created=True)
     if plan.is_empty:
         return 0
     if gateway.deployment_id and any(c.kind != "deployment" for c in plan.changes):
         # A deployment is owed from here until create_deployment succeeds.
-        _save(gateway, deployment_id="")
+        save_fields(gateway, deployment_id="")
     applied = 0
     for change in plan.changes:
         try:
@@ -1211,7 +1213,7 @@ def apply_plan(plan: Plan, *, client: Any = None) -> int:
             change.kind == "route"
             and gateway.provisioning_status == ApiGateway.ProvisioningStatus.API_CREATED
         ):
-            _save(gateway, provisioning_status=ApiGateway.ProvisioningStatus.ROUTES_CREATED)
+            save_fields(gateway, provisioning_status=ApiGateway.ProvisioningStatus.ROUTES_CREATED)
     _record_rows(plan, ctx)
     return applied
 
@@ -1223,7 +1225,7 @@ def _record_rows(plan: Plan, ctx: ApplyContext) -> None:
         ctx.integration_ids.get(ROUTER_ROLE)
         and gateway.integration_id != ctx.integration_ids[ROUTER_ROLE]
     ):
-        _save(gateway, integration_id=ctx.integration_ids[ROUTER_ROLE])
+        save_fields(gateway, integration_id=ctx.integration_ids[ROUTER_ROLE])
     for row in gateway.routes.all():
         role = plan.row_roles.get(row.route_key)
         route_id = ctx.route_ids.get(row.route_key, "")
@@ -1264,7 +1266,7 @@ def sync_gateway(
         except DeployError as exc:
             # Recorded, and committed with the progress made (ids of what was created).
             if not dry_run and not isinstance(exc, PlanChangedError):
-                _save(locked, last_error=_redact(str(exc)))
+                save_fields(locked, last_error=redact_secrets(str(exc)))
             error = exc
     gateway.refresh_from_db(fields=AWS_STATE_FIELDS)
     if error is not None:
@@ -1306,7 +1308,7 @@ def _sync_locked(
         return SyncResult(plan, dry_run=True)
     applied = apply_plan(plan, client=client)
     if gateway.last_error:
-        _save(gateway, last_error="")
+        save_fields(gateway, last_error="")
     return SyncResult(plan, applied=applied)
 
 

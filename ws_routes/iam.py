@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from . import deploy
-from .deploy import PlanError, _call
+from .deploy import PlanError, call_aws
 from .models import ApiGateway
 
 #: Every apigatewayv2 operation syncroutes/createApiGateway call (tests check it is exact).
@@ -61,7 +61,7 @@ def caller_account_id(gateway: ApiGateway, *, client: Any = None) -> str:
     Example: ``iam_policy(gateway, account_id=caller_account_id(gateway))``.
     """
     client = client if client is not None else deploy.sts_client(gateway)
-    return str(_call(client, "get_caller_identity")["Account"])
+    return str(call_aws(client, "get_caller_identity")["Account"])
 
 
 def iam_policy(gateway: ApiGateway, *, account_id: str) -> dict[str, Any]:
