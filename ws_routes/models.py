@@ -6,10 +6,11 @@ import hashlib
 import logging
 import secrets
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
 from django.db import models
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from .conf import ws_setting
@@ -203,6 +204,25 @@ class WebSocketSession(models.Model):
         return self.send(data)
 
 
+class _Columns(NamedTuple):
+    """Where one model's fields sit in the row: ``row[start:end]`` holds ``names``."""
+
+    start: int
+    end: int
+    names: list[str]
+
+
+class _SessionPlan(NamedTuple):
+    sql: str
+    params: tuple[Any, ...]
+    id_position: int  # which parameter is the connection id
+    converters: dict[int, Any]  # row index -> (converter functions, expression)
+    session: _Columns
+    user_model: Any
+    user: _Columns
+    user_pk_index: int
+
+
 class OpenSessionQuery:
     """The message path's one query (open session joined with its user), compiled once per
     database.
@@ -217,37 +237,41 @@ class OpenSessionQuery:
     _SENTINEL = "\x00ws_routes-connection-id\x00"
 
     def __init__(self) -> None:
-        self._plans: dict[tuple[str, str], Any] = {}
+        self._plans: dict[tuple[str, str], _SessionPlan | None] = {}
 
-    def _make_plan(self, alias: str) -> tuple[Any, ...]:
-        queryset = WebSocketSession.objects.using(alias).select_related("user")
-        queryset = queryset.filter(connection_id=self._SENTINEL, connected=True)[:1]
-        compiler = queryset.query.get_compiler(using=alias)
+    @staticmethod
+    def orm_query(alias: str, connection_id: str) -> QuerySet[WebSocketSession]:
+        """The query itself, as the ORM writes it."""
+        return (
+            WebSocketSession.objects.using(alias)
+            .select_related("user")
+            .filter(connection_id=connection_id, connected=True)[:1]
+        )
+
+    def _make_plan(self, alias: str) -> _SessionPlan:
+        compiler = self.orm_query(alias, self._SENTINEL).query.get_compiler(using=alias)
         sql, params = compiler.as_sql()
-        params = tuple(params)
         select, klass_info = compiler.select, compiler.klass_info
         (user_info,) = klass_info["related_klass_infos"]
 
-        def layout(info: Any) -> tuple[int, int, list[str]]:
+        def columns(info: Any) -> _Columns:
             start, end = info["select_fields"][0], info["select_fields"][-1] + 1
-            return start, end, [column.target.attname for column, _, _ in select[start:end]]
+            return _Columns(start, end, [col.target.attname for col, _, _ in select[start:end]])
 
         user_model = user_info["model"]
-        user_layout = layout(user_info)
-        pk_index = user_layout[0] + user_layout[2].index(user_model._meta.pk.attname)
-        converters = compiler.get_converters([column for column, _, _ in select])
-        return (
-            sql,
-            params,
-            params.index(self._SENTINEL),
-            converters,
-            layout(klass_info),
-            user_model,
-            user_layout,
-            pk_index,
+        user = columns(user_info)
+        return _SessionPlan(
+            sql=sql,
+            params=tuple(params),
+            id_position=tuple(params).index(self._SENTINEL),
+            converters=compiler.get_converters([column for column, _, _ in select]),
+            session=columns(klass_info),
+            user_model=user_model,
+            user=user,
+            user_pk_index=user.start + user.names.index(user_model._meta.pk.attname),
         )
 
-    def _plan(self, alias: str) -> Any:
+    def _plan(self, alias: str) -> _SessionPlan | None:
         from django.db import connections
 
         key = (alias, connections[alias].vendor)
@@ -266,40 +290,26 @@ class OpenSessionQuery:
         alias = using or router.db_for_read(WebSocketSession)
         plan = self._plan(alias)
         if plan is None:
-            return (
-                WebSocketSession.objects.using(alias)
-                .select_related("user")
-                .filter(connection_id=connection_id, connected=True)
-                .first()
-            )
-        (
-            sql,
-            params,
-            position,
-            converters,
-            session_layout,
-            user_model,
-            user_layout,
-            pk_index,
-        ) = plan
+            return next(iter(self.orm_query(alias, connection_id)), None)
         connection = connections[alias]  # per thread: never cached in the plan
-        params = params[:position] + (connection_id,) + params[position + 1 :]
+        params = list(plan.params)
+        params[plan.id_position] = connection_id
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(plan.sql, params)
             row = cursor.fetchone()
         if row is None:
             return None
         row = list(row)
-        for index, (functions, expression) in converters.items():
-            value = row[index]
+        for index, (functions, expression) in plan.converters.items():
             for convert in functions:
-                value = convert(value, expression, connection)
-            row[index] = value
-        start, end, names = session_layout
-        session = WebSocketSession.from_db(alias, names, row[start:end])
-        if row[pk_index] is not None:
-            start, end, names = user_layout
-            session.user = user_model.from_db(alias, names, row[start:end])
+                row[index] = convert(row[index], expression, connection)
+        session = WebSocketSession.from_db(
+            alias, plan.session.names, row[plan.session.start : plan.session.end]
+        )
+        if row[plan.user_pk_index] is not None:
+            session.user = plan.user_model.from_db(
+                alias, plan.user.names, row[plan.user.start : plan.user.end]
+            )
         return session
 
 
