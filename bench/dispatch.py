@@ -51,16 +51,19 @@ def build_ours():
     WebSocketSession.objects.create(
         connection_id=CONNECTION_ID, channel_name="lobby", api_id=common.API_ID, stage=common.STAGE
     )
-    headers = {
-        "HTTP_X_WS_SECRET": common.GATEWAY_SECRET,
-        "HTTP_X_WS_CONNECTION_ID": CONNECTION_ID,
-        "HTTP_X_WS_EVENT": "MESSAGE",
-        "HTTP_X_WS_ROUTE": "$default",
-        "HTTP_X_WS_SOURCE_IP": "203.0.113.7",
-        "HTTP_X_WS_REQUEST_ID": "req-1",
-        "HTTP_X_WS_API_ID": common.API_ID,
-        "HTTP_X_WS_STAGE": common.STAGE,
-    }
+    from ws_routes.contract import event_headers, meta_key
+
+    contract = event_headers(
+        secret=common.GATEWAY_SECRET,
+        connection_id=CONNECTION_ID,
+        event="MESSAGE",
+        route="$default",
+        source_ip="203.0.113.7",
+        request_id="req-1",
+        api_id=common.API_ID,
+        stage=common.STAGE,
+    )
+    headers = {meta_key(name): value for name, value in contract.items()}
     body = {"action": "chat.send", "text": "hello"}
     return [path("ws/", include(router.urls))], "/ws/", body, headers
 
