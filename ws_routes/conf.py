@@ -15,6 +15,8 @@ from typing import Any
 
 from django.conf import settings
 
+from .compat.reference_settings import fallbacks
+
 DEFAULTS: dict[str, Any] = {
     # Secrets API Gateway sends in X-Ws-Secret. Any entry is accepted (rotation); the first one
     # is the one written into the gateway's integration by syncroutes.
@@ -32,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     # One-time connect tokens: query parameter, lifetime.
     "TOKEN_QUERY_PARAM": "token",
     "TOKEN_TTL_SECONDS": 60,
+    # Tokens one user may mint per minute at the token view (then 429).
+    "TOKEN_RATE_LIMIT_PER_MINUTE": 30,
     # ?channel= on connect: query parameter, allowed shape, and the channel when none is given.
     "CHANNEL_QUERY_PARAM": "channel",
     "CHANNEL_PATTERN": r"[A-Za-z0-9_.:@-]{1,128}",
@@ -64,12 +68,13 @@ DEFAULTS: dict[str, Any] = {
 
 
 def ws_settings() -> dict[str, Any]:
-    """The merged settings: ``DEFAULTS`` overridden by ``settings.WS_ROUTES``.
+    """The merged settings: ``DEFAULTS``, then the reference package's settings (``WEBSOCKETS``,
+    ``AWS_GATEWAY_REGION_NAME``: deprecated fallbacks), then ``settings.WS_ROUTES``.
 
     Read on every call (a dict merge, cheap) so ``override_settings`` works in tests.
     """
     configured = getattr(settings, "WS_ROUTES", None) or {}
-    return {**DEFAULTS, **configured}
+    return {**DEFAULTS, **fallbacks(configured), **configured}
 
 
 def ws_setting(name: str) -> Any:
@@ -77,4 +82,6 @@ def ws_setting(name: str) -> Any:
     if name not in DEFAULTS:
         raise KeyError(f"unknown WS_ROUTES setting {name!r}")
     configured = getattr(settings, "WS_ROUTES", None) or {}
-    return configured.get(name, DEFAULTS[name])
+    if name in configured:
+        return configured[name]
+    return fallbacks(configured).get(name, DEFAULTS[name])

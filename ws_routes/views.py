@@ -1,4 +1,7 @@
-"""The one view API Gateway posts every event to, the connect-token view, and ``WebSocketView``.
+"""The one view API Gateway posts every event to and the connect-token view.
+
+``WebSocketView`` (the reference package's class-based API) lives in ``ws_routes.compat.view``
+and stays importable from here.
 
 A message costs one SQL query (the session joined with its user) and no writes; everything that
 can refuse a call without the database does so before that query.
@@ -377,9 +380,6 @@ def make_gateway_view(router: Router) -> Callable[..., HttpResponse]:
 
 # -- connect tokens --------------------------------------------------------------------------------
 
-#: Tokens one user may mint per minute.
-TOKENS_PER_MINUTE = 30
-
 
 @require_POST
 @csrf_protect
@@ -393,7 +393,8 @@ def connect_token_view(request: HttpRequest) -> HttpResponse:
         return _error_response(WsError("not_authenticated", "Log in first", status=401))
     cache = caches[ws_setting("CACHE_ALIAS")]
     key = f"ws_routes:tokens:{user.pk}"
-    if not cache.add(key, 1, timeout=60) and cache.incr(key) > TOKENS_PER_MINUTE:
+    per_minute = ws_setting("TOKEN_RATE_LIMIT_PER_MINUTE")
+    if not cache.add(key, 1, timeout=60) and cache.incr(key) > per_minute:
         return _error_response(WsError("rate_limited", "Too many tokens", status=429))
     ConnectToken.objects.filter(user=user, expires_at__lte=timezone.now()).delete()
     return _json_response(
@@ -401,85 +402,14 @@ def connect_token_view(request: HttpRequest) -> HttpResponse:
     )
 
 
-# -- the seed's class-based API --------------------------------------------------------------------
+# -- the reference's class-based API ---------------------------------------------------------------
 
+from .compat.view import WebSocketView  # noqa: E402  (kept importable as ws_routes.views.*)
 
-class WebSocketView:
-    """The seed package's class-based API, as an adapter on the same core.
-
-    A subclass's public methods are routes named after them; ``default`` handles the rest::
-
-        class ChatView(WebSocketView):
-            route_selection_key = "action"
-
-            def send_text(self, request, *args, **kwargs):
-                self.websocket_session.channel_members().send(self.body)
-
-        urlpatterns = [path("ws/<slug:route>", ChatView.as_view())]
-
-    Prefer ``Router`` for new code: plain functions, schemas, permissions.
-    """
-
-    route_selection_key = "action"
-    debug = False
-
-    def __init__(self, **kwargs: Any) -> None:
-        self.debug_log: list[str] = []
-        for name, value in kwargs.items():
-            setattr(self, name, value)
-        self.body: dict[str, Any] = {}
-        self.request: HttpRequest | None = None
-        self.websocket_session: WebSocketSession | None = None
-
-    def _debug(self, message: str) -> None:
-        if self.debug:
-            self.debug_log.append(str(message)[:500])
-        logger.debug("%s: %s", type(self).__name__, message)
-
-    @classmethod
-    def route_names(cls) -> list[str]:
-        """The public plain methods a subclass defines itself (never the base class's)."""
-        inherited = {name for name in dir(WebSocketView) if not name.startswith("_")}
-        names = []
-        for klass in reversed(cls.__mro__[: cls.__mro__.index(WebSocketView)]):
-            for name, member in vars(klass).items():
-                if (
-                    not name.startswith("_")
-                    and name not in inherited
-                    and inspect.isfunction(member)
-                    and name not in names
-                ):
-                    names.append(name)
-        return names
-
-    @classmethod
-    def build_router(cls, **initkwargs: Any) -> Router:
-        """A ``Router`` whose routes call a fresh instance's methods."""
-        router = Router(app_name=cls.__name__, route_selection_key=cls.route_selection_key)
-        for name in cls.route_names():
-            router.add_route(name, cls._method_handler(name, initkwargs))
-        if cls.default is not WebSocketView.default:
-            router.default(cls._method_handler("default", initkwargs))
-        return router
-
-    @classmethod
-    def _method_handler(cls, name: str, initkwargs: Mapping[str, Any]) -> Callable[..., Any]:
-        def handler(request: HttpRequest, body: Any) -> Any:
-            view = cls(**initkwargs)
-            view.request = request
-            view.body = getattr(request, "ws_message", body)
-            view.websocket_session = getattr(request, "websocket_session", None)
-            view._debug(f"dispatching to {name}")
-            return getattr(view, name)(request)
-
-        handler.__name__ = handler.__qualname__ = f"{cls.__name__}.{name}"
-        return handler
-
-    @classmethod
-    def as_view(cls, **initkwargs: Any) -> Callable[..., HttpResponse]:
-        """The gateway view for this class (``path("ws/<slug:route>", View.as_view())``)."""
-        return cls.build_router(**initkwargs).view
-
-    def default(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        """Override to handle messages whose action names no method."""
-        raise WsError("unknown_route", "No route for this action")
+__all__ = [
+    "WebSocketView",
+    "connect_token_view",
+    "dispatch_gateway_request",
+    "make_gateway_view",
+    "parse_gateway_event",
+]
