@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from .compat.send_options import check_send_options
 from .conf import ws_setting
 
 if TYPE_CHECKING:
@@ -147,8 +148,9 @@ class WebSocketSessionQuerySet(models.QuerySet):
 
         return await asend_to_queryset(self, data)
 
-    def send_message(self, data: Any) -> SendResult:
-        """The seed's name for :meth:`send`."""
+    def send_message(self, data: Any, **reference_options: Any) -> SendResult:
+        """The reference's name for :meth:`send`; its ``max_workers=`` is accepted (and warns)."""
+        check_send_options(reference_options)
         return self.send(data)
 
 
