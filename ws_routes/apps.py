@@ -11,6 +11,7 @@ class WsRoutesConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the checks)
+        from .compat import checks as compat_checks  # noqa: F401  (the reference's settings)
         from .routing import autodiscover
 
         autodiscover()

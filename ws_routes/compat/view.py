@@ -27,14 +27,11 @@ import functools
 import inspect
 import logging
 import re
-import threading
-import time
 from collections.abc import Callable, Mapping
 from html import escape
 from typing import Any, ClassVar
 
 from django.core.exceptions import PermissionDenied
-from django.core.mail import mail_admins
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -52,6 +49,7 @@ from ..routing import Router
 from ..security import user_has_route_permission
 from .channel_rules import ChannelRule
 from .channel_subscription import move_to_channel
+from .exception_mail import mail_admins_about
 
 logger = logging.getLogger("ws_routes")
 
@@ -73,8 +71,6 @@ _REFERENCE_NAMES = (
 )
 REFERENCE_BASE_NAMES = frozenset(_REFERENCE_NAMES.split())
 _UNSET: Any = object()
-_mail_sent: dict[tuple[type, type], float] = {}
-_mail_lock = threading.Lock()
 
 
 @functools.lru_cache(maxsize=1024)
@@ -253,22 +249,9 @@ class WebSocketView:
         except (WsError, PermissionDenied):
             raise
         except Exception as error:
-            if self.SEND_EXCEPTION_MAIL and self._exception_mail_is_due(error):
-                mail_admins("Unexpected Websocket Exception", str(error), fail_silently=True)
+            if self.SEND_EXCEPTION_MAIL:
+                mail_admins_about(type(self), error, self.EXCEPTION_MAIL_INTERVAL)
             raise
-
-    def _exception_mail_is_due(self, error: Exception) -> bool:
-        if not self.EXCEPTION_MAIL_INTERVAL:
-            return True
-        key, now = (type(self), type(error)), time.monotonic()
-        with _mail_lock:
-            last = _mail_sent.get(key)
-            if last is not None and now - last < self.EXCEPTION_MAIL_INTERVAL:
-                return False
-            if len(_mail_sent) >= 256:
-                _mail_sent.clear()
-            _mail_sent[key] = now
-        return True
 
     # -- hooks (override them; call super() to keep the defaults) ------------------------------
 
