@@ -78,7 +78,9 @@ def check_reference_settings(app_configs: Any = None, **kwargs: Any) -> list[Any
     for name, hint in SETTINGS_NOT_READ.items():
         if getattr(settings, name, None):
             problems.append(
-                Warning(f"settings.{name} is not read by ws_routes.", hint=hint, id="ws_routes.W102")
+                Warning(
+                    f"settings.{name} is not read by ws_routes.", hint=hint, id="ws_routes.W102"
+                ),
             )
     return problems
 
