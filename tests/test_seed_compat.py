@@ -35,6 +35,7 @@ class ChatView(WebSocketView):
 
 class NoDefaultView(WebSocketView):
     USE_WS_TOKEN = False
+
     def ping(self, request):
         return None
 
