@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint format clean matrix bench demo browser-deps
+.PHONY: test lint format clean matrix bench demo browser-deps reference-tests
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -73,5 +73,37 @@ $(BENCH_VENV)/.installed: setup.cfg pyproject.toml
 	$(BENCH_VENV)/bin/pip install -q -e '.[postgres]' 'django-aws-api-gateway-websockets==4.1.0'
 	touch $@
 
+# The reference package's own test modules against ws_routes, through the import shim in
+# tests/reference_shim (its README says how), in a venv of their own: the reference's sdist is
+# downloaded for its tests and never installed. Prints passed/failed per module; fails only if
+# fewer pass than tests/reference_shim/EXPECTED_PASSES.
+REFERENCE_VERSION := 4.1.0
+REFERENCE_VENV := .venv-reference
+REFERENCE_DIR := build/reference-tests
+reference-tests: $(REFERENCE_VENV)/.installed $(REFERENCE_DIR)/.unpacked
+	cd $(REFERENCE_DIR) && PYTHONPATH=$(CURDIR)/tests/reference_shim:. \
+	  DJANGO_SETTINGS_MODULE=reference_shim_settings \
+	  $(CURDIR)/$(REFERENCE_VENV)/bin/pytest -q -p no:cacheprovider -o addopts= \
+	  -W ignore::DeprecationWarning --junitxml=report.xml tests $(REFERENCE_ARGS) \
+	  > pytest.log 2>&1; tail -1 pytest.log
+	$(REFERENCE_VENV)/bin/python tests/reference_shim/summarise.py \
+	  $(REFERENCE_DIR)/report.xml tests/reference_shim/EXPECTED_PASSES
+
+$(REFERENCE_VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(REFERENCE_VENV)/bin/python || $(PYTHON) -m venv $(REFERENCE_VENV)
+	$(REFERENCE_VENV)/bin/pip install -q --upgrade pip
+	$(REFERENCE_VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+$(REFERENCE_DIR)/.unpacked:
+	mkdir -p $(REFERENCE_DIR)
+	$(PYTHON) -m pip download -q --no-deps --no-binary :all: \
+	  django-aws-api-gateway-websockets==$(REFERENCE_VERSION) -d $(REFERENCE_DIR)
+	tar -xzf $(REFERENCE_DIR)/django_aws_api_gateway_websockets-$(REFERENCE_VERSION).tar.gz \
+	  -C $(REFERENCE_DIR) --strip-components=1 \
+	  django_aws_api_gateway_websockets-$(REFERENCE_VERSION)/tests
+	printf '[pytest]\n' > $(REFERENCE_DIR)/pytest.ini  # not this project's pytest settings
+	touch $@
+
 clean:
-	rm -rf $(VENV) .venv-dj* $(BENCH_VENV) bench/out build dist *.egg-info
+	rm -rf $(VENV) .venv-dj* $(BENCH_VENV) $(REFERENCE_VENV) bench/out build dist *.egg-info
