@@ -20,9 +20,9 @@ from ..routing import Router
 from . import aws
 from .change import ApplyContext
 from .desired import ROUTER_ROLE
-from .errors import AwsCallError, DeployError, PlanChangedError, redact_secrets
+from .errors import AwsCallError, DeployError, PlanChangedError
 from .plan import Plan, plan_sync
-from .records import AWS_STATE_FIELDS, save_fields
+from .records import AWS_STATE_FIELDS, clear_error, record_error, save_fields
 
 
 @dataclass
@@ -131,7 +131,7 @@ def sync_gateway(
         except DeployError as exc:
             # Recorded, and committed with the progress made (ids of what was created).
             if not dry_run and not isinstance(exc, PlanChangedError):
-                save_fields(locked, last_error=redact_secrets(str(exc)))
+                record_error(locked, exc)
             error = exc
     gateway.refresh_from_db(fields=AWS_STATE_FIELDS)
     if error is not None:
@@ -156,8 +156,7 @@ def _sync_locked(
     if dry_run:
         return SyncResult(plan, dry_run=True)
     applied = apply_plan(plan, client=client)
-    if gateway.last_error:
-        save_fields(gateway, last_error="")
+    clear_error(gateway)
     return SyncResult(plan, applied=applied)
 
 

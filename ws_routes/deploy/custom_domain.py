@@ -10,8 +10,8 @@ from typing import Any
 from ..models import ApiGateway
 from . import aws
 from .aws import call_aws, is_not_found, list_all
-from .errors import AwsCallError, DeployError, PlanError, redact_secrets
-from .records import BEFORE_DEPLOYED, save_fields
+from .errors import AwsCallError, DeployError, PlanError
+from .records import BEFORE_DEPLOYED, aws_tags, clear_error, record_error, save_fields
 
 # -- custom domain ------------------------------------------------------------------------------
 
@@ -31,7 +31,7 @@ def create_custom_domain(
     try:
         return _create_custom_domain(gateway, client, route53)
     except DeployError as error:
-        save_fields(gateway, last_error=redact_secrets(str(error)))
+        record_error(gateway, error)
         raise
 
 
@@ -66,7 +66,7 @@ def _create_custom_domain(gateway: ApiGateway, client: Any, route53: Any) -> lis
             ],
         }
         if gateway.tags:
-            arguments["Tags"] = {str(k): str(v) for k, v in gateway.tags.items()}
+            arguments["Tags"] = aws_tags(gateway)
         domain = call_aws(client, "create_domain_name", **arguments)
         done.append(f"+ domain name {gateway.domain_name} (REGIONAL, TLS 1.2)")
     else:
@@ -149,6 +149,5 @@ def _create_custom_domain(gateway: ApiGateway, client: Any, route53: Any) -> lis
         done.append(f"~ dns {record['Type']} {gateway.domain_name} -> {target}")
     elif target:
         done.append(f"# point a CNAME for {gateway.domain_name} at {target}")
-    if gateway.last_error:
-        save_fields(gateway, last_error="")
+    clear_error(gateway)
     return done

@@ -16,7 +16,7 @@ from .aws import call_aws, is_not_found
 from .change import ApplyContext, Change
 from .desired import DesiredIntegration, DesiredModel, DesiredRoute, DesiredState
 from .errors import AwsCallError
-from .records import BEFORE_DEPLOYED, save_fields
+from .records import BEFORE_DEPLOYED, aws_tags, save_fields
 
 
 def route_arguments(
@@ -46,7 +46,7 @@ def create_api_change(gateway: ApiGateway, desired: DesiredState) -> Change:
     def create_api(ctx: ApplyContext) -> None:
         arguments: dict[str, Any] = {"ProtocolType": "WEBSOCKET", **desired.api}
         if gateway.tags:
-            arguments["Tags"] = {str(k): str(v) for k, v in gateway.tags.items()}
+            arguments["Tags"] = aws_tags(gateway)
         created = call_aws(ctx.client, "create_api", **arguments)
         ctx.api_id = created["ApiId"]
         # Saved at once: a failure later in this run must not lose the new API.

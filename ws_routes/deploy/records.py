@@ -10,8 +10,9 @@ from typing import Any
 from django.utils import timezone
 
 from ..models import ApiGateway
-from .errors import DeployError
+from .errors import DeployError, redact_secrets
 
+#: Provisioning statuses before the first deployment (a deployment moves them to DEPLOYED).
 BEFORE_DEPLOYED = (
     ApiGateway.ProvisioningStatus.PENDING,
     ApiGateway.ProvisioningStatus.API_CREATED,
@@ -41,6 +42,22 @@ def save_fields(gateway: ApiGateway, **fields: Any) -> None:
         setattr(gateway, name, value)
     fields["updated_on"] = timezone.now()
     ApiGateway.objects.filter(pk=gateway.pk).update(**fields)
+
+
+def record_error(gateway: ApiGateway, error: DeployError) -> None:
+    """Keep why the last sync or provisioning failed on the row (secrets redacted)."""
+    save_fields(gateway, last_error=redact_secrets(str(error)))
+
+
+def clear_error(gateway: ApiGateway) -> None:
+    """Blank ``last_error`` after a step succeeded (no write when it already is blank)."""
+    if gateway.last_error:
+        save_fields(gateway, last_error="")
+
+
+def aws_tags(gateway: ApiGateway) -> dict[str, str]:
+    """The gateway's ``tags`` as AWS takes them (string keys and values) for a ``Tags`` argument."""
+    return {str(key): str(value) for key, value in gateway.tags.items()}
 
 
 def find_gateway(reference: str | int) -> ApiGateway:
