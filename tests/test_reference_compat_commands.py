@@ -151,7 +151,10 @@ def test_integration_uris_for_both_layouts(reference_urls):
 
 def _with_reference_layout(monkeypatch: pytest.MonkeyPatch) -> None:
     """The deploy change proposed in the issue-13 report, applied as a patch for this test."""
-    original_resolve, original_desired = deploy.resolve_router, deploy.desired_state
+    from ws_routes.deploy import desired as desired_module
+    from ws_routes.deploy import plan as plan_module
+
+    original_resolve, original_desired = desired_module.resolve_router, plan_module.desired_state
 
     def resolve_router(gateway: ApiGateway):
         try:
@@ -170,8 +173,8 @@ def _with_reference_layout(monkeypatch: pytest.MonkeyPatch) -> None:
             state.integrations[role] = dataclasses.replace(state.integrations[role], uri=uri)
         return state
 
-    monkeypatch.setattr(deploy, "resolve_router", resolve_router)
-    monkeypatch.setattr(deploy, "desired_state", desired_state)
+    monkeypatch.setattr(desired_module, "resolve_router", resolve_router)
+    monkeypatch.setattr(plan_module, "desired_state", desired_state)
 
 
 @pytest.mark.django_db
@@ -208,7 +211,7 @@ def test_syncroutes_accepts_the_reference_layout_and_it_is_served(
     strict=True,
     raises=CommandError,
     reason="needs the deploy.resolve_router/desired_state change in the issue-13 report "
-    "(ws_routes/deploy.py is being split; remove this xfail when it is applied)",
+    "(ws_routes/deploy/desired.py; remove this xfail when it is applied)",
 )
 def test_syncroutes_accepts_the_reference_layout_unpatched(reference_urls, aws):
     ApiGateway.objects.create(
