@@ -370,3 +370,21 @@ def test_concurrent_messages_and_channel_changes(live_server, django_user_model)
 def test_room_view_routes_for_syncroutes():
     assert RoomView.route_names() == ["change_channel", "whoami"]
     assert ChatWebSocketView.route_names() == ["fetch_history", "send_message"]
+
+
+def test_a_call_through_an_old_integration_says_to_run_syncroutes(client):
+    """The reference's integrations send Connectionid and no secret: 403, naming the fix."""
+    response = client.post(
+        "/rooms/connect",
+        b"",
+        content_type="",
+        HTTP_CONNECTIONID="Abc123=",
+        HTTP_X_AMZN_APIGATEWAY_API_ID="abc123",
+        HTTP_USER_AGENT="AmazonAPIGateway_abc123",
+    )
+    assert response.status_code == 403
+    assert "syncroutes" in body(response)["error"]["message"]
+    forged = client.post("/rooms/default", b"{}", content_type="application/json")
+    assert forged.status_code == 403  # no Connectionid either: the core's generic refusal
+    assert "syncroutes" not in forged.content.decode()
+    assert WebSocketSession.objects.count() == 0

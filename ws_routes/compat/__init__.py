@@ -10,6 +10,9 @@ low one (``conf`` reads :mod:`.reference_settings`); this ``__init__`` imports n
 - :mod:`.mixins`: the reference's template-context mixins.
 - :mod:`.url_layout`: the reference's ``path("ws/<slug:route>", View.as_view())`` layout.
 - :mod:`.checks`: system checks naming what to change for each deliberate difference.
+- :mod:`.reference_data`: ``manage.py import_reference_data``.
+- :mod:`.channel_subscription`, :mod:`.exception_mail`, :mod:`.handler_names`,
+  :mod:`.old_integrations`: the view's helpers, one job each.
 
 See docs/migrating.md.
 """

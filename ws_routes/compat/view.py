@@ -23,7 +23,6 @@ Example::
 
 from __future__ import annotations
 
-import functools
 import inspect
 import logging
 import re
@@ -50,37 +49,12 @@ from ..security import user_has_route_permission
 from .channel_rules import ChannelRule
 from .channel_subscription import move_to_channel
 from .exception_mail import mail_admins_about
+from .handler_names import REFERENCE_BASE_NAMES, takes_url_arguments
+from .old_integrations import REDEPLOY_MESSAGE, from_an_old_integration
 
 logger = logging.getLogger("ws_routes")
 
-#: Every public name of the reference's ``WebSocketView`` (and of Django's ``View`` under it):
-#: a subclass that defines one overrides a hook or a setting, never adds a route.
-_REFERENCE_NAMES = (
-    "ADDITIONAL_ALLOWED_HANDLERS ALLOWED_HANDLERS ALLOW_UNLISTED_CHANNELS BASE_HANDLERS "
-    "CHANNEL_NAME_PATTERN CHECK_CONNECT_USERAGENT CHECK_PERMISSIONS_ON_CONNECT "
-    "EXCEPTION_MAIL_INTERVAL MAX_BODY_SIZE MAX_CHANNEL_NAME_LENGTH RATE_LIMIT_ENABLED "
-    "RATE_LIMIT_MAX_ATTEMPTS RATE_LIMIT_WINDOW_MINUTES SEND_EXCEPTION_MAIL USE_WS_TOKEN "
-    "additional_required_headers all_permissions_required api_gateway as_view "
-    "aws_api_gateway_id body can_join_channel change_channel connect debug debug_log default "
-    "disconnect dispatch expected_useragent_prefix get_channel_permission "
-    "handler_selection_key handler_selection_key_missing has_all_permission has_any_permission "
-    "http_method_names http_method_not_allowed invalid_gateway_secret invalid_useragent "
-    "missing_headers model options permission_denied permissions_required "
-    "required_connection_headers required_headers route_selection_key "
-    "route_selection_key_missing session_not_found setup view_is_async websocket_session"
-)
-REFERENCE_BASE_NAMES = frozenset(_REFERENCE_NAMES.split())
 _UNSET: Any = object()
-
-
-@functools.lru_cache(maxsize=1024)
-def _takes_url_arguments(function: Callable[..., Any]) -> bool:
-    """Whether a handler accepts the URL's ``*args, **kwargs`` as the reference passes them."""
-    try:
-        parameters = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):
-        return True
-    return any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters)
 
 
 class WebSocketView:
@@ -186,6 +160,12 @@ class WebSocketView:
         gateway_view = cls.build_router(**initkwargs).view
 
         def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            if from_an_old_integration(request):
+                logger.warning(REDEPLOY_MESSAGE)
+                return JsonResponse(
+                    {"error": {"code": "forbidden", "message": REDEPLOY_MESSAGE, "details": None}},
+                    status=403,
+                )
             request.ws_url_args = (args, kwargs)  # type: ignore[attr-defined]
             return gateway_view(request, *args, **kwargs)
 
@@ -298,7 +278,7 @@ class WebSocketView:
         if not self._passes_permission_checks(request):
             handler = self.permission_denied
         self._debug(f"dispatching to {getattr(handler, '__name__', handler)}")
-        if _takes_url_arguments(getattr(handler, "__func__", handler)):
+        if takes_url_arguments(getattr(handler, "__func__", handler)):
             result = handler(request, *args, **kwargs)
         else:  # def ping(self, request): the seed adapter's shape, kept working
             result = handler(request)
