@@ -14,6 +14,7 @@ from typing import Any
 
 from django.apps.registry import Apps
 from django.db import connection, models
+from django.db.backends.utils import truncate_name
 
 APP = "django_aws_api_gateway_websockets"
 reference_apps = Apps()
@@ -105,7 +106,10 @@ class ChannelPermissionRulePermissions(models.Model):
     class Meta:
         app_label = APP
         apps = reference_apps
-        db_table = f"{APP}_channelpermissionrule_permissions"
+        # Django names an M2M table like this, shortened with a hash past the database's limit.
+        db_table = truncate_name(
+            f"{APP}_channelpermissionrule_permissions", connection.ops.max_name_length()
+        )
 
 
 MODELS: list[Any] = [

@@ -25,6 +25,7 @@ from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
+from django.db.backends.utils import truncate_name
 
 from ..models import ApiGateway, GatewayRoute
 from ..routing import ROUTE_KEY_PATTERN
@@ -35,6 +36,7 @@ GATEWAY_TABLE = f"{REFERENCE_APP}_apigateway"
 ROUTE_TABLE = f"{REFERENCE_APP}_apigatewayadditionalroute"
 CHANNEL_TABLE = f"{REFERENCE_APP}_channelpermission"
 RULE_TABLE = f"{REFERENCE_APP}_channelpermissionrule"
+#: The M2M table's name before Django shortens it to the database's limit (63 on PostgreSQL).
 RULE_PERMISSIONS_TABLE = f"{REFERENCE_APP}_channelpermissionrule_permissions"
 #: The reference's model -> ours, for permission grants.
 MODEL_MAP = {
@@ -242,7 +244,8 @@ def channel_permissions_code(using: str) -> list[str]:
     channels = _rows(using, CHANNEL_TABLE, ["id", "channel_name", "access"])
     tables = set(connections[using].introspection.table_names())
     rules: dict[int, dict[int, list[str]]] = {}
-    if {RULE_TABLE, RULE_PERMISSIONS_TABLE} <= tables:
+    links_table = truncate_name(RULE_PERMISSIONS_TABLE, connections[using].ops.max_name_length())
+    if {RULE_TABLE, links_table} <= tables:
         labels = {
             p.pk: f"{p.content_type.app_label}.{p.codename}"
             for p in Permission.objects.using(using).select_related("content_type")
@@ -251,9 +254,7 @@ def channel_permissions_code(using: str) -> list[str]:
             r["id"]: r["channel_permission_id"]
             for r in _rows(using, RULE_TABLE, ["id", "channel_permission_id"])
         }
-        for link in _rows(
-            using, RULE_PERMISSIONS_TABLE, ["id", "channelpermissionrule_id", "permission_id"]
-        ):
+        for link in _rows(using, links_table, ["id", "channelpermissionrule_id", "permission_id"]):
             owner = rule_owner.get(link["channelpermissionrule_id"])
             if owner is not None and link["permission_id"] in labels:
                 rule = rules.setdefault(owner, {}).setdefault(link["channelpermissionrule_id"], [])
