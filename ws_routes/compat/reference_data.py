@@ -215,9 +215,9 @@ def _copy_permission_grants(using: str, report: ImportReport) -> None:
         action, _, model = old.codename.partition("_")
         new_model = MODEL_MAP.get(old.content_type.model)
         if new_model is None or model != old.content_type.model:
-            holders = old.user_set.count() + old.group_set.count()
-            if holders:
-                report.skip(f"permission {old.codename!r} ({holders} grants): no counterpart")
+            grants = old.user_set.count() + old.group_set.count()
+            if grants:
+                report.skip(f"permission {old.codename!r} ({grants} grants): no counterpart")
             continue
         try:
             content_type = ContentType.objects.db_manager(using).get_by_natural_key(
@@ -229,14 +229,20 @@ def _copy_permission_grants(using: str, report: ImportReport) -> None:
         except (ContentType.DoesNotExist, Permission.DoesNotExist):
             report.skip(f"permission {old.codename!r}: ws_routes has no {action}_{new_model}")
             continue
-        for holder_kind, holders in (("user", old.user_set), ("group", old.group_set)):
-            for holder in holders.using(using).order_by("pk"):
-                granted = holder.permissions if holder_kind == "group" else holder.user_permissions
-                if granted.filter(pk=new.pk).exists():
-                    continue
-                if not report.dry_run:
-                    granted.add(new)
-                report.copy(f"grant ws_routes.{new.codename} to {holder_kind} {holder}")
+        holders: list[tuple[str, Any, Any]] = [
+            ("user", user, user.user_permissions)
+            for user in old.user_set.using(using).order_by("pk")
+        ]
+        holders += [
+            ("group", group, group.permissions)
+            for group in old.group_set.using(using).order_by("pk")
+        ]
+        for holder_kind, holder, granted in holders:
+            if granted.filter(pk=new.pk).exists():
+                continue
+            if not report.dry_run:
+                granted.add(new)
+            report.copy(f"grant ws_routes.{new.codename} to {holder_kind} {holder}")
 
 
 def channel_permissions_code(using: str) -> list[str]:

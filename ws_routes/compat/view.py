@@ -68,7 +68,7 @@ class WebSocketView:
     CHANNEL_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_-]+$")
     ALLOW_UNLISTED_CHANNELS = True
     CHECK_PERMISSIONS_ON_CONNECT = False
-    ALLOWED_HANDLERS: ClassVar[set[str] | frozenset[str]] = set()
+    ALLOWED_HANDLERS: set[str] | frozenset[str] = set()
     ADDITIONAL_ALLOWED_HANDLERS: ClassVar[list[str]] = []
     BASE_HANDLERS = frozenset({"default", "change_channel"})
     USE_WS_TOKEN = True
@@ -179,9 +179,11 @@ class WebSocketView:
     @classmethod
     def _instance(cls, request: HttpRequest, initkwargs: Mapping[str, Any]) -> WebSocketView:
         view = cls(**initkwargs)
-        args, kwargs = getattr(request, "ws_url_args", ((), {}))
+        url_args: tuple[tuple[Any, ...], dict[str, Any]] = getattr(request, "ws_url_args", ((), {}))
+        args, kwargs = url_args
         event = request.META.get(meta_key(EVENT_HEADER), "")
-        route = {CONNECT: "connect", DISCONNECT: "disconnect"}.get(event)
+        events: dict[str, str] = {CONNECT: "connect", DISCONNECT: "disconnect"}
+        route = events.get(event)
         kwargs = {**kwargs, "route": route or kwargs.get("route") or "default"}
         view.websocket_session = getattr(request, "websocket_session", None)
         view.setup(request, *args, **kwargs)
@@ -349,9 +351,10 @@ class WebSocketView:
         channel_name = self.body.get("channel")
         if not self._is_valid_channel_name(channel_name):
             return HttpResponseBadRequest("Invalid channel")
-        if not self.can_join_channel(request, channel_name):
+        channel = str(channel_name)  # checked above: a str of the allowed shape
+        if not self.can_join_channel(request, channel):
             return self.permission_denied(request, *args, **kwargs)
-        move_to_channel(self.websocket_session, channel_name)
+        move_to_channel(self.websocket_session, channel)
         return None
 
     def _is_valid_channel_name(self, channel_name: Any) -> bool:
