@@ -13,11 +13,12 @@ from ws_routes.compat import send_options
 from ws_routes.compat.checks import check_reference_settings, check_websocket_views
 from ws_routes.conf import ws_setting, ws_settings
 from ws_routes.models import WebSocketSession
-from ws_routes.sending import management_endpoint
+from ws_routes.sending import management_endpoint, process
+from ws_routes.sending.endpoints import SettingsEndpoints
 from ws_routes.views import WebSocketView
 
 
-def test_aws_gateway_region_name_alone_makes_sends_work(settings):
+def test_aws_gateway_region_name_alone_makes_sends_work(settings, monkeypatch):
     settings.WS_ROUTES = {}
     settings.AWS_GATEWAY_REGION_NAME = "eu-west-2"
     with pytest.warns(DeprecationWarning, match=r"AWS_GATEWAY_REGION_NAME .*WS_ROUTES\['REGION'\]"):
@@ -26,6 +27,11 @@ def test_aws_gateway_region_name_alone_makes_sends_work(settings):
     assert management_endpoint("abc123", "production", ws_setting("REGION")) == (
         "https://abc123.execute-api.eu-west-2.amazonaws.com/production"
     )
+    # what the sender itself resolves (boto3's own chain would say another region)
+    monkeypatch.setattr(process, "chain_region", lambda: "us-east-1")
+    endpoint = SettingsEndpoints(ws_settings())("abc123", "production")
+    assert endpoint.url == "https://abc123.execute-api.eu-west-2.amazonaws.com/production"
+    assert endpoint.region == "eu-west-2"
 
 
 def test_aws_region_name_is_the_second_choice_and_ws_routes_wins(settings):
