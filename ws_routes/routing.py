@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from jsonschema import SchemaError
 from jsonschema.validators import validator_for
@@ -339,10 +339,8 @@ class Router:
     def view(self) -> Callable[..., Any]:
         """The one generated view (csrf-exempt) that API Gateway posts every event to."""
         if self._view is None:
-            from .views import make_gateway_view
-
             self.freeze("view")
-            self._view = make_gateway_view(self)
+            self._view = _mounted().make_view(self)
         return self._view
 
     @property
@@ -351,17 +349,38 @@ class Router:
 
         URL names: ``gateway`` (the integration target) and ``token`` (one-time connect tokens).
         """
-        from django.urls import path
-
-        from .views import connect_token_view
-
         view = self.view
         self.freeze("urls")
-        patterns = [
-            path("", view, name="gateway"),
-            path("token/", connect_token_view, name="token"),
-        ]
-        return patterns, self.app_name
+        return _mounted().urlpatterns(self, view), self.app_name
+
+
+class ViewMount(NamedTuple):
+    """How a router becomes views and URL patterns (``views.py``, a higher layer, provides it).
+
+    ``ws_routes.apps`` installs it at startup with :func:`mount_views`, so that this module never
+    imports the views (they import it).
+    """
+
+    make_view: Callable[[Router], Callable[..., Any]]
+    urlpatterns: Callable[[Router, Callable[..., Any]], list[Any]]
+
+
+_view_mount: ViewMount | None = None
+
+
+def mount_views(mount: ViewMount) -> None:
+    """Install how routers build their view and URLs (called once, by ``WsRoutesConfig.ready``)."""
+    global _view_mount
+    _view_mount = mount
+
+
+def _mounted() -> ViewMount:
+    if _view_mount is None:
+        raise RouteConfigurationError(
+            "A router's view and urls are built by the ws_routes app: add 'ws_routes' to "
+            "INSTALLED_APPS (its AppConfig.ready() installs them)."
+        )
+    return _view_mount
 
 
 #: The default router that ``ws_route`` writes to, like ``admin.site``.

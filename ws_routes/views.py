@@ -19,6 +19,7 @@ from django.core.cache import caches
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.urls import path
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -379,6 +380,14 @@ def make_gateway_view(router: Router) -> Callable[..., HttpResponse]:
 
 #: Tokens one user may mint per minute.
 TOKENS_PER_MINUTE = 30
+
+
+def router_urlpatterns(router: Router, view: Callable[..., Any]) -> list[Any]:
+    """The URL patterns of ``router.urls``: the gateway view and the one-time token view."""
+    return [
+        path("", view, name="gateway"),
+        path("token/", connect_token_view, name="token"),
+    ]
 
 
 @require_POST
