@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint format clean matrix bench demo browser-deps
+.PHONY: test lint format clean matrix bench demo browser-deps asyncapi-deps asyncapi-example
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -36,6 +36,16 @@ browser-deps: $(VENV)/.installed
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; \
 	fi
 	$(BIN)/pip install -q -e '.[test,postgres,browser]'
+
+# What tests/test_asyncapi.py needs to validate the document with the official AsyncAPI parser:
+# Node.js 18+ and @asyncapi/parser, installed into tests/js/asyncapi/node_modules (git-ignored).
+asyncapi-deps:
+	cd tests/js/asyncapi && npm install --no-audit --no-fund --loglevel=error
+
+# Regenerate docs/asyncapi-example.json (a test fails when it is out of date).
+asyncapi-example: $(VENV)/.installed
+	$(BIN)/python example_project/manage.py wsschema --title "Example chat" \
+	  --output docs/asyncapi-example.json
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
