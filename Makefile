@@ -40,7 +40,7 @@ browser-deps: $(VENV)/.installed
 # What tests/test_asyncapi.py needs to validate the document with the official AsyncAPI parser:
 # Node.js 18+ and @asyncapi/parser, installed into tests/js/asyncapi/node_modules (git-ignored).
 asyncapi-deps:
-	cd tests/js/asyncapi && npm install --no-audit --no-fund --loglevel=error
+	cd tests/js/asyncapi && npm ci --no-audit --no-fund --loglevel=error
 
 # Regenerate docs/asyncapi-example.json (a test fails when it is out of date).
 asyncapi-example: $(VENV)/.installed
