@@ -16,7 +16,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 from django.urls import path
@@ -33,6 +32,8 @@ def staff_only(view: View) -> View:
     """Anonymous: redirect to the login page; logged in but not active staff: 403."""
 
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        from django.contrib.auth.views import redirect_to_login  # needs the apps loaded
+
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated:
             return redirect_to_login(request.get_full_path())

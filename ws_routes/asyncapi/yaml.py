@@ -10,7 +10,6 @@ Example: ``to_yaml({"a": [1, "b"]})``.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from typing import Any
@@ -56,7 +55,11 @@ def _scalar(value: Any) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"{value!r} is not JSON")
-        return json.dumps(value)
+        # YAML 1.1 (PyYAML) reads a float only with a dot and a signed exponent: 1.0e+300.
+        mantissa, e, exponent = repr(value).partition("e")
+        if "." not in mantissa and mantissa.lstrip("-").isdigit():
+            mantissa += ".0"
+        return mantissa + (("e" + ("+" if exponent[0] not in "+-" else "") + exponent) if e else "")
     if isinstance(value, str):
         return quoted(value)
     raise TypeError(f"{type(value).__name__} is not JSON-ready: {value!r:.60}")
@@ -71,7 +74,11 @@ def _lines(value: Any, indent: int) -> list[str]:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise TypeError(f"key {key!r} is not a string")
-            lines.extend(_entry(pad + _key(key) + ":", item, indent))
+            written = _key(key)
+            if len(written) > 1000:  # YAML caps implicit keys at 1024 characters: "? key"
+                lines.append(f"{pad}? {written}")
+                written = ""
+            lines.extend(_entry(pad + written + ":", item, indent))
         return lines
     if isinstance(value, (list, tuple)):
         if not value:
