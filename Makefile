@@ -80,7 +80,7 @@ bench: $(BENCH_VENV)/.installed
 $(BENCH_VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install -q --upgrade pip
-	$(BENCH_VENV)/bin/pip install -q -e '.[postgres]' 'django-aws-api-gateway-websockets==4.1.0'
+	$(BENCH_VENV)/bin/pip install -q -e '.[postgres,pydantic]' 'django-aws-api-gateway-websockets==4.1.0'
 	touch $@
 
 clean:
