@@ -231,11 +231,18 @@ def test_every_message_error_code_of_the_view_is_documented():
 
 
 def asyncapi_parser() -> str:
+    """Node with @asyncapi/parser, else skip (fail if WS_ROUTES_REQUIRE_ASYNCAPI: CI has it)."""
+    missing = None
     node = shutil.which("node")
     if node is None:
-        pytest.skip("no `node` on PATH: validating with @asyncapi/parser needs Node.js 18+")
-    if not (PARSER_DIR / "node_modules" / "@asyncapi" / "parser").is_dir():
-        pytest.skip("@asyncapi/parser is not installed: run `make asyncapi-deps`")
+        missing = "no `node` on PATH: validating with @asyncapi/parser needs Node.js 18+"
+    elif not (PARSER_DIR / "node_modules" / "@asyncapi" / "parser").is_dir():
+        missing = "@asyncapi/parser is not installed: run `make asyncapi-deps`"
+    if missing is not None:
+        if os.environ.get("WS_ROUTES_REQUIRE_ASYNCAPI"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+    assert node is not None
     return node
 
 
