@@ -72,6 +72,7 @@ def full_router() -> Router:
     router.route("who", schema={"type": "object", "maxProperties": 0})(lambda r, b: None)
     router.default(lambda request, body: None)
     router.message("note", schema={"type": "object", "properties": {"type": {"enum": ["note"]}}})
+    router.message("presence", schema={"type": "object", "required": ["type", "event"]})
     router.channel_rules = (  # type: ignore[attr-defined]
         ChannelRuleStandIn("room:{name}", presence=True, history=100),
         ChannelRuleStandIn("user:{user_id}"),
@@ -169,6 +170,7 @@ def test_channel_rules_become_channels_with_parameters():
     room = next(c for c in channels.values() if c.get("address") == "room:{name}")
     assert set(room["parameters"]) == {"name"}
     assert "Presence" in room["description"] and "History: 100" in room["description"]
+    assert room["messages"] == {"presence": {"$ref": "#/channels/socket/messages/push.presence"}}
     lobby = next(c for c in channels.values() if c.get("address") == "lobby")
     assert "parameters" not in lobby
     router = Router()  # a router from before the channels issue: no channel_rules attribute

@@ -90,6 +90,7 @@ class DocumentBuilder:
         self._operation_ids = Ids()
         self._channel_ids = Ids()
         self._channel_ids.new(SOCKET)
+        self.push_refs: dict[str, dict[str, str]] = {}
 
     def _message(self, name: str, message: dict[str, Any]) -> dict[str, str]:
         key = self._message_ids.new(name)
@@ -174,6 +175,7 @@ class DocumentBuilder:
             "channel": {"$ref": f"#/channels/{SOCKET}"},
             "messages": [ref],
         }
+        self.push_refs[name] = ref
         return ref
 
     def add_channel_rule(self, rule: Any) -> None:
@@ -187,6 +189,8 @@ class DocumentBuilder:
         if history:
             parts.append(f"History: {history} (a resumed client gets what it missed).")
         channel: dict[str, Any] = {"address": pattern, "description": " ".join(parts)}
+        if presence and "presence" in self.push_refs:  # the declared presence push
+            channel["messages"] = {"presence": self.push_refs["presence"]}
         names = list(dict.fromkeys(_PLACEHOLDER.findall(pattern)))
         if names:
             channel["parameters"] = {
