@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint typecheck format clean matrix bench demo browser-deps
+.PHONY: test lint typecheck format clean matrix bench demo browser-deps asyncapi-deps asyncapi-example
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -42,6 +42,16 @@ browser-deps: $(VENV)/.installed
 	fi
 	$(BIN)/pip install -q -e '.[test,postgres,browser]'
 
+# What tests/test_asyncapi.py needs to validate the document with the official AsyncAPI parser:
+# Node.js 18+ and @asyncapi/parser, installed into tests/js/asyncapi/node_modules (git-ignored).
+asyncapi-deps:
+	cd tests/js/asyncapi && npm ci --no-audit --no-fund --loglevel=error
+
+# Regenerate docs/asyncapi-example.json (a test fails when it is out of date).
+asyncapi-example: $(VENV)/.installed
+	$(BIN)/python example_project/manage.py wsschema --title "Example chat" \
+	  --output docs/asyncapi-example.json
+
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -75,7 +85,7 @@ bench: $(BENCH_VENV)/.installed
 $(BENCH_VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install -q --upgrade pip
-	$(BENCH_VENV)/bin/pip install -q -e '.[postgres]' 'django-aws-api-gateway-websockets==4.1.0'
+	$(BENCH_VENV)/bin/pip install -q -e '.[postgres,pydantic]' 'django-aws-api-gateway-websockets==4.1.0'
 	touch $@
 
 clean:

@@ -27,6 +27,7 @@ sys.path.insert(0, str(HERE))
 
 import common  # noqa: E402
 import endpoint  # noqa: E402
+import validation_report  # noqa: E402
 
 NAMES = {"ours": "django-ws-routes", "ref": "django-aws-api-gateway-websockets 4.1.0"}
 
@@ -270,6 +271,7 @@ def render(report: dict) -> str:
             for lib, r in mem.items()
         ],
     )
+    lines += validation_report.render(report.get("validation"), table)
     lines.append("\n## Targets (issue 5)\n")
     lines += [f"- {line}" for line in report["targets"]]
     return "\n".join(lines) + "\n"
@@ -341,6 +343,8 @@ def main() -> None:
         report["fanout"] = bench_fanout(10_000 // scale, latencies, workdir)
         print("memory")
         report["memory"] = bench_fanout(100_000 // scale, [0.0], workdir)
+        print("validation")
+        report["validation"] = validation_report.measure(run_child, 3000 // scale, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     report["targets"] = targets(report)
