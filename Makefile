@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint format clean matrix bench demo browser-deps
+.PHONY: test lint format clean matrix bench bench-wsgi demo browser-deps
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -63,14 +63,19 @@ matrix:
 
 # Benchmarks against the reference package, in their own venv (the reference is never a
 # dependency of this project). Prints a table and writes bench/RESULTS.md; see bench/README.md.
+# Dispatch through gunicorn needs Debian's wrk (`apt-get install wrk`); without it that part is
+# skipped, saying so. `make bench-wsgi`: the dispatch measurements alone (RESULTS.md untouched).
 BENCH_VENV := bench/.venv
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
-$(BENCH_VENV)/.installed: setup.cfg pyproject.toml
+bench-wsgi: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/run.py --only dispatch $(BENCH_ARGS)
+
+$(BENCH_VENV)/.installed: setup.cfg pyproject.toml bench/requirements.txt
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install -q --upgrade pip
-	$(BENCH_VENV)/bin/pip install -q -e '.[postgres]' 'django-aws-api-gateway-websockets==4.1.0'
+	$(BENCH_VENV)/bin/pip install -q -e '.[postgres]' -r bench/requirements.txt
 	touch $@
 
 clean:
