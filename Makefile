@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint format clean matrix bench bench-wsgi demo browser-deps
+.PHONY: test lint format clean matrix bench bench-wsgi bench-deps demo browser-deps
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -63,7 +63,7 @@ matrix:
 
 # Benchmarks against the reference package, in their own venv (the reference is never a
 # dependency of this project). Prints a table and writes bench/RESULTS.md; see bench/README.md.
-# Dispatch through gunicorn needs Debian's wrk (`apt-get install wrk`); without it that part is
+# Dispatch through gunicorn needs Debian's wrk (`make bench-deps`, apt); without it that part is
 # skipped, saying so. `make bench-wsgi`: the dispatch measurements alone (RESULTS.md untouched).
 BENCH_VENV := bench/.venv
 bench: $(BENCH_VENV)/.installed
@@ -71,6 +71,11 @@ bench: $(BENCH_VENV)/.installed
 
 bench-wsgi: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/run.py --only dispatch $(BENCH_ARGS)
+
+bench-deps:
+	@if command -v wrk >/dev/null; then echo "wrk already installed"; else \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; \
+	fi
 
 $(BENCH_VENV)/.installed: setup.cfg pyproject.toml bench/requirements.txt
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)

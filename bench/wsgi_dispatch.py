@@ -22,6 +22,7 @@ moves less with other people's load than responses/s does.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import http.client
 import json
 import os
@@ -117,6 +118,15 @@ def lua_script(request: dict[str, Any], max_per_thread: int) -> str:
     )
 
 
+def end_with_parent() -> None:
+    """In the child, before exec: SIGTERM it when this process dies (``PR_SET_PDEATHSIG``).
+
+    So that a driver killed by run.py's timeout never leaves gunicorn serving behind it.
+    """
+    pr_set_pdeathsig = 1  # <linux/prctl.h>
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 class Gunicorn:
     """gunicorn serving ``wsgi_app`` for one contender on a socket bound here (ephemeral port)."""
 
@@ -148,6 +158,7 @@ class Gunicorn:
             ],
             pass_fds=(fd,),
             env=env,
+            preexec_fn=end_with_parent,
             stdout=subprocess.DEVNULL,
         )  # fmt: skip
         return self
