@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint typecheck format clean matrix bench demo browser-deps asyncapi-deps asyncapi-example
+.PHONY: test lint typecheck format clean matrix bench bench-wsgi bench-deps demo browser-deps \
+	asyncapi-deps asyncapi-example
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -78,14 +79,24 @@ matrix:
 
 # Benchmarks against the reference package, in their own venv (the reference is never a
 # dependency of this project). Prints a table and writes bench/RESULTS.md; see bench/README.md.
+# Dispatch through gunicorn needs Debian's wrk (`make bench-deps`, apt); without it that part is
+# skipped, saying so. `make bench-wsgi`: the dispatch measurements alone (RESULTS.md untouched).
 BENCH_VENV := bench/.venv
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
-$(BENCH_VENV)/.installed: setup.cfg pyproject.toml
+bench-wsgi: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/run.py --only dispatch $(BENCH_ARGS)
+
+bench-deps:
+	@if command -v wrk >/dev/null; then echo "wrk already installed"; else \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; \
+	fi
+
+$(BENCH_VENV)/.installed: setup.cfg pyproject.toml bench/requirements.txt
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install -q --upgrade pip
-	$(BENCH_VENV)/bin/pip install -q -e '.[postgres,pydantic]' 'django-aws-api-gateway-websockets==4.1.0'
+	$(BENCH_VENV)/bin/pip install -q -e '.[postgres,pydantic]' -r bench/requirements.txt
 	touch $@
 
 clean:
