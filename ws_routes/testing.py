@@ -246,7 +246,7 @@ class WsTestClient:
             api_id=self.api_id,
             stage=self.stage,
         )
-        meta = {meta_key(name): value for name, value in headers.items()}
+        meta: dict[str, Any] = {meta_key(name): value for name, value in headers.items()}
         meta.update(extra or {})
         path = "/" + (f"?{query}" if query else "")
         request = self._factory.post(path, body, content_type="application/json", **meta)

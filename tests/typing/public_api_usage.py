@@ -1,4 +1,4 @@
-"""A user's typed code against the public API: ``make typecheck`` (mypy) checks it, pytest imports it.
+"""A user's typed code against the public API: mypy checks it (`make typecheck`), pytest runs it.
 
 Each ``assert_type`` pins what a user's editor and type checker see: if the library's annotations
 drift (a send returning ``Any``, a decorator losing the handler's type), mypy fails here.
