@@ -56,7 +56,7 @@ asyncapi-example: $(VENV)/.installed
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,postgres]'
+	$(BIN)/pip install -q -e '.[test,postgres,typecheck]'
 	touch $@
 
 # The suite on every supported Django, each in its own venv: Django 4.2 on Python 3.10,
