@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class WsRoutesConfig(AppConfig):
-    """Autodiscovers ``ws.py`` modules and registers the system checks at startup."""
+    """Mounts the views on routers, autodiscovers ``ws.py`` modules and registers the checks."""
 
     name = "ws_routes"
     label = "ws_routes"
@@ -12,6 +12,8 @@ class WsRoutesConfig(AppConfig):
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the checks)
         from .compat import checks as compat_checks  # noqa: F401  (the reference's settings)
-        from .routing import autodiscover
+        from .routing import ViewMount, autodiscover, mount_views
+        from .views import make_gateway_view, router_urlpatterns
 
+        mount_views(ViewMount(make_gateway_view, router_urlpatterns))
         autodiscover()

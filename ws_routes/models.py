@@ -130,7 +130,7 @@ class GatewayRoute(models.Model):
         return self.route_key
 
 
-class WebSocketSessionQuerySet(models.QuerySet):
+class WebSocketSessionQuerySet(models.QuerySet["WebSocketSession"]):
     def connected(self) -> WebSocketSessionQuerySet:
         return self.filter(connected=True)
 

@@ -22,6 +22,7 @@ from django.core.cache import caches
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.urls import path
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -44,7 +45,7 @@ from .contract import (
 )
 from .errors import WsError
 from .models import ConnectToken, WebSocketSession, open_session_query
-from .routing import Route, Router
+from .routing import Router
 from .security import (
     API_ID_PATTERN,
     CONNECTION_ID_PATTERN,
@@ -57,13 +58,14 @@ from .security import (
     origin_is_allowed,
     user_has_route_permission,
 )
+from .typed import checked_reply
+from .validation import json_path as _json_path
+from .validation import validated_body
 
 logger = logging.getLogger("ws_routes")
 
 #: API Gateway's own limit for a route response (and a message).
 MAX_REPLY_BYTES = 128 * 1024
-#: At most this many schema errors are listed in a reply.
-MAX_SCHEMA_ERRORS = 20
 _MISSING = object()
 
 
@@ -129,37 +131,6 @@ def _call(fn: Callable[..., Any], *args: Any) -> Any:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
-
-
-def _json_path(path: Any) -> str:
-    parts = ["$"]
-    for part in path:
-        if isinstance(part, int):
-            parts.append(f"[{part}]")
-        elif isinstance(part, str) and part.isidentifier():
-            parts.append(f".{part}")
-        else:
-            parts.append(f"[{json.dumps(str(part), ensure_ascii=False)}]")
-    return "".join(parts)
-
-
-def schema_errors(route: Route, body: Any) -> list[dict[str, str]]:
-    """Each schema error with its JSON path (``$.text``), sorted, at most ``MAX_SCHEMA_ERRORS``."""
-    errors = sorted(route.validator.iter_errors(body), key=lambda e: [str(p) for p in e.path])
-    return [
-        {"path": _json_path(error.absolute_path), "message": _short_message(error)}
-        for error in errors[:MAX_SCHEMA_ERRORS]
-    ]
-
-
-def _short_message(error: Any) -> str:
-    """jsonschema quotes the whole offending value; shorten the quote, keep what is wrong."""
-    message = error.message
-    if len(message) > 300:
-        quoted = repr(error.instance)
-        if len(quoted) > 60 and quoted in message:
-            message = message.replace(quoted, quoted[:50] + "…")
-    return message[:300]
 
 
 # -- events ----------------------------------------------------------------------------------------
@@ -302,10 +273,10 @@ def handle_message(router: Router, request: HttpRequest, event: GatewayEvent) ->
         if route.permission and not user_has_route_permission(request.user, route.permission):
             raise WsError("permission_denied", "You may not use this route", status=403)
         if route.validator is not None:
-            problems = schema_errors(route, body)
-            if problems:
-                raise WsError("invalid_message", "The message does not match the schema", problems)
+            body = validated_body(route, body)
         result = _call(route.handler, request, body)
+        if route.reply_validator is not None:
+            result = checked_reply(route, request, result)
     except WsError as error:
         return _error_response(error, message.envelope)
     except PermissionDenied:
@@ -379,6 +350,14 @@ def make_gateway_view(router: Router) -> Callable[..., HttpResponse]:
 
 
 # -- connect tokens --------------------------------------------------------------------------------
+
+
+def router_urlpatterns(router: Router, view: Callable[..., Any]) -> list[Any]:
+    """The URL patterns of ``router.urls``: the gateway view and the one-time token view."""
+    return [
+        path("", view, name="gateway"),
+        path("token/", connect_token_view, name="token"),
+    ]
 
 
 @require_POST
