@@ -26,9 +26,8 @@ def test_concurrent_history_senders_get_gap_free_sequence_numbers(captured_sends
         return [Channel("cbig:race").send({"i": i, "k": k}).delivered for k in range(each)]
 
     run_together(senders, send)
-    seqs = list(
-        ChannelMessage.objects.filter(channel="cbig:race").order_by("seq").values_list("seq", "data")
-    )
+    rows = ChannelMessage.objects.filter(channel="cbig:race").order_by("seq")
+    seqs = list(rows.values_list("seq", "data"))
     assert [seq for seq, _ in seqs] == list(range(1, senders * each + 1))
     assert len({data for _, data in seqs}) == senders * each  # every message kept once
 
@@ -73,7 +72,7 @@ def test_subscribes_racing_a_disconnect_leave_no_rows(alice):
         with ws.capture():
             conn = ws.connect(user=alice)
 
-        def act(i: int) -> object:
+        def act(i: int, conn=conn) -> object:
             client = WsTestClient(channel_fixtures.router)
             with client.capture():
                 if i == 0:
