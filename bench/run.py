@@ -25,6 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import channels  # noqa: E402
 import common  # noqa: E402
 import endpoint  # noqa: E402
 
@@ -341,11 +342,13 @@ def main() -> None:
         report["fanout"] = bench_fanout(10_000 // scale, latencies, workdir)
         print("memory")
         report["memory"] = bench_fanout(100_000 // scale, [0.0], workdir)
+        print("channels")
+        report["channels"] = channels.bench_channels(run_child, Endpoint, 10_000 // scale, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     report["targets"] = targets(report)
     report["seconds"] = (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()
-    text = render(report)
+    text = render(report) + "\n".join(channels.render(report["channels"]))
     print()
     print(text)
     if not args.quick:
