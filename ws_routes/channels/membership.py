@@ -21,7 +21,8 @@ def join(session: Any, name: str, *, announce_to_self: bool = True) -> None:
     The join is pushed once the row is visible (after the INSERT, or at commit), so a
     ``members()`` call made on receiving it lists the newcomer. On connect the newcomer is
     left out (``announce_to_self=False``): API Gateway refuses pushes before ``$connect``
-    answered, and a 410 would mark the new session gone.
+    answered, and a 410 would mark the new session gone (AWS: "Use @connections commands in
+    your backend service", PostToConnection's GoneException; docs/aws-fidelity.md).
     """
     name = checked_channel_name(name)
     insert_subscription(session.connection_id, name)
