@@ -311,6 +311,39 @@ def test_channel_send_refuses_unfit_data_before_writing(ws, alice):
         Channel("")
 
 
+def hostile_values(rng):
+    """JSON values a hostile client might send as a channel or a since."""
+    alphabet = "croom:chist:user:0123456789abcXYZ_.@-/ \n\x00é🙂{}%*'\"\\"
+    yield from ["croom:a", "chist:a", "cpublic", "user:1", "", " ", "croom:", "croom:a:b"]
+    yield from [None, True, 0, -1, 2**63, 1e308, [], {}, ["croom:a"], {"channel": "croom:a"}]
+    for _ in range(150):
+        yield "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 140)))
+
+
+def test_hostile_channel_routes_input_never_errors_or_leaves_rows(ws, alice):
+    import random
+
+    rng = random.Random(12)
+    conn = ws.connect(user=alice)
+    ok = set()
+    for value in hostile_values(rng):
+        for action, body in [
+            ("channel.subscribe", {"channel": value}),
+            ("channel.subscribe", {"channel": "chist:h", "since": value}),
+            ("channel.unsubscribe", {"channel": value}),
+            ("channel.members", {"channel": value}),
+            ("channel.history", {"channel": value, "since": 0}),
+        ]:
+            reply = conn.send(action, body)
+            assert reply.status in (200, 400, 403, 429), (action, body, reply.body)
+            if reply.status == 200 and action == "channel.subscribe":
+                ok.add(body["channel"])
+            if reply.status == 200 and action == "channel.unsubscribe":
+                ok.discard(body["channel"])
+    assert set(channels_of(conn)) == ok
+    assert all(name.startswith(("croom:", "chist:", "cpublic")) for name in ok)
+
+
 # -- presence --------------------------------------------------------------------------------------
 
 

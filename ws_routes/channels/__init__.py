@@ -20,7 +20,15 @@ See docs/channels.md.
 from __future__ import annotations
 
 from ..channel_rules import ChannelRule, user_channel
+from .authorise import authorise_join
 from .broadcast import Channel, send_to_user
 from .routes import enable_channel_routes
 
-__all__ = ["Channel", "ChannelRule", "enable_channel_routes", "send_to_user", "user_channel"]
+__all__ = [
+    "Channel",
+    "ChannelRule",
+    "authorise_join",
+    "enable_channel_routes",
+    "send_to_user",
+    "user_channel",
+]
