@@ -155,6 +155,32 @@ def test_browsers_join_with_a_one_time_token(chat, alice, bob):
     assert not chat.connect(token=token, channel="room:lobby").accepted  # single use
 
 
+def test_one_socket_follows_several_rooms_and_a_reconnect_misses_nothing(chat, alice, bob):
+    a = chat.connect(user=alice)
+    assert a.send("channel.subscribe", {"channel": "room:kitchen"}).data["seq"] == 0
+    assert a.send("channel.subscribe", {"channel": "room:garden"}).status == 200
+    b = chat.connect(user=bob)
+    b.send("channel.subscribe", {"channel": "room:kitchen"})
+    for room, text in [("kitchen", "one"), ("garden", "two"), ("kitchen", "three")]:
+        assert a.send("chat.send", {"room": room, "text": text}).status == 200
+    assert [(m["room"], m["text"], m["seq"]) for m in chat_messages(a)] == [
+        ("kitchen", "one", 1),
+        ("garden", "two", 1),
+        ("kitchen", "three", 2),
+    ]
+    assert [m["text"] for m in chat_messages(b)] == ["one", "three"]
+    assert b.send("chat.send", {"room": "garden", "text": "x"}).error["code"] == "not_in_room"
+    b.disconnect()
+    a.send("chat.send", {"room": "kitchen", "text": "while bob was away"})
+    again = chat.connect(user=bob)
+    reply = again.send("channel.subscribe", {"channel": "room:kitchen", "since": 2}).data
+    assert [m["text"] for m in reply["messages"]] == ["while bob was away"]
+    assert reply["gap"] is False
+    reload = chat.connect(user=bob)  # a page reload asks for what the room keeps
+    reply = reload.send("channel.subscribe", {"channel": "room:kitchen", "since": 0}).data
+    assert [m["text"] for m in reply["messages"]] == ["one", "three", "while bob was away"]
+
+
 def test_a_malformed_room_is_refused(chat, alice):
     for channel in ("a b", "x" * 129, "<script>", "é"):
         assert chat.connect(user=alice, channel=channel).response.status_code == 400
