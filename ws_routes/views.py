@@ -25,6 +25,7 @@ from django.utils.functional import SimpleLazyObject
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
+from .channels import connect as channel_connect
 from .conf import ws_setting
 from .contract import (
     API_ID_HEADER,
@@ -156,6 +157,7 @@ def handle_connect(router: Router, request: HttpRequest, event: GatewayEvent) ->
     )
     request.user = user
     request.websocket_session = session
+    channel_connect.authorise_connect_channel(router, request, channel)
     for hook in router.connect_hooks:
         if _call(hook, request) is False:
             raise WsError("connection_refused", "The connection was refused", status=403)
@@ -175,6 +177,7 @@ def handle_connect(router: Router, request: HttpRequest, event: GatewayEvent) ->
             "disconnected_at",
         ],
     )
+    channel_connect.subscribe_connected(session)
     return HttpResponse(status=200)
 
 
@@ -183,6 +186,8 @@ def handle_disconnect(router: Router, request: HttpRequest, event: GatewayEvent)
     closed = WebSocketSession.objects.filter(
         connection_id=event.connection_id, connected=True
     ).update(connected=False, disconnected_at=timezone.now())
+    if closed:
+        channel_connect.unsubscribe_disconnected(event.connection_id)
     if closed and router.disconnect_hooks:
         session = SimpleLazyObject(
             lambda: WebSocketSession.objects.select_related("user").get(
