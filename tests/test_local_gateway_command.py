@@ -117,7 +117,7 @@ def test_the_command_serves_until_interrupted():
             if line.startswith("Quit with"):
                 break
         text = "".join(banner)
-        url = re.search(r"listening on (ws://127\.0\.0\.1:\d+)", text).group(1)
+        url = re.search(r"listening on (ws://127\.0\.0\.1:\d+/local)", text).group(1)
         assert 'WS_ROUTES["MANAGEMENT_ENDPOINT"]' in text
 
         async def scenario():
