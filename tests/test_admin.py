@@ -152,7 +152,9 @@ def test_sync_routes_shows_the_plan_then_applies_it(staff, ws_gateway, aws):
     ws_gateway.refresh_from_db()
     [deployment] = aws.deployments[ws_gateway.api_id]
     deployment_id = deployment["DeploymentId"]
-    assert any("applied" in text and f"deployment {deployment_id}" in text for text in texts(confirm))
+    assert any(
+        "applied" in text and f"deployment {deployment_id}" in text for text in texts(confirm)
+    )
     assert ws_gateway.api_id and ws_gateway.deployment_id == deployment_id
 
     again = action(staff, GATEWAYS, "sync_routes", [ws_gateway.pk], index="0")

@@ -198,14 +198,18 @@ def test_create_custom_domain_regional_tls12_mapping_and_cname_target(ws_gateway
 
 
 def test_create_custom_domain_writes_the_route53_alias(ws_gateway, aws_moto):
-    zone = aws_moto.route53.create_hosted_zone(Name="example.com", CallerReference="t")["HostedZone"]
+    zone = aws_moto.route53.create_hosted_zone(Name="example.com", CallerReference="t")[
+        "HostedZone"
+    ]
     ws_gateway.hosted_zone_id = zone["Id"].removeprefix("/hostedzone/")
     ws_gateway.save()
     run("syncroutes")
     out, _ = run("createCustomDomain", "--pk", str(ws_gateway.pk))
     ws_gateway.refresh_from_db()
     assert f"~ dns A ws.example.com -> {ws_gateway.api_gateway_domain_name}" in out
-    records = aws_moto.route53.list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"]
+    records = aws_moto.route53.list_resource_record_sets(HostedZoneId=zone["Id"])[
+        "ResourceRecordSets"
+    ]
     [alias] = [r for r in records if r["Type"] == "A"]
     assert alias["Name"].rstrip(".") == "ws.example.com"
     assert alias["AliasTarget"]["DNSName"].rstrip(".") == ws_gateway.api_gateway_domain_name
@@ -213,7 +217,9 @@ def test_create_custom_domain_writes_the_route53_alias(ws_gateway, aws_moto):
 
 def test_create_custom_domain_refuses_a_domain_mapped_elsewhere(ws_gateway, aws_moto):
     run("syncroutes")
-    other = aws_moto.create_api(Name="other", ProtocolType="WEBSOCKET", RouteSelectionExpression="$x")
+    other = aws_moto.create_api(
+        Name="other", ProtocolType="WEBSOCKET", RouteSelectionExpression="$x"
+    )
     aws_moto.create_stage(ApiId=other["ApiId"], StageName="live")
     aws_moto.create_domain_name(
         DomainName="ws.example.com",

@@ -98,9 +98,7 @@ def test_a_deleted_route_response_stops_replies_only_once_deployed(row, gateway)
     url = client_url(row)
     assert row.api_endpoint == gateway.api_endpoint  # get_api's ApiEndpoint
     client = control_plane(gateway)
-    [echo] = [
-        r for r in client.get_routes(ApiId=row.api_id)["Items"] if r["RouteKey"] == "echo"
-    ]
+    [echo] = [r for r in client.get_routes(ApiId=row.api_id)["Items"] if r["RouteKey"] == "echo"]
     [response] = client.get_route_responses(ApiId=row.api_id, RouteId=echo["RouteId"])["Items"]
 
     async def scenario() -> list[Any]:
