@@ -23,6 +23,7 @@ from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 
 from ws_routes import custom_domain, deploy
+from ws_routes.auto_sync import sync_and_record
 from ws_routes.conf import ws_setting
 from ws_routes.models import ApiGateway, GatewayRoute, WebSocketSession
 
@@ -142,7 +143,7 @@ class ApiGatewayAdmin(admin.ModelAdmin):
 
     def _sync(self, request: HttpRequest, gateway: ApiGateway, **options: Any) -> None:
         try:
-            result = deploy.sync_gateway(gateway, **options)
+            result = sync_and_record(gateway, **options)
         except deploy.DeployError as error:
             self.message_user(request, f"{gateway.api_name}: {error}", messages.ERROR)
             return

@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class WsRoutesConfig(AppConfig):
-    """Autodiscovers ``ws.py`` modules and registers the system checks at startup."""
+    """Autodiscovers ``ws.py`` modules, registers the system checks and the auto-sync."""
 
     name = "ws_routes"
     label = "ws_routes"
@@ -10,7 +10,10 @@ class WsRoutesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the checks)
+        from django.db.models.signals import post_migrate
+
+        from . import auto_sync, checks  # noqa: F401  (registers the checks)
         from .routing import autodiscover
 
         autodiscover()
+        post_migrate.connect(auto_sync.sync_after_migrate, sender=self)
