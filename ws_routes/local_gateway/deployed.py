@@ -119,7 +119,9 @@ class DeployedStage:
         key = evaluate(body_path(expression), data) if expression != DEFAULT_ROUTE else None
         name = models.get(key) if key is not None else None
         name = name or models.get(DEFAULT_ROUTE)
-        validator = self._schemas.get(name) if name else None
+        if name is None:
+            return True  # AWS: no matching model and no $default model: validation fails
+        validator = self._schemas.get(name)
         if validator is None:
             return False
         try:
