@@ -43,6 +43,8 @@ AWS_FIELDS = (
     "custom_domain_created",
     "provisioning_status",
     "last_error",
+    "registry_digest",
+    "registry_synced_on",
     "created_on",
     "updated_on",
 )
@@ -101,6 +103,7 @@ class ApiGatewayAdmin(admin.ModelAdmin):
         "provisioning_status",
         "domain_name",
         "has_error",
+        "registry_synced_on",
         "updated_on",
     )
     list_filter = ("provisioning_status",)
@@ -119,6 +122,7 @@ class ApiGatewayAdmin(admin.ModelAdmin):
                     "region",
                     "stage_name",
                     "stage_description",
+                    "sync_on_migrate",
                 )
             },
         ),
