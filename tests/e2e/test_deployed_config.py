@@ -216,3 +216,30 @@ def settings_secret() -> str:
     from django.conf import settings
 
     return str(settings.WS_ROUTES["GATEWAY_SECRETS"][0])
+
+
+def test_a_gateway_route_with_its_own_url_goes_there_and_nowhere_else(row, gateway):
+    from ws_routes.models import GatewayRoute
+
+    backend = StubBackend().start()
+    try:
+        GatewayRoute.objects.create(
+            api_gateway=row, route_key="side.channel", integration_url=backend.url
+        )
+        assert "+ integration route:side.channel" in sync()
+        url = client_url(row)
+
+        async def scenario() -> tuple[Any, Any]:
+            async with connect(url) as ws:
+                side = await reply_to(ws, {"action": "side.channel", "n": 1})
+                echo = await reply_to(ws, {"action": "echo", "n": 2})
+            return side, echo
+
+        side, echo = run(scenario())
+        [message] = backend.of("MESSAGE")
+    finally:
+        backend.stop()
+    assert side["route"] == "side.channel"  # the stub backend's answer
+    assert echo["data"]["echo"]["n"] == 2  # the router still answers its own routes
+    assert message.headers["X-Ws-Route"] == "side.channel"
+    assert backend.of("CONNECT") == []  # $connect stays on the router's integration

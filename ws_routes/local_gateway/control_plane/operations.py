@@ -127,10 +127,10 @@ class Operations:
             item_id = params[ID_FIELDS[operation.resource]]
             if item_id not in collection:
                 raise NotFound(f"Invalid {operation.resource} identifier specified {item_id}")
-            answer = dict(collection[item_id])
+            found = dict(collection[item_id])
             if operation.resource == "Api":
-                answer["apiEndpoint"] = self.api_endpoint()
-            return shaped(answer, operation.output_shape)
+                found["apiEndpoint"] = self.api_endpoint()
+            return shaped(found, operation.output_shape)
         items = list(collection.values())
         start, size = page_bounds(query, len(items))
         page = items[start : start + size]
