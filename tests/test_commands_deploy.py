@@ -1,8 +1,8 @@
-"""syncroutes, createApiGateway, createCustomDomain and the IAM policy, under moto.
+"""syncroutes, createApiGateway, createCustomDomain and the IAM policy.
 
-moto 5.2.5 lacks create_deployment/get_deployments, get_models and get_route_responses, and its
-domain names lack ApiGatewayDomainName/HostedZoneId: tests.deploy_support.RecordingClient stubs
-exactly those (see its docstring).
+``apigatewayv2`` is the local gateway's control plane (``aws``); custom domains and API mappings,
+which it does not serve, run under moto (``aws_moto``), whose gaps
+tests.deploy_support.RecordingClient fills for those tests only (see its docstring).
 """
 
 from __future__ import annotations

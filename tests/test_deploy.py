@@ -1,8 +1,9 @@
-"""ws_routes.deploy under moto: plan -> apply, idempotency, repair, prune, rotation.
+"""ws_routes.deploy against the local gateway's control plane: plan -> apply, idempotency,
+repair, prune, rotation.
 
-moto 5.2.5 lacks create_deployment/get_deployments, get_models and get_route_responses; those
-(and only those) are stubbed by tests.deploy_support.RecordingClient -- see its docstring for how
-the listings stay truthful to moto's state.
+``apigatewayv2`` is the emulator (the ``aws`` fixture): deployments, models and route responses
+are real, nothing is stubbed. What it deploys is run end to end in
+tests/e2e/test_deployed_config.py.
 """
 
 from __future__ import annotations
