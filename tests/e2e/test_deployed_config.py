@@ -20,8 +20,8 @@ import pytest
 from django.core.management import call_command
 
 from tests.e2e.support import StubBackend, run
-from ws_routes import deploy
 from ws_routes.contract import CONTEXT_HEADERS, SECRET_HEADER
+from ws_routes.deploy import aws as deploy_aws
 from ws_routes.local_gateway import LocalGateway
 from ws_routes.models import ApiGateway
 
@@ -41,9 +41,9 @@ def gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalGateway]:
             "AWS_ENDPOINT_URL_APIGATEWAYV2": local.control_plane_endpoint,
         }.items():
             monkeypatch.setenv(name, value)
-        deploy._cached_client.cache_clear()  # clients read the endpoint when created
+        deploy_aws._cached_client.cache_clear()  # clients read the endpoint when created
         yield local
-    deploy._cached_client.cache_clear()
+    deploy_aws._cached_client.cache_clear()
 
 
 @pytest.fixture
