@@ -23,9 +23,9 @@ from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 
 from ws_routes import deploy
-from ws_routes.auto_sync import sync_and_record
 from ws_routes.conf import ws_setting
 from ws_routes.deploy import custom_domain
+from ws_routes.management.auto_sync import sync_and_record
 from ws_routes.models import ApiGateway, GatewayRoute, WebSocketSession
 
 from .forms import ApiGatewayForm, GatewayRouteForm, SendMessageForm

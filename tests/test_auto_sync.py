@@ -13,8 +13,8 @@ from django.core.checks import run_checks
 from django.core.management import call_command
 
 from tests.deploy_support import add_handler_route
-from ws_routes.auto_sync import STALE_SYNC_CHECK_ID, registry_digest
 from ws_routes.deploy import DeployError
+from ws_routes.management.auto_sync import STALE_SYNC_CHECK_ID, registry_digest
 from ws_routes.models import ApiGateway
 
 pytest_plugins = ["tests.deploy_fixtures"]

@@ -12,7 +12,8 @@ class WsRoutesConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from . import auto_sync, checks  # noqa: F401  (registers the checks)
+        from . import checks  # noqa: F401  (registers the checks)
+        from .management import auto_sync  # the composition root wires the top layer in
         from .routing import autodiscover
 
         autodiscover()

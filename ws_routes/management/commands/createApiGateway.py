@@ -12,7 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ws_routes import deploy
-from ws_routes.auto_sync import sync_and_record
+from ws_routes.management.auto_sync import sync_and_record
 
 
 class Command(BaseCommand):

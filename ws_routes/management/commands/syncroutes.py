@@ -17,8 +17,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ws_routes import deploy
-from ws_routes.auto_sync import sync_and_record
 from ws_routes.deploy import iam
+from ws_routes.management.auto_sync import sync_and_record
 from ws_routes.models import ApiGateway
 
 

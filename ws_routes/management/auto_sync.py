@@ -24,9 +24,9 @@ from django.core.checks import Tags, Warning, register
 from django.db import DatabaseError
 from django.utils import timezone
 
-from . import deploy
-from .conf import ws_setting
-from .models import ApiGateway
+from .. import deploy
+from ..conf import ws_setting
+from ..models import ApiGateway
 
 logger = logging.getLogger("ws_routes.deploy")
 
