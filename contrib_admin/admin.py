@@ -25,6 +25,7 @@ from django.utils.cache import add_never_cache_headers
 from ws_routes import deploy
 from ws_routes.conf import ws_setting
 from ws_routes.deploy import custom_domain
+from ws_routes.management.auto_sync import sync_and_record
 from ws_routes.models import (
     ApiGateway,
     GatewayRoute,
@@ -48,6 +49,8 @@ AWS_FIELDS = (
     "custom_domain_created",
     "provisioning_status",
     "last_error",
+    "registry_digest",
+    "registry_synced_on",
     "created_on",
     "updated_on",
 )
@@ -106,6 +109,7 @@ class ApiGatewayAdmin(admin.ModelAdmin):
         "provisioning_status",
         "domain_name",
         "has_error",
+        "registry_synced_on",
         "updated_on",
     )
     list_filter = ("provisioning_status",)
@@ -124,6 +128,7 @@ class ApiGatewayAdmin(admin.ModelAdmin):
                     "region",
                     "stage_name",
                     "stage_description",
+                    "sync_on_migrate",
                 )
             },
         ),
@@ -148,7 +153,7 @@ class ApiGatewayAdmin(admin.ModelAdmin):
 
     def _sync(self, request: HttpRequest, gateway: ApiGateway, **options: Any) -> None:
         try:
-            result = deploy.sync_gateway(gateway, **options)
+            result = sync_and_record(gateway, **options)
         except deploy.DeployError as error:
             self.message_user(request, f"{gateway.api_name}: {error}", messages.ERROR)
             return

@@ -51,6 +51,7 @@ class ApiGatewayForm(forms.ModelForm):
             "certificate_arn",
             "hosted_zone_id",
             "tags",
+            "sync_on_migrate",
         )
 
     def clean_stage_name(self) -> str:

@@ -276,3 +276,92 @@ def test_a_dropped_socket_resumes_and_misses_nothing(browsers):
     )
     for browser in (demo, demo2):
         assert browser.console_errors() == []
+
+
+class Admin(Browser):
+    """The demo's staff user in the Django admin (contrib_admin)."""
+
+    def log_in_admin(self) -> None:
+        self.driver.get(f"{self.base_url}/admin/login/?next=/admin/")
+        self.driver.find_element(By.ID, "id_username").send_keys("admin")
+        self.driver.find_element(By.ID, "id_password").send_keys("admin")
+        self.driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+        self.wait(lambda: "Site administration" in self.text("body"), "no admin index")
+
+    def run_action(self, changelist: str, action: str) -> None:
+        """Select every row of ``changelist`` and run ``action`` (the admin's action bar)."""
+        from selenium.webdriver.support.ui import Select
+
+        self.driver.get(f"{self.base_url}{changelist}")
+        boxes = self.driver.find_elements(By.CSS_SELECTOR, "input[name=_selected_action]")
+        assert boxes, f"nothing listed at {changelist}: {self.text('body')}"
+        for box in boxes:
+            box.click()
+        Select(self.driver.find_element(By.NAME, "action")).select_by_value(action)
+        self.driver.find_element(By.CSS_SELECTOR, "button[name=index]").click()
+
+    def messages_shown(self) -> str:
+        return self.text("ul.messagelist")
+
+
+def test_the_admin_syncs_sends_to_a_session_and_disconnects_it(demo, tmp_path):
+    with tempfile.TemporaryDirectory(prefix="ws-routes-chromium-") as profiles:
+        chat = Browser(demo, Path(profiles) / "chat")
+        admin = Admin(demo, Path(profiles) / "admin")
+        try:
+            chat.log_in("demo", "demo", "admin-room")
+            admin.log_in_admin()
+
+            # The gateway rundemo synced, with an extra route added in the admin: the preview
+            # shows the plan, applying it deploys.
+            admin.driver.get(f"{demo}/admin/ws_routes/apigateway/")
+            admin.wait(lambda: "chat demo" in admin.text("#result_list"), "no demo gateway")
+            admin.driver.find_element(By.LINK_TEXT, "chat demo").click()
+            admin.wait(lambda: admin.driver.find_elements(By.CSS_SELECTOR, ".add-row a"), "no +")
+            admin.driver.find_element(By.CSS_SELECTOR, ".add-row a").click()
+            admin.driver.find_element(By.ID, "id_routes-0-route_key").send_keys("admin.added")
+            admin.driver.find_element(By.NAME, "_save").click()
+            admin.wait(lambda: "was changed successfully" in admin.messages_shown(), "not saved")
+            admin.run_action("/admin/ws_routes/apigateway/", "sync_routes")
+            admin.wait(lambda: "+ route admin.added" in admin.text("pre.ws-routes-plan"), "no plan")
+            screenshot(admin, "admin-sync-preview", tmp_path)
+            admin.driver.find_element(By.CSS_SELECTOR, "button[name=confirm]").click()
+            admin.wait(lambda: "applied" in admin.messages_shown(), "the sync was not applied")
+
+            # The live session: a message from the admin appears on the chat page.
+            sessions = "/admin/ws_routes/websocketsession/?connected__exact=1"
+            admin.driver.get(f"{demo}{sessions}")
+            admin.wait(lambda: "admin-room" in admin.text("#result_list"), "no live session")
+            assert "demo" in admin.text("#result_list")
+            admin.run_action(sessions, "send_message")
+            admin.wait(lambda: admin.driver.find_elements(By.ID, "id_message"), "no message form")
+            admin.driver.find_element(By.ID, "id_message").send_keys(
+                '{"type": "chat.message", "from": "admin", "text": "hello from the admin"}'
+            )
+            admin.driver.find_element(By.NAME, "send").click()
+            admin.wait(lambda: "1 delivered" in admin.messages_shown(), "not delivered")
+            chat.wait(
+                lambda: "admin hello from the admin" in chat.messages(), "the page never got it"
+            )
+
+            # Disconnect: the page shows its socket closed, then reconnects by itself.
+            chat.driver.execute_script(
+                "window.__statuses = [];"
+                "new MutationObserver(() => window.__statuses.push("
+                "document.getElementById('status').textContent))"
+                ".observe(document.getElementById('status'), {childList: true});"
+            )
+            admin.run_action(sessions, "disconnect")
+            admin.wait(lambda: "1 session(s) disconnected" in admin.messages_shown(), "no close")
+            chat.wait(
+                lambda: any(
+                    s.startswith("reconnecting")
+                    for s in chat.driver.execute_script("return window.__statuses")
+                ),
+                "the page never showed the closed socket",
+            )
+            chat.wait(lambda: chat.text("#status") == "connected", "the page never reconnected")
+            assert chat.console_errors() == []
+        finally:
+            chat.quit()
+            admin.quit()

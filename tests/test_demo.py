@@ -122,4 +122,8 @@ def test_rundemo_serves_a_working_chat_and_stops_both_servers(tmp_path):
     output = demo.output()
     assert "Traceback" not in output, output[-5000:]
     assert "Log in as  demo / demo  and  demo2 / demo2" in output
+    # The chat's gateway row was deployed to the (empty) local gateway by syncroutes' code,
+    # and the banner gives the admin's staff login.
+    assert "+ route chat.send" in output and "Gateway chat demo: applied" in output
+    assert "/admin/  as  admin / admin" in output
     assert "Stopping the gateway, then Django" in output

@@ -71,6 +71,12 @@ DEFAULTS: dict[str, Any] = {
     # How posts reach the management API: a dotted path or an instance of a Transport
     # (ws_routes.sending.HttpTransport, or Boto3Transport to go through botocore, e.g. moto).
     "SEND_TRANSPORT": "ws_routes.sending.HttpTransport",
+    # After every ``migrate``, sync each ApiGateway with sync_on_migrate=True (deploy pipelines
+    # run migrate; docs/auto-sync.md). Off by default: a migrate then never calls AWS.
+    "SYNC_ON_MIGRATE": False,
+    # endpoint_url of the apigatewayv2 client (the local gateway's control plane, e.g.
+    # "http://127.0.0.1:8001"); None: boto3's own AWS_ENDPOINT_URL_APIGATEWAYV2, else AWS.
+    "AWS_ENDPOINT_URL_APIGATEWAYV2": None,
 }
 
 

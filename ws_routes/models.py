@@ -83,6 +83,13 @@ class ApiGateway(models.Model):
         max_length=32, choices=ProvisioningStatus.choices, default=ProvisioningStatus.PENDING
     )
     last_error = models.TextField(blank=True, default="")
+    # Auto-sync (docs/auto-sync.md): synced after ``migrate`` when WS_ROUTES["SYNC_ON_MIGRATE"];
+    # the digest of what was synced lets ``check --deploy`` see a registry that moved on.
+    sync_on_migrate = models.BooleanField(
+        default=False, help_text="Sync after every migrate when WS_ROUTES['SYNC_ON_MIGRATE']."
+    )
+    registry_digest = models.CharField(max_length=64, blank=True, default="", editable=False)
+    registry_synced_on = models.DateTimeField(null=True, blank=True, editable=False)
     created_on = models.DateTimeField(auto_now_add=True)
     updated_on = models.DateTimeField(auto_now=True)
 
