@@ -277,7 +277,7 @@ class WebSocketSessionAdmin(admin.ModelAdmin):
     list_display = (
         "connection_id",
         "user",
-        "channel_name",
+        "channels",
         "connected",
         "connected_at",
         "api_id",
@@ -285,7 +285,7 @@ class WebSocketSessionAdmin(admin.ModelAdmin):
         "source_ip",
     )
     list_filter = ("connected", ChannelFilter, GatewayFilter)
-    search_fields = ("connection_id", "channel_name")
+    search_fields = ("connection_id", "channel_name", "subscriptions__channel")
     list_select_related = ("user",)
     show_full_result_count = False
     actions = ("send_message", "disconnect")
@@ -295,6 +295,15 @@ class WebSocketSessionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WebSocketSession]:
+        return super().get_queryset(request).prefetch_related("subscriptions")
+
+    @admin.display(description="channels")
+    def channels(self, session: WebSocketSession) -> str:
+        """Every channel the socket follows (its subscriptions; ``?channel=`` is the first)."""
+        names = sorted(sub.channel for sub in session.subscriptions.all())
+        return ", ".join(names) or "-"
 
     @admin.action(description="Send a message to the selected sessions", permissions=["change"])
     def send_message(

@@ -14,10 +14,13 @@ class WsRoutesConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from . import checks  # noqa: F401  (registers the checks)
+        from .channels import membership
         from .management import auto_sync  # the composition root wires the top layer in
+        from .models import install_channel_membership
         from .routing import ViewMount, autodiscover, mount_views
         from .views import make_gateway_view, router_urlpatterns
 
         mount_views(ViewMount(make_gateway_view, router_urlpatterns))
+        install_channel_membership(membership)
         autodiscover()
         post_migrate.connect(auto_sync.sync_after_migrate, sender=self)

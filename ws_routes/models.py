@@ -6,9 +6,10 @@ import hashlib
 import logging
 import secrets
 from datetime import timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -165,6 +166,36 @@ class WebSocketSessionQuerySet(models.QuerySet["WebSocketSession"]):
         return self.send(data)
 
 
+class ChannelMembership(Protocol):
+    """Joining and leaving channels (``ws_routes.channels.membership``, a higher layer).
+
+    ``WsRoutesConfig.ready`` installs it with :func:`install_channel_membership`, so that this
+    module never imports the channels package (which imports it).
+    """
+
+    def join(self, session: WebSocketSession, name: str) -> Any: ...
+
+    def leave(self, session: WebSocketSession, name: str) -> Any: ...
+
+
+_membership: ChannelMembership | None = None
+
+
+def install_channel_membership(membership: ChannelMembership) -> None:
+    """Install what ``session.subscribe``/``unsubscribe`` call (once, at startup)."""
+    global _membership
+    _membership = membership
+
+
+def _installed_membership() -> ChannelMembership:
+    if _membership is None:
+        raise ImproperlyConfigured(
+            "Channel subscriptions are wired by the ws_routes app: add 'ws_routes' to "
+            "INSTALLED_APPS (its AppConfig.ready() installs them)."
+        )
+    return _membership
+
+
 class WebSocketSession(models.Model):
     """One API Gateway connection: created on ``$connect``, marked closed on ``$disconnect``."""
 
@@ -206,15 +237,11 @@ class WebSocketSession(models.Model):
 
         Example: ``request.websocket_session.subscribe("room:kitchen")``.
         """
-        from .channels.membership import join
-
-        join(self, name)
+        _installed_membership().join(self, name)
 
     def unsubscribe(self, name: str) -> None:
         """Stop following ``name``; ``WsError("not_subscribed")`` if this socket did not."""
-        from .channels.membership import leave
-
-        leave(self, name)
+        _installed_membership().leave(self, name)
 
     def send(self, data: Any, *, on_commit: bool = False) -> SendResult:
         """Push ``data`` to this connection: ``request.websocket_session.send({"n": 1})``."""
