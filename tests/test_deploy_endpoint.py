@@ -1,4 +1,4 @@
-"""``WS_ROUTES["AWS_ENDPOINT_URL_APIGATEWAYV2"]`` reaches the deploy client (boto3's own env var too)."""
+"""``WS_ROUTES["AWS_ENDPOINT_URL_APIGATEWAYV2"]`` reaches the deploy client, as the env var does."""
 
 import pytest
 

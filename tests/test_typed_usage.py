@@ -1,4 +1,4 @@
-"""The typed usage file (tests/typed_usage/public_api_usage.py) is mypy's check; here it also runs."""
+"""The typed usage file (tests/typed_usage/) is mypy's check; here it also runs."""
 
 import pytest
 
