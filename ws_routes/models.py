@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from .conf import ws_setting
+from .token_sql import SpentToken, delete_returning
 
 if TYPE_CHECKING:
     from .sending import SendResult
@@ -167,6 +168,9 @@ class WebSocketSession(models.Model):
     api_id = models.CharField(max_length=64, blank=True, default="")
     stage = models.CharField(max_length=128, blank=True, default="")
     source_ip = models.GenericIPAddressField(null=True, blank=True)
+    # The user's session auth hash at CONNECT (security.login_binding): a message acts as the
+    # user only while it still matches (a password change unbinds every socket of the user).
+    login_binding = models.CharField(max_length=128, blank=True, default="", editable=False)
     connected = models.BooleanField(default=True)
     connected_at = models.DateTimeField(default=timezone.now)
     disconnected_at = models.DateTimeField(null=True, blank=True)
@@ -350,21 +354,43 @@ class ConnectToken(models.Model):
 
     @classmethod
     def consume(cls, raw: str) -> Any | None:
-        """The token's user if ``raw`` is valid and unused, spending it; else ``None``.
+        """The token's user if ``raw`` is valid and unused, spending it; else ``None``."""
+        spent = cls.spend(raw)
+        return None if spent is None else spent[0]
 
-        Two statements: read the token with its user, then delete it; only the request whose
-        DELETE removed the row wins, so a token raced by two connects admits one.
+    @classmethod
+    def spend(cls, raw: str, using: str | None = None) -> tuple[Any, SpentToken] | None:
+        """``(user, spent)`` if ``raw`` is valid and unused, spending it; else ``None``.
+
+        The first statement spends the token with a write (``DELETE ... RETURNING``), so that
+        concurrent connects with one token queue on the row lock, and on SQLite on the write
+        lock, instead of failing with "database is locked" when a reader inside a transaction
+        (``ATOMIC_REQUESTS``) tries to become a writer: only the DELETE that removed the row
+        wins. Then the user is read. ``spent.restore()`` gives the token back when the connect
+        is refused for another reason.
         """
         if not isinstance(raw, str) or not 20 <= len(raw) <= 128:
             return None
-        token = (
-            cls.objects.select_related("user")
-            .filter(token_hash=hash_token(raw), expires_at__gt=timezone.now())
-            .first()
-        )
-        if token is None:
+        from django.db import connections, router
+
+        alias = using or router.db_for_write(cls)
+        connection = connections[alias]
+        now = timezone.now()
+        if connection.vendor not in ("postgresql", "sqlite") or not (
+            connection.features.can_return_columns_from_insert
+        ):  # no DELETE ... RETURNING: read, then delete (the DELETE still picks one winner)
+            token = cls.objects.using(alias).filter(token_hash=hash_token(raw), expires_at__gt=now)
+            found = token.values_list("user_id", "created_at", "expires_at").first()
+            if found is None or not token.delete()[0]:
+                return None
+            row: tuple[Any, ...] = found
+        else:
+            row = delete_returning(connection, cls, hash_token(raw), now)
+            if row is None:
+                return None
+        user_model = cls._meta.get_field("user").related_model
+        user = user_model._default_manager.using(alias).filter(pk=row[0], is_active=True).first()
+        spent = SpentToken(cls, alias, hash_token(raw), *row)
+        if user is None:
             return None
-        deleted, _ = cls.objects.filter(pk=token.pk).delete()
-        if not deleted or not token.user.is_active:
-            return None
-        return token.user
+        return user, spent

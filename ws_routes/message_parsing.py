@@ -1,0 +1,166 @@
+"""What a client sent, strictly: UTF-8 JSON object, bounded depth, finite numbers, an envelope.
+
+The reply envelope (``action``, ``id``) is taken from the message before anything can fail, so
+every error reply (schema, permission, handler crash) still carries it.
+
+Example::
+
+    message = ParsedMessage(router.route_selection_key)
+    body = message.parse(request)        # raises WsError invalid_json / invalid_message / too_large
+    message.envelope                     # {"action": "chat.send", "id": 7}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from django.http import HttpRequest
+
+from .conf import ws_setting
+from .errors import WsError
+
+#: At most this many schema errors are listed in a reply.
+MAX_SCHEMA_ERRORS = 20
+#: Characters of one JSON path element (a client's key) echoed in an error's ``path``.
+MAX_PATH_ELEMENT_CHARS = 64
+#: Characters of a whole ``path``, and of one error's ``message``.
+MAX_PATH_CHARS = 512
+MAX_ERROR_MESSAGE_CHARS = 300
+_UTF8_BOM = b"\xef\xbb\xbf"
+_MISSING = object()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: JSON has no infinity, and we could never echo it
+        raise ValueError(f"{text[:20]} is out of range")
+    return value
+
+
+def nesting_depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists/dicts deeper than ``limit`` (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def decode_json(raw: bytes, max_depth: int) -> Any:
+    """``raw`` as JSON, strictly: UTF-8 only (a leading BOM is dropped), finite numbers, and
+    nesting at most ``max_depth``; ``WsError("invalid_json")`` otherwise.
+
+    ``json.loads(bytes)`` would guess UTF-16/32 and Python would let through an encoded
+    surrogate; decoding first closes both.
+    """
+    if raw.startswith(_UTF8_BOM):
+        raw = raw[len(_UTF8_BOM) :]
+    try:
+        text = raw.decode("utf-8")
+        message = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
+        raise WsError("invalid_json", "The message is not valid UTF-8 JSON") from None
+    # Cheap pre-check: the depth cannot exceed the number of opening brackets.
+    if text.count("[") + text.count("{") > max_depth and nesting_depth_exceeds(message, max_depth):
+        raise WsError("invalid_json", f"The message is nested deeper than {max_depth} levels")
+    return message
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def json_path(path: Any) -> str:
+    """``$.a[0]["b c"]``; each element cut to ``MAX_PATH_ELEMENT_CHARS``, the whole path too."""
+    parts = ["$"]
+    for part in path:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+            continue
+        name = _bounded(str(part), MAX_PATH_ELEMENT_CHARS)
+        if name.isidentifier():
+            parts.append(f".{name}")
+        else:
+            parts.append(f"[{json.dumps(name, ensure_ascii=False)}]")
+    return _bounded("".join(parts), MAX_PATH_CHARS)
+
+
+def short_message(error: Any) -> str:
+    """jsonschema quotes the whole offending value; shorten the quote, keep what is wrong."""
+    message = error.message
+    if len(message) > MAX_ERROR_MESSAGE_CHARS:
+        quoted = repr(error.instance)
+        if len(quoted) > 60 and quoted in message:
+            message = message.replace(quoted, quoted[:50] + "…")
+    return _bounded(message, MAX_ERROR_MESSAGE_CHARS)
+
+
+def schema_errors(route: Any, body: Any) -> list[dict[str, str]]:
+    """Each schema error with its JSON path (``$.text``), sorted, at most ``MAX_SCHEMA_ERRORS``."""
+    errors = sorted(route.validator.iter_errors(body), key=lambda e: [str(p) for p in e.path])
+    return [
+        {"path": json_path(error.absolute_path), "message": short_message(error)}
+        for error in errors[:MAX_SCHEMA_ERRORS]
+    ]
+
+
+class ParsedMessage:
+    """What the client sent: the reply envelope (action, id) is known before anything can fail."""
+
+    def __init__(self, selection_key: str) -> None:
+        self.selection_key = selection_key
+        self.envelope: dict[str, Any] = {"action": None}
+        self.original: dict[str, Any] = {}
+
+    def parse(self, request: HttpRequest) -> dict[str, Any]:
+        """The body without the route key and ``id``; ``WsError`` for anything malformed."""
+        limit = ws_setting("MAX_BODY_BYTES")
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            raise WsError("too_large", f"Messages are limited to {limit} bytes", status=413)
+        raw = request.read(limit + 1)
+        if len(raw) > limit:
+            raise WsError("too_large", f"Messages are limited to {limit} bytes", status=413)
+        message = decode_json(raw, ws_setting("MAX_JSON_DEPTH"))
+        if not isinstance(message, dict):
+            raise WsError("invalid_message", "The message must be a JSON object")
+        self.original = message
+        action = message.get(self.selection_key)
+        if isinstance(action, str) and len(action) <= 128:
+            self.envelope["action"] = action
+        message_id = message.get("id", _MISSING)
+        if message_id is not _MISSING:
+            if isinstance(message_id, bool) or not (
+                (isinstance(message_id, str) and len(message_id) <= 128)
+                or (isinstance(message_id, int) and abs(message_id) < 2**53)
+            ):
+                raise WsError(
+                    "invalid_message",
+                    "id must be a string of at most 128 characters or an integer",
+                    [{"path": "$.id", "message": "invalid id"}],
+                )
+            self.envelope["id"] = message_id
+        if action is not None and self.envelope["action"] is None:
+            raise WsError(
+                "invalid_message",
+                f"{self.selection_key} must be a string of at most 128 characters",
+                [{"path": json_path([self.selection_key]), "message": "invalid route key"}],
+            )
+        return {k: v for k, v in message.items() if k != self.selection_key and k != "id"}
