@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class WsRoutesConfig(AppConfig):
-    """Autodiscovers ``ws.py`` modules and registers the system checks at startup."""
+    """Autodiscovers ``ws.py`` modules, registers the system checks and the login signals."""
 
     name = "ws_routes"
     label = "ws_routes"
@@ -11,6 +11,8 @@ class WsRoutesConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the checks)
+        from .login_signals import connect_login_signals
         from .routing import autodiscover
 
+        connect_login_signals()
         autodiscover()
