@@ -11,11 +11,10 @@ import logging
 import pytest
 from django.core.cache import cache
 
-from ws_routes import security
+from ws_routes import Router, WsError, security
 from ws_routes.contract import valid_stage
 from ws_routes.models import ConnectToken, WebSocketSession
 from ws_routes.replies import MAX_REPLY_BYTES, error_response
-from ws_routes import Router, WsError
 from ws_routes.security import clean_source_ip, rate_limit_bucket
 from ws_routes.testing import WsTestClient
 

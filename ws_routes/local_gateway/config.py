@@ -26,8 +26,9 @@ class GatewayConfig:
     ``target`` is the URL API Gateway's integration would POST to (where ``router.urls`` is
     mounted); ``secret`` is sent as ``X-Ws-Secret``. ``route_keys`` are the routes the emulated
     API has (``None``: any string action is a route); other actions go to ``$default``.
-    ``management_credentials`` maps access key id → secret key: when given, ``@connections``
-    requests must carry a valid SigV4 signature by one of them.
+    ``management_credentials`` maps access key id → secret key: ``@connections`` requests must
+    carry a valid SigV4 signature by one of them (``None``: the environment's
+    ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, else a generated pair, loopback only).
 
     Example::
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections.abc import Coroutine
 from typing import Any
@@ -20,6 +21,7 @@ from .config import GatewayConfig
 from .connections import ConnectionRegistry
 from .integration import Integration
 from .management_api import CONNECTIONS_PATH, ManagementApi
+from .management_auth import ManagementCredentials, resolve_management_credentials
 from .websocket import GOING_AWAY, WebSocketEndpoint
 
 logger = logging.getLogger("ws_routes.local_gateway")
@@ -40,6 +42,10 @@ class GatewayServer:
 
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
+        #: What ``@connections`` requests must be signed with (see ``management_auth``).
+        self.management_credentials: ManagementCredentials = resolve_management_credentials(
+            config.management_credentials, config.host, os.environ
+        )
         self.registry = ConnectionRegistry()
         self.port: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -82,7 +88,7 @@ class GatewayServer:
         )
         integration = Integration(config, self._session)
         websocket = WebSocketEndpoint(config, self.registry, integration, self.spawn)
-        management = ManagementApi(config, self.registry)
+        management = ManagementApi(config, self.registry, self.management_credentials)
 
         async def dispatch(request: web.Request) -> web.StreamResponse:
             path = request.raw_path.partition("?")[0]
@@ -173,6 +179,14 @@ class LocalGateway:
         """``http://127.0.0.1:<port>``: the ``@connections`` endpoint for boto3 or the sender."""
         self.port  # noqa: B018 - raises if not started
         return self.server.management_endpoint
+
+    @property
+    def management_credentials(self) -> ManagementCredentials:
+        """The SigV4 keys ``@connections`` accepts.
+
+        Example: ``key_id, secret = gateway.management_credentials.first()``.
+        """
+        return self.server.management_credentials
 
     def connection_ids(self) -> list[str]:
         """Ids of the sockets open right now."""

@@ -74,6 +74,16 @@ class Command(BaseCommand):
             "--max-lifetime", type=float, default=AWS_MAX_LIFETIME_SECONDS, help="Seconds (7200)."
         )
         parser.add_argument(
+            "--access-key-id",
+            help="SigV4 access key id @connections requests must be signed with (default: "
+            "AWS_ACCESS_KEY_ID from the environment, else a generated pair, printed).",
+        )
+        parser.add_argument(
+            "--secret-access-key",
+            help="Its secret key (default: AWS_SECRET_ACCESS_KEY). Prefer the environment: "
+            "a command line is visible to other users of the machine.",
+        )
+        parser.add_argument(
             "--integration-timeout",
             type=float,
             default=AWS_INTEGRATION_TIMEOUT_SECONDS,
@@ -108,8 +118,12 @@ class Command(BaseCommand):
         selection_key = options.get("route_selection_key") or (
             router.route_selection_key if router is not None else ws_setting("ROUTE_SELECTION_KEY")
         )
+        key_id, secret_key = options.get("access_key_id"), options.get("secret_access_key")
+        if bool(key_id) != bool(secret_key):
+            raise CommandError("Pass both --access-key-id and --secret-access-key, or neither.")
         try:
             return GatewayConfig(
+                management_credentials={key_id: secret_key} if key_id and secret_key else None,
                 target=target,
                 secret=secret,
                 host=options["host"],
@@ -143,7 +157,10 @@ class Command(BaseCommand):
 
     async def serve(self, config: GatewayConfig) -> None:
         """Serve until SIGINT/SIGTERM, then close every socket (Django gets DISCONNECT)."""
-        server = GatewayServer(config)
+        try:
+            server = GatewayServer(config)
+        except ValueError as error:  # e.g. a non-loopback host without credentials
+            raise CommandError(str(error)) from None
         try:
             await server.start()
         except OSError as error:
@@ -161,6 +178,19 @@ class Command(BaseCommand):
             self.stdout.write("Stopping: closing sockets (Django gets DISCONNECT)...")
             await server.stop()
 
+    @staticmethod
+    def _credential_lines(server: GatewayServer) -> list[str]:
+        credentials = server.management_credentials
+        key_id, secret_key = credentials.first()
+        if credentials.generated:
+            return [
+                "  SigV4 required on @connections; generated for this run (Django's sender "
+                "signs with these once exported where runserver runs):",
+                f"    export AWS_ACCESS_KEY_ID={key_id} AWS_SECRET_ACCESS_KEY={secret_key}",
+            ]
+        # Never print a secret we were given: it may be a real AWS key.
+        return [f"  SigV4 required on @connections: key {key_id} (from the {credentials.source})"]
+
     def _banner(self, server: GatewayServer, config: GatewayConfig) -> None:
         routes = "any action" if config.route_keys is None else ", ".join(sorted(config.route_keys))
         lines = [
@@ -170,6 +200,7 @@ class Command(BaseCommand):
             f"  routes: $connect, $disconnect, $default, {routes or '(none)'} "
             f"(selected by body[{config.route_selection_key!r}])",
             f"  management API: {server.management_endpoint}/@connections/{{id}}",
+            *self._credential_lines(server),
         ]
         configured = ws_setting("MANAGEMENT_ENDPOINT")
         if configured is None or not str(configured).startswith(server.management_endpoint):
