@@ -139,6 +139,7 @@ class Integration:
         if content_type:
             headers["Content-Type"] = content_type
         url = self.url(query_string)
+        logged_url = self.config.target  # never the query string: it may carry ?token=
         try:
             async with self.session.post(
                 url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
@@ -157,14 +158,20 @@ class Integration:
                         "%s: %s answered a redirect (%s) to %s; API Gateway does not follow "
                         "redirects: check the target URL (trailing slash?)",
                         context.event,
-                        url,
+                        logged_url,
                         response.status,
                         response.headers.get("Location", "?"),
                     )
                 return IntegrationResponse(response.status, response.headers, data)
         except asyncio.TimeoutError:
-            logger.warning("%s %s: %s timed out", context.event, context.route, url)
+            logger.warning("%s %s: %s timed out", context.event, context.route, logged_url)
             raise IntegrationTimeout() from None
         except aiohttp.ClientError as error:
-            logger.warning("%s %s: %s unreachable: %s", context.event, context.route, url, error)
+            logger.warning(
+                "%s %s: %s unreachable: %s",
+                context.event,
+                context.route,
+                logged_url,
+                str(error).replace(query_string, "…") if query_string else error,
+            )
             raise IntegrationError() from None
