@@ -36,7 +36,11 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _finite_float(text: str) -> float:
+def finite_float(text: str) -> float:
+    """``float(text)``, refusing what JSON cannot say (``1e400``).
+
+    Example: ``json.loads(text, parse_float=finite_float)``.
+    """
     value = float(text)
     if not math.isfinite(value):  # 1e400: JSON has no infinity, and we could never echo it
         raise ValueError(f"{text[:20]} is out of range")
@@ -71,7 +75,7 @@ def decode_json(raw: bytes, max_depth: int) -> Any:
         raw = raw[len(_UTF8_BOM) :]
     try:
         text = raw.decode("utf-8")
-        message = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        message = json.loads(text, parse_constant=_reject_constant, parse_float=finite_float)
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
         raise WsError("invalid_json", "The message is not valid UTF-8 JSON") from None
     # Cheap pre-check: the depth cannot exceed the number of opening brackets.
