@@ -146,6 +146,7 @@ def test_non_finite_numbers_are_invalid_json(gateway, anon_conn, raw):
     assert response.status_code == 400
     assert reply(response)["error"]["code"] == "invalid_json"
     assert b"Infinity" not in response.content and b"NaN" not in response.content
+    assert reply(response)["action"] == "echo"  # the envelope is kept
     assert db_state() == before
 
 
@@ -165,7 +166,9 @@ def test_deep_nesting_is_refused_while_parsing_with_the_envelope_kept(gateway, a
     raw = f'{{"action": "echo", "id": 5, "deep": {deep}}}'.encode()
     response = gateway.message(anon_conn, raw)
     assert response.status_code == 400
-    assert reply(response)["error"]["code"] == "invalid_json"
+    body = reply(response)
+    assert body["error"]["code"] == "invalid_json"
+    assert (body["action"], body["id"]) == ("echo", 5)
 
 
 def test_depth_limit_is_a_setting_and_the_boundary_is_exact(gateway, anon_conn, settings):

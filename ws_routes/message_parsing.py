@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.http import HttpRequest
 
@@ -64,24 +64,54 @@ def nesting_depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
-def decode_json(raw: bytes, max_depth: int) -> Any:
-    """``raw`` as JSON, strictly: UTF-8 only (a leading BOM is dropped), finite numbers, and
-    nesting at most ``max_depth``; ``WsError("invalid_json")`` otherwise.
+class DecodedJson(NamedTuple):
+    """A parsed body, how many brackets it opens, and why it is not strict JSON (or None)."""
+
+    value: Any
+    brackets: int
+    problem: str | None
+
+
+def decode_json(raw: bytes) -> DecodedJson:
+    """``raw`` as JSON, strictly: UTF-8 only (a leading BOM is dropped); ``WsError
+    ("invalid_json")`` when it cannot be parsed at all.
 
     ``json.loads(bytes)`` would guess UTF-16/32 and Python would let through an encoded
-    surrogate; decoding first closes both.
+    surrogate; decoding first closes both. ``NaN``, ``Infinity`` and numbers like ``1e400``
+    (infinity once parsed) are not JSON either: they become ``None`` and ``problem`` says so,
+    so the caller can still read the envelope before refusing the message.
     """
     if raw.startswith(_UTF8_BOM):
         raw = raw[len(_UTF8_BOM) :]
+    problems: list[str] = []
+
+    def constant(name: str) -> None:
+        problems.append("it has a non-number constant")
+
+    def number(text: str) -> float | None:
+        value = float(text)
+        if math.isfinite(value):
+            return value
+        problems.append("it has a number out of range")
+        return None
+
     try:
         text = raw.decode("utf-8")
-        message = json.loads(text, parse_constant=_reject_constant, parse_float=finite_float)
+        message = json.loads(text, parse_constant=constant, parse_float=number)
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
         raise WsError("invalid_json", "The message is not valid UTF-8 JSON") from None
-    # Cheap pre-check: the depth cannot exceed the number of opening brackets.
-    if text.count("[") + text.count("{") > max_depth and nesting_depth_exceeds(message, max_depth):
+    return DecodedJson(
+        message, text.count("[") + text.count("{"), problems[0] if problems else None
+    )
+
+
+def check_depth(message: Any, brackets: int, max_depth: int) -> None:
+    """``WsError("invalid_json")`` if ``message`` nests deeper than ``max_depth``.
+
+    The depth cannot exceed the number of opening brackets: most messages skip the walk.
+    """
+    if brackets > max_depth and nesting_depth_exceeds(message, max_depth):
         raise WsError("invalid_json", f"The message is nested deeper than {max_depth} levels")
-    return message
 
 
 def _bounded(text: str, limit: int) -> str:
@@ -142,8 +172,11 @@ class ParsedMessage:
         raw = request.read(limit + 1)
         if len(raw) > limit:
             raise WsError("too_large", f"Messages are limited to {limit} bytes", status=413)
-        message = decode_json(raw, ws_setting("MAX_JSON_DEPTH"))
+        message, brackets, problem = decode_json(raw)
         if not isinstance(message, dict):
+            if problem:
+                raise WsError("invalid_json", f"The message is not valid JSON: {problem}")
+            check_depth(message, brackets, ws_setting("MAX_JSON_DEPTH"))
             raise WsError("invalid_message", "The message must be a JSON object")
         self.original = message
         action = message.get(self.selection_key)
@@ -161,6 +194,10 @@ class ParsedMessage:
                     [{"path": "$.id", "message": "invalid id"}],
                 )
             self.envelope["id"] = message_id
+        # Only now: a message nested too deep, or with 1e400 in it, still gets its envelope.
+        if problem:
+            raise WsError("invalid_json", f"The message is not valid JSON: {problem}")
+        check_depth(message, brackets, ws_setting("MAX_JSON_DEPTH"))
         if action is not None and self.envelope["action"] is None:
             raise WsError(
                 "invalid_message",
