@@ -376,21 +376,21 @@ class ConnectToken(models.Model):
         alias = using or router.db_for_write(cls)
         connection = connections[alias]
         now = timezone.now()
+        row: tuple[Any, ...] | None
         if connection.vendor not in ("postgresql", "sqlite") or not (
             connection.features.can_return_columns_from_insert
         ):  # no DELETE ... RETURNING: read, then delete (the DELETE still picks one winner)
             token = cls.objects.using(alias).filter(token_hash=hash_token(raw), expires_at__gt=now)
-            found = token.values_list("user_id", "created_at", "expires_at").first()
-            if found is None or not token.delete()[0]:
-                return None
-            row: tuple[Any, ...] = found
+            row = token.values_list("user_id", "created_at", "expires_at").first()
+            if row is not None and not token.delete()[0]:
+                row = None
         else:
             row = delete_returning(connection, cls, hash_token(raw), now)
-            if row is None:
-                return None
-        user_model = cls._meta.get_field("user").related_model
-        user = user_model._default_manager.using(alias).filter(pk=row[0], is_active=True).first()
-        spent = SpentToken(cls, alias, hash_token(raw), *row)
-        if user is None:
+        if row is None:
             return None
+        user_model: Any = cls._meta.get_field("user").related_model
+        user = user_model._default_manager.using(alias).filter(pk=row[0]).first()
+        if user is None or not getattr(user, "is_active", True):
+            return None  # the token is spent all the same: it was this user's
+        spent = SpentToken(cls, alias, hash_token(raw), *row)
         return user, spent
