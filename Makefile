@@ -3,16 +3,22 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint format clean matrix bench demo browser-deps
+.PHONY: test lint typecheck format clean matrix bench bench-wsgi bench-deps demo browser-deps \
+	asyncapi-deps asyncapi-example
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The library (disallow_untyped_defs) and tests/typing, a user's typed code (pyproject [tool.mypy]).
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
 
 format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
@@ -37,10 +43,20 @@ browser-deps: $(VENV)/.installed
 	fi
 	$(BIN)/pip install -q -e '.[test,postgres,browser]'
 
+# What tests/test_asyncapi.py needs to validate the document with the official AsyncAPI parser:
+# Node.js 18+ and @asyncapi/parser, installed into tests/js/asyncapi/node_modules (git-ignored).
+asyncapi-deps:
+	cd tests/js/asyncapi && npm ci --no-audit --no-fund --loglevel=error
+
+# Regenerate docs/asyncapi-example.json (a test fails when it is out of date).
+asyncapi-example: $(VENV)/.installed
+	$(BIN)/python example_project/manage.py wsschema --title "Example chat" \
+	  --output docs/asyncapi-example.json
+
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,postgres]'
+	$(BIN)/pip install -q -e '.[test,postgres,typecheck]'
 	touch $@
 
 # The suite on every supported Django, each in its own venv: Django 4.2 on Python 3.10,
@@ -63,14 +79,24 @@ matrix:
 
 # Benchmarks against the reference package, in their own venv (the reference is never a
 # dependency of this project). Prints a table and writes bench/RESULTS.md; see bench/README.md.
+# Dispatch through gunicorn needs Debian's wrk (`make bench-deps`, apt); without it that part is
+# skipped, saying so. `make bench-wsgi`: the dispatch measurements alone (RESULTS.md untouched).
 BENCH_VENV := bench/.venv
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
-$(BENCH_VENV)/.installed: setup.cfg pyproject.toml
+bench-wsgi: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/run.py --only dispatch $(BENCH_ARGS)
+
+bench-deps:
+	@if command -v wrk >/dev/null; then echo "wrk already installed"; else \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; \
+	fi
+
+$(BENCH_VENV)/.installed: setup.cfg pyproject.toml bench/requirements.txt
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install -q --upgrade pip
-	$(BENCH_VENV)/bin/pip install -q -e '.[postgres]' 'django-aws-api-gateway-websockets==4.1.0'
+	$(BENCH_VENV)/bin/pip install -q -e '.[postgres,pydantic]' -r bench/requirements.txt
 	touch $@
 
 clean:

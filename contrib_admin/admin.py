@@ -22,9 +22,15 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 
-from ws_routes import custom_domain, deploy
+from ws_routes import deploy
 from ws_routes.conf import ws_setting
-from ws_routes.models import ApiGateway, GatewayRoute, WebSocketSession
+from ws_routes.deploy import custom_domain
+from ws_routes.models import (
+    ApiGateway,
+    GatewayRoute,
+    WebSocketSession,
+    WebSocketSessionQuerySet,
+)
 
 from .forms import ApiGatewayForm, GatewayRouteForm, SendMessageForm
 
@@ -286,7 +292,9 @@ class WebSocketSessionAdmin(admin.ModelAdmin):
         return False
 
     @admin.action(description="Send a message to the selected sessions", permissions=["change"])
-    def send_message(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+    def send_message(
+        self, request: HttpRequest, queryset: WebSocketSessionQuerySet
+    ) -> HttpResponse | None:
         form = SendMessageForm(request.POST if "send" in request.POST else None)
         if form.is_bound and form.is_valid():
             try:

@@ -19,7 +19,7 @@ MAX_MESSAGE_BYTES = 128 * 1024
 MAX_MESSAGE_DEPTH = 64
 STAGE_NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 #: A URL typed without a scheme is https (Django 5.0+ asks to say so; 4.2 has no option).
-_HTTPS = {"assume_scheme": "https"} if django.VERSION >= (5, 0) else {}
+_HTTPS: dict[str, Any] = {"assume_scheme": "https"} if django.VERSION >= (5, 0) else {}
 
 
 def _url_field(model_field: Any) -> forms.URLField:

@@ -14,7 +14,7 @@ import boto3
 import pytest
 
 from tests.deploy_support import REGION, RecordingClient, build_router, mount_router
-from ws_routes import deploy
+from ws_routes.deploy import aws as deploy_aws
 from ws_routes.models import ApiGateway
 from ws_routes.routing import Router
 
@@ -50,9 +50,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingClient]:
         client = RecordingClient(boto3.client("apigatewayv2", region_name=REGION))
         client.route53 = RecordingClient(boto3.client("route53", region_name=REGION))
         client.sts = RecordingClient(boto3.client("sts", region_name=REGION))
-        monkeypatch.setattr(deploy, "apigateway_client", lambda gateway: client)
-        monkeypatch.setattr(deploy, "route53_client", lambda gateway: client.route53)
-        monkeypatch.setattr(deploy, "sts_client", lambda gateway: client.sts)
+        monkeypatch.setattr(deploy_aws, "apigateway_client", lambda gateway: client)
+        monkeypatch.setattr(deploy_aws, "route53_client", lambda gateway: client.route53)
+        monkeypatch.setattr(deploy_aws, "sts_client", lambda gateway: client.sts)
         yield client
 
 

@@ -16,7 +16,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tests.deploy_support import REGION, add_handler_route, mount_router
-from ws_routes import deploy, iam
+from ws_routes import deploy
+from ws_routes.deploy import iam
 from ws_routes.models import ApiGateway, GatewayRoute
 from ws_routes.routing import Router
 

@@ -705,7 +705,7 @@ def test_draft4_problems_survives_hostile_schemas():
 def test_default_clients_are_cached_per_region_with_timeouts(monkeypatch):
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(name, "testing")
-    deploy._cached_client.cache_clear()
+    deploy.aws._cached_client.cache_clear()
     try:
         london = ApiGateway(api_name="a", region="eu-west-2")
         first = deploy.apigateway_client(london)
@@ -717,7 +717,7 @@ def test_default_clients_are_cached_per_region_with_timeouts(monkeypatch):
         assert virginia is not first and virginia.meta.region_name == "us-east-1"
         assert deploy.route53_client(london).meta.service_model.service_name == "route53"
     finally:
-        deploy._cached_client.cache_clear()
+        deploy.aws._cached_client.cache_clear()
 
 
 @pytest.mark.parametrize("name", ["to ken", "", "x" * 129, "tok'en", None])

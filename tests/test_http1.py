@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
-from ws_routes import http1
-from ws_routes.http1 import ConnectionPools, HttpError
+from ws_routes.sending import http1
+from ws_routes.sending.http1 import ConnectionPools, HttpError
 
 REQUEST = b"POST /@connections/a HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}"
 

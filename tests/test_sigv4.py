@@ -11,7 +11,7 @@ from botocore.awsrequest import AWSRequest, AWSResponse
 from botocore.credentials import Credentials
 
 from ws_routes.sending import Endpoint
-from ws_routes.sigv4 import SigV4Signer
+from ws_routes.sending.sigv4 import SigV4Signer
 
 AMZ_DATE = "20240102T030405Z"
 

@@ -20,14 +20,8 @@ from django.http import HttpRequest
 
 from .conf import ws_setting
 from .errors import WsError
+from .validation import json_path
 
-#: At most this many schema errors are listed in a reply.
-MAX_SCHEMA_ERRORS = 20
-#: Characters of one JSON path element (a client's key) echoed in an error's ``path``.
-MAX_PATH_ELEMENT_CHARS = 64
-#: Characters of a whole ``path``, and of one error's ``message``.
-MAX_PATH_CHARS = 512
-MAX_ERROR_MESSAGE_CHARS = 300
 _UTF8_BOM = b"\xef\xbb\xbf"
 _MISSING = object()
 
@@ -112,44 +106,6 @@ def check_depth(message: Any, brackets: int, max_depth: int) -> None:
     """
     if brackets > max_depth and nesting_depth_exceeds(message, max_depth):
         raise WsError("invalid_json", f"The message is nested deeper than {max_depth} levels")
-
-
-def _bounded(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def json_path(path: Any) -> str:
-    """``$.a[0]["b c"]``; each element cut to ``MAX_PATH_ELEMENT_CHARS``, the whole path too."""
-    parts = ["$"]
-    for part in path:
-        if isinstance(part, int):
-            parts.append(f"[{part}]")
-            continue
-        name = _bounded(str(part), MAX_PATH_ELEMENT_CHARS)
-        if name.isidentifier():
-            parts.append(f".{name}")
-        else:
-            parts.append(f"[{json.dumps(name, ensure_ascii=False)}]")
-    return _bounded("".join(parts), MAX_PATH_CHARS)
-
-
-def short_message(error: Any) -> str:
-    """jsonschema quotes the whole offending value; shorten the quote, keep what is wrong."""
-    message = error.message
-    if len(message) > MAX_ERROR_MESSAGE_CHARS:
-        quoted = repr(error.instance)
-        if len(quoted) > 60 and quoted in message:
-            message = message.replace(quoted, quoted[:50] + "…")
-    return _bounded(message, MAX_ERROR_MESSAGE_CHARS)
-
-
-def schema_errors(route: Any, body: Any) -> list[dict[str, str]]:
-    """Each schema error with its JSON path (``$.text``), sorted, at most ``MAX_SCHEMA_ERRORS``."""
-    errors = sorted(route.validator.iter_errors(body), key=lambda e: [str(p) for p in e.path])
-    return [
-        {"path": json_path(error.absolute_path), "message": short_message(error)}
-        for error in errors[:MAX_SCHEMA_ERRORS]
-    ]
 
 
 class ParsedMessage:

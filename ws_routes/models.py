@@ -6,18 +6,19 @@ import hashlib
 import logging
 import secrets
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import models
 from django.db.models import QuerySet
 from django.utils import timezone
 
+# Sends go through the package's attributes (sending.send_to_...) so that
+# WsTestClient.capture can patch them; the sending package never imports this module.
+from . import sending
 from .conf import ws_setting
+from .sending import SendResult
 from .token_sql import SpentToken, delete_returning
-
-if TYPE_CHECKING:
-    from .sending import SendResult
 
 logger = logging.getLogger("ws_routes")
 
@@ -129,7 +130,7 @@ class GatewayRoute(models.Model):
         return self.route_key
 
 
-class WebSocketSessionQuerySet(models.QuerySet):
+class WebSocketSessionQuerySet(models.QuerySet["WebSocketSession"]):
     def connected(self) -> WebSocketSessionQuerySet:
         return self.filter(connected=True)
 
@@ -138,15 +139,11 @@ class WebSocketSessionQuerySet(models.QuerySet):
 
         Example: ``WebSocketSession.objects.filter(channel_name="lobby").send({"hi": 1})``.
         """
-        from .sending import send_to_queryset
-
-        return send_to_queryset(self, data, on_commit=on_commit)
+        return sending.send_to_queryset(self, data, on_commit=on_commit)
 
     async def asend(self, data: Any) -> SendResult:
         """``send`` for async code: ``await qs.asend(data)``."""
-        from .sending import asend_to_queryset
-
-        return await asend_to_queryset(self, data)
+        return await sending.asend_to_queryset(self, data)
 
     def send_message(self, data: Any) -> SendResult:
         """The seed's name for :meth:`send`."""
@@ -194,14 +191,10 @@ class WebSocketSession(models.Model):
 
     def send(self, data: Any, *, on_commit: bool = False) -> SendResult:
         """Push ``data`` to this connection: ``request.websocket_session.send({"n": 1})``."""
-        from .sending import send_to_sessions
-
-        return send_to_sessions([self], data, on_commit=on_commit)
+        return sending.send_to_sessions([self], data, on_commit=on_commit)
 
     async def asend(self, data: Any) -> SendResult:
-        from .sending import asend_to_sessions
-
-        return await asend_to_sessions([self], data)
+        return await sending.asend_to_sessions([self], data)
 
     def send_message(self, data: Any) -> SendResult:
         """The seed's name for :meth:`send`."""

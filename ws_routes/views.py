@@ -17,6 +17,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.cache import caches
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.urls import path
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -39,7 +40,7 @@ from .contract import (
     valid_stage,
 )
 from .errors import WsError
-from .message_parsing import ParsedMessage, schema_errors
+from .message_parsing import ParsedMessage
 from .models import ConnectToken, WebSocketSession, open_session_query
 from .replies import error_response, json_response, reply_response
 from .routing import Router
@@ -56,6 +57,8 @@ from .security import (
     origin_is_allowed,
     user_has_route_permission,
 )
+from .typed import checked_reply
+from .validation import validated_body
 
 logger = logging.getLogger("ws_routes")
 
@@ -220,10 +223,10 @@ def handle_message(router: Router, request: HttpRequest, event: GatewayEvent) ->
         if route.permission and not user_has_route_permission(request.user, route.permission):
             raise WsError("permission_denied", "You may not use this route", status=403)
         if route.validator is not None:
-            problems = schema_errors(route, body)
-            if problems:
-                raise WsError("invalid_message", "The message does not match the schema", problems)
+            body = validated_body(route, body)
         result = _call(route.handler, request, body)
+        if route.reply_validator is not None:
+            result = checked_reply(route, request, result)
     except WsError as error:
         return error_response(error, message.envelope)
     except PermissionDenied:
@@ -286,6 +289,14 @@ def make_gateway_view(router: Router) -> Callable[..., HttpResponse]:
 
 #: Tokens one user may mint per minute.
 TOKENS_PER_MINUTE = 30
+
+
+def router_urlpatterns(router: Router, view: Callable[..., Any]) -> list[Any]:
+    """The URL patterns of ``router.urls``: the gateway view and the one-time token view."""
+    return [
+        path("", view, name="gateway"),
+        path("token/", connect_token_view, name="token"),
+    ]
 
 
 @require_POST

@@ -7,7 +7,9 @@ or a push; pushes carry a ``"type"`` so the page can tell them apart:
 - ``{"type": "presence", "event": "join" | "leave", "room", "user"}`` to the others.
 
 The chat has its own ``Router`` (mounted in ``example_project/urls.py``) rather than the default
-one, so it can be tested next to other apps' routes without key clashes.
+one, so it can be tested next to other apps' routes without key clashes. Its pushes and replies
+are declared, so ``WsTestClient`` checks them and ``manage.py wsschema`` documents them
+(``docs/asyncapi-example.json``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,39 @@ MESSAGE_SCHEMA = {
     "properties": {"text": {"type": "string", "minLength": 1, "maxLength": 500, "pattern": r"\S"}},
     "additionalProperties": False,
 }
+USERNAME = {"type": "string", "minLength": 1, "maxLength": 150}
+
+router.message(
+    "chat.message",
+    description="A message someone sent to the room (the sender gets it too).",
+    schema={
+        "type": "object",
+        "required": ["type", "room", "from", "text", "at"],
+        "properties": {
+            "type": {"enum": ["chat.message"]},
+            "room": {"type": "string"},
+            "from": USERNAME,
+            "text": MESSAGE_SCHEMA["properties"]["text"],
+            "at": {"type": "string", "format": "date-time"},
+        },
+        "additionalProperties": False,
+    },
+)
+router.message(
+    "presence",
+    description="Someone joined or left the room (sent to the others).",
+    schema={
+        "type": "object",
+        "required": ["type", "event", "room", "user"],
+        "properties": {
+            "type": {"enum": ["presence"]},
+            "event": {"enum": ["join", "leave"]},
+            "room": {"type": "string"},
+            "user": USERNAME,
+        },
+        "additionalProperties": False,
+    },
+)
 
 
 def presence(event: str, session: WebSocketSession, username: str) -> dict[str, Any]:
@@ -56,7 +91,21 @@ def announce_leave(request: HttpRequest) -> None:
         session.channel_members().send(presence("leave", session, session.user.get_username()))
 
 
-@router.route("chat.send", schema=MESSAGE_SCHEMA, login_required=True)
+SEND_REPLY = {
+    "type": "object",
+    "required": ["delivered"],
+    "properties": {"delivered": {"type": "integer", "minimum": 0}},
+    "additionalProperties": False,
+}
+WHO_REPLY = {
+    "type": "object",
+    "required": ["room", "online"],
+    "properties": {"room": {"type": "string"}, "online": {"type": "array", "items": USERNAME}},
+    "additionalProperties": False,
+}
+
+
+@router.route("chat.send", schema=MESSAGE_SCHEMA, login_required=True, reply_schema=SEND_REPLY)
 def send(request: HttpRequest, body: dict[str, Any]) -> dict[str, Any]:
     """Broadcast a message to the room, the sender included; reply with how many got it."""
     session = request.websocket_session
@@ -72,7 +121,12 @@ def send(request: HttpRequest, body: dict[str, Any]) -> dict[str, Any]:
     return {"delivered": result.delivered}
 
 
-@router.route("chat.who", login_required=True, schema={"type": "object", "maxProperties": 0})
+@router.route(
+    "chat.who",
+    login_required=True,
+    schema={"type": "object", "maxProperties": 0},
+    reply_schema=WHO_REPLY,
+)
 def who(request: HttpRequest, body: dict[str, Any]) -> dict[str, Any]:
     """Who is online in this room: the users of its connected sessions, each named once."""
     session = request.websocket_session

@@ -11,7 +11,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ws_routes import custom_domain, deploy
+from ws_routes import deploy
+from ws_routes.deploy import custom_domain
 
 
 class Command(BaseCommand):

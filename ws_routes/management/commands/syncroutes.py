@@ -16,7 +16,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ws_routes import deploy, iam
+from ws_routes import deploy
+from ws_routes.deploy import iam
 from ws_routes.models import ApiGateway
 
 

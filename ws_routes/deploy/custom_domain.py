@@ -7,19 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import deploy
-from .deploy import (
-    BEFORE_DEPLOYED,
-    AwsCallError,
-    DeployError,
-    PlanError,
-    call_aws,
-    is_not_found,
-    list_all,
-    redact_secrets,
-    save_fields,
-)
-from .models import ApiGateway
+from ..models import ApiGateway
+from . import aws
+from .aws import call_aws, is_not_found, list_all
+from .errors import AwsCallError, DeployError, PlanError
+from .records import BEFORE_DEPLOYED, aws_tags, clear_error, record_error, save_fields
 
 # -- custom domain ------------------------------------------------------------------------------
 
@@ -39,7 +31,7 @@ def create_custom_domain(
     try:
         return _create_custom_domain(gateway, client, route53)
     except DeployError as error:
-        save_fields(gateway, last_error=redact_secrets(str(error)))
+        record_error(gateway, error)
         raise
 
 
@@ -54,7 +46,7 @@ def _create_custom_domain(gateway: ApiGateway, client: Any, route53: Any) -> lis
         )
     if not gateway.api_id:
         raise PlanError(f"Gateway {name!r}: create the API first (Create gateway or syncroutes).")
-    client = client if client is not None else deploy.apigateway_client(gateway)
+    client = client if client is not None else aws.apigateway_client(gateway)
     done: list[str] = []
     try:
         domain = call_aws(client, "get_domain_name", DomainName=gateway.domain_name)
@@ -74,7 +66,7 @@ def _create_custom_domain(gateway: ApiGateway, client: Any, route53: Any) -> lis
             ],
         }
         if gateway.tags:
-            arguments["Tags"] = {str(k): str(v) for k, v in gateway.tags.items()}
+            arguments["Tags"] = aws_tags(gateway)
         domain = call_aws(client, "create_domain_name", **arguments)
         done.append(f"+ domain name {gateway.domain_name} (REGIONAL, TLS 1.2)")
     else:
@@ -132,7 +124,7 @@ def _create_custom_domain(gateway: ApiGateway, client: Any, route53: Any) -> lis
                 f"AWS did not report the API Gateway domain name of {gateway.domain_name} yet; "
                 "run createCustomDomain again in a minute to write the DNS record."
             )
-        route53 = route53 if route53 is not None else deploy.route53_client(gateway)
+        route53 = route53 if route53 is not None else aws.route53_client(gateway)
         record: dict[str, Any] = {"Name": gateway.domain_name}
         if configuration.get("HostedZoneId"):
             record.update(
@@ -157,6 +149,5 @@ def _create_custom_domain(gateway: ApiGateway, client: Any, route53: Any) -> lis
         done.append(f"~ dns {record['Type']} {gateway.domain_name} -> {target}")
     elif target:
         done.append(f"# point a CNAME for {gateway.domain_name} at {target}")
-    if gateway.last_error:
-        save_fields(gateway, last_error="")
+    clear_error(gateway)
     return done

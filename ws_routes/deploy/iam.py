@@ -7,9 +7,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from . import deploy
-from .deploy import PlanError, call_aws
-from .models import ApiGateway
+from ..models import ApiGateway
+from . import aws
+from .aws import call_aws
+from .errors import PlanError
 
 #: Every apigatewayv2 operation syncroutes/createApiGateway call (tests check it is exact).
 SYNC_OPERATIONS = (
@@ -60,7 +61,7 @@ def caller_account_id(gateway: ApiGateway, *, client: Any = None) -> str:
 
     Example: ``iam_policy(gateway, account_id=caller_account_id(gateway))``.
     """
-    client = client if client is not None else deploy.sts_client(gateway)
+    client = client if client is not None else aws.sts_client(gateway)
     return str(call_aws(client, "get_caller_identity")["Account"])
 
 
