@@ -11,7 +11,7 @@ import asyncio
 import pytest
 
 from tests.test_http1 import REQUEST, Server, request, run
-from ws_routes.http1 import ConnectionPools, HttpError
+from ws_routes.sending.http1 import ConnectionPools, HttpError
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 
