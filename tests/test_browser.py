@@ -214,3 +214,65 @@ def test_a_logged_out_visitor_is_sent_to_the_login_page(demo, tmp_path):
             browser.wait(lambda: "Wrong username" in browser.text("body"), "no login error")
         finally:
             browser.quit()
+
+
+def test_a_dropped_socket_resumes_and_misses_nothing(browsers):
+    """Issue 12: one user's socket drops, messages are sent meanwhile, it reconnects: each
+    arrives once, in order. A reload shows the kept history; one socket follows two rooms."""
+    room = "resume-test"
+    demo, demo2 = browsers
+    demo.log_in("demo", "demo", room)
+    demo2.log_in("demo2", "demo2", room)
+    demo.wait(lambda: "demo2 joined" in demo.messages(), "demo never saw demo2 join")
+    demo.say("before the drop")
+    demo2.wait(lambda: "demo before the drop" in demo2.messages(), "demo2 never got it")
+
+    # Drop demo2's socket and keep it down (the next attempt would be a minute away).
+    demo2.driver.execute_script(
+        "const ws = window.chatClient; ws.options.minDelay = 60000;"
+        " ws.options.random = () => 0.99; ws.socket.close(4000, 'test drop');"
+    )
+    demo2.wait(lambda: demo2.text("#status").startswith("reconnecting"), "never dropped")
+    demo.wait(lambda: "demo2 left" in demo.messages(), "the drop was never noticed")
+    sent = [f"missed {n}" for n in range(1, 6)]
+    for text in sent:
+        demo.say(text)
+        demo.wait(lambda t=text: f"demo {t}" in demo.messages(), f"{text} not sent")
+    assert not any("missed" in line for line in demo2.messages())
+
+    demo2.driver.execute_script("window.chatClient.close(); window.chatClient.connect();")
+    demo2.wait(lambda: demo2.text("#status") == "connected", "demo2 never reconnected")
+    expected = ["demo before the drop"] + [f"demo {t}" for t in sent]
+    demo2.wait(
+        lambda: [m for m in demo2.messages() if m.startswith("demo ")] == expected,
+        "demo2 did not get every missed message once, in order",
+    )
+    demo.say("after the resume")
+    demo2.wait(lambda: "demo after the resume" in demo2.messages(), "no live message after")
+    chat = [m for m in demo2.messages() if m.startswith("demo ")]
+    assert chat == expected + ["demo after the resume"]
+
+    # A reload shows the kept messages (history=100).
+    demo2.driver.refresh()
+    demo2.wait(lambda: demo2.text("#status") == "connected", "no reconnect after the reload")
+    demo2.wait(
+        lambda: (
+            [m for m in demo2.messages() if m.startswith("demo ")]
+            == expected + ["demo after the resume"]
+        ),
+        "the reload did not show the history",
+    )
+
+    # The same socket follows a second room.
+    demo2.driver.find_element(By.ID, "follow").send_keys("second-room")
+    demo2.driver.find_element(By.ID, "follow-button").click()
+    demo2.wait(lambda: "#second-room" in demo2.texts("#following li"), "not following")
+    demo.driver.get(f"{demo.base_url}/room/second-room/")
+    demo.wait(lambda: demo.text("#status") == "connected", "demo never entered the second room")
+    demo.say("in the other room")
+    demo2.wait(
+        lambda: "#second-room demo in the other room" in demo2.messages(),
+        "the second room's message never came",
+    )
+    for browser in (demo, demo2):
+        assert browser.console_errors() == []

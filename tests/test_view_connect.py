@@ -165,7 +165,8 @@ def test_cookie_login_from_browser_needs_origin_list(gateway, alice, settings):
 def test_connect_statement_budget(gateway, alice, django_assert_max_num_queries):
     with django_assert_max_num_queries(2):  # auth by token (2) ...
         raw_ok = ConnectToken.mint(alice)
-    with django_assert_max_num_queries(3):  # token read + token delete + session upsert
+    # token read + token delete + session upsert + the ?channel= subscription INSERT
+    with django_assert_max_num_queries(4):
         response = gateway.connect(query=f"token={raw_ok}&channel=lobby")
     assert response.status_code == 200
 

@@ -41,6 +41,17 @@ DEFAULTS: dict[str, Any] = {
     "CHANNEL_QUERY_PARAM": "channel",
     "CHANNEL_PATTERN": r"[A-Za-z0-9_.:@-]{1,128}",
     "DEFAULT_CHANNEL": "",
+    # Channels (docs/channels.md). A channel name no @router.channel() rule matches is refused
+    # on connect and subscribe; True lets any well-formed name through (the old behaviour).
+    "ALLOW_UNREGISTERED_CHANNELS": False,
+    # Channels one socket may follow at once (a subscribe storm gets too_many_subscriptions).
+    "MAX_SUBSCRIPTIONS_PER_SOCKET": 50,
+    # Dotted path to describe(user) -> dict, what presence pushes and members() show of a user.
+    # None: {"username": ...} only.
+    "PRESENCE_USER": None,
+    # Bytes of missed messages a subscribe reply carries at most (API Gateway caps a reply at
+    # 128 KB); beyond that the reply says more: true and the client asks channel.history.
+    "HISTORY_REPLAY_BYTES": 96 * 1024,
     # Connect attempts allowed per source IP per window (Django cache; None turns it off).
     "CONNECT_RATE_LIMIT": (60, 60),
     "CACHE_ALIAS": "default",

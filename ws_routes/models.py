@@ -134,6 +134,15 @@ class WebSocketSessionQuerySet(models.QuerySet["WebSocketSession"]):
     def connected(self) -> WebSocketSessionQuerySet:
         return self.filter(connected=True)
 
+    def in_channel(self, name: str) -> WebSocketSessionQuerySet:
+        """Sessions subscribed to channel ``name`` (index ``ws_routes_sub_channel``).
+
+        Example: ``WebSocketSession.objects.in_channel("room:kitchen").send({"n": 1})``.
+        """
+        if not isinstance(name, str):
+            raise TypeError(f"A channel name is a string, not {type(name).__name__}")
+        return self.filter(subscriptions__channel=name)
+
     def send(self, data: Any, *, on_commit: bool = False) -> SendResult:
         """Push ``data`` (JSON-serialisable) to every connected session in the queryset.
 
@@ -188,6 +197,21 @@ class WebSocketSession(models.Model):
         return WebSocketSession.objects.filter(
             channel_name=self.channel_name, api_id=self.api_id, stage=self.stage, connected=True
         )
+
+    def subscribe(self, name: str) -> None:
+        """Follow channel ``name`` (no authorisation: server code decides); see docs/channels.md.
+
+        Example: ``request.websocket_session.subscribe("room:kitchen")``.
+        """
+        from .channels.membership import join
+
+        join(self, name)
+
+    def unsubscribe(self, name: str) -> None:
+        """Stop following ``name``; ``WsError("not_subscribed")`` if this socket did not."""
+        from .channels.membership import leave
+
+        leave(self, name)
 
     def send(self, data: Any, *, on_commit: bool = False) -> SendResult:
         """Push ``data`` to this connection: ``request.websocket_session.send({"n": 1})``."""
@@ -387,3 +411,15 @@ class ConnectToken(models.Model):
             return None  # the token is spent all the same: it was this user's
         spent = SpentToken(cls, alias, hash_token(raw), *row)
         return user, spent
+
+
+from .channel_models import ChannelMessage, Subscription  # noqa: E402  (their own module)
+
+__all__ = [
+    "ApiGateway",
+    "ChannelMessage",
+    "ConnectToken",
+    "GatewayRoute",
+    "Subscription",
+    "WebSocketSession",
+]

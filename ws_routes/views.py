@@ -23,6 +23,7 @@ from django.utils.functional import SimpleLazyObject
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
+from .channels import connect as channel_connect
 from .conf import ws_setting
 from .contract import (
     API_ID_HEADER,
@@ -159,6 +160,7 @@ def _open_session(
     )
     request.user = user
     request.websocket_session = session
+    channel_connect.authorise_connect_channel(router, request, channel)
     for hook in router.connect_hooks:
         if _call(hook, request) is False:
             raise WsError("connection_refused", "The connection was refused", status=403)
@@ -179,6 +181,7 @@ def _open_session(
             "disconnected_at",
         ],
     )
+    channel_connect.subscribe_connected(session)
 
 
 def handle_disconnect(router: Router, request: HttpRequest, event: GatewayEvent) -> HttpResponse:
@@ -186,6 +189,8 @@ def handle_disconnect(router: Router, request: HttpRequest, event: GatewayEvent)
     closed = WebSocketSession.objects.filter(
         connection_id=event.connection_id, connected=True
     ).update(connected=False, disconnected_at=timezone.now())
+    if closed:
+        channel_connect.unsubscribe_disconnected(event.connection_id)
     if closed and router.disconnect_hooks:
         session = SimpleLazyObject(
             lambda: WebSocketSession.objects.select_related("user").get(
