@@ -241,8 +241,8 @@ def test_a_valid_token_is_spent_only_by_a_connect_that_succeeds(alice, channel, 
     query = f"channel={channel}&token={raw}" if use_token else f"channel={channel}"
     before = state()
     response = post("CONNECT", "PropConn0000003=", query=query)
-    assert response.status_code in (200, 400)
-    if response.status_code == 400:
+    assert response.status_code != 500
+    if response.status_code >= 400:  # a malformed or unauthorised channel
         assert state() == before  # the token is still there
     else:
         post("DISCONNECT", "PropConn0000003=")
