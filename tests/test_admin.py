@@ -362,6 +362,8 @@ def test_send_message_to_a_filtered_select_all(staff, sessions, sent):
         ("{not json", "Not valid JSON"),
         ("NaN", "Not valid JSON"),
         ('{"a": Infinity}', "Not valid JSON"),
+        ('{"a": 1e400}', "Not valid JSON"),  # issue 10: parsed to infinity, sent as Infinity
+        ("[-1E999]", "Not valid JSON"),
         ("", "This field is required"),
         ('"' + "x" * (128 * 1024) + '"', "larger than 128 KB"),
         ("[" * 100_000 + "]" * 100_000, "larger than 128 KB"),

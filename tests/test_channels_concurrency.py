@@ -92,7 +92,7 @@ def test_subscribes_racing_a_disconnect_leave_no_rows(alice):
     connection.vendor != "postgresql", reason="the query plan is PostgreSQL's (DATABASE_URL)"
 )
 def test_postgresql_reads_a_channel_through_its_index():
-    from ws_routes.sending import _queryset_rows  # noqa: F401  (the query it pages with)
+    from ws_routes.sending.recipients import queryset_rows  # noqa: F401  (the query it pages with)
 
     with connection.cursor() as cursor:
         cursor.execute(

@@ -18,6 +18,7 @@ from itertools import count
 
 import aiohttp
 import pytest
+import yarl
 from botocore.exceptions import ClientError
 
 from tests.e2e.support import (
@@ -62,6 +63,8 @@ def make_gateway(backend):
 
     def make(**options) -> LocalGateway:
         options.setdefault("secret", SECRET)
+        # What management_client() signs with (the @connections API always checks SigV4).
+        options.setdefault("management_credentials", LOCAL_CREDENTIALS)
         target = options.pop("target", backend.url)
         gateway = LocalGateway(target, **options).start()
         started.append(gateway)
@@ -93,6 +96,22 @@ async def request(ws, payload) -> dict:
 
 async def whoami(ws) -> str:
     return (await request(ws, {"action": "whoami"}))["connectionId"]
+
+
+LOCAL_CREDENTIALS = {"AKIDLOCAL": "local-secret"}
+
+
+def sign(method: str, url: str, body: bytes = b"") -> dict[str, str]:
+    """SigV4 headers for a raw request, as management_client() would sign it."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method=method, url=url, data=body)
+    SigV4Auth(Credentials("AKIDLOCAL", "local-secret"), "execute-api", "us-east-1").add_auth(
+        request
+    )
+    return dict(request.headers.items())
 
 
 def sequence_ids(*ids: str):
@@ -657,11 +676,9 @@ def test_raw_management_requests(gateway):
                 ("method", "PUT", "/@connections/abc", b"x"),
                 ("big", "POST", "/@connections/abc", b"x" * (128 * KB + 1)),
             ]:
+                url = yarl.URL(base + path, encoded=True)  # sent exactly as signed
                 async with session.request(
-                    method,
-                    base + path,
-                    data=data,
-                    headers={"Authorization": "AWS4-HMAC-SHA256 garbage"},
+                    method, url, data=data, headers=sign(method, base + path, data)
                 ) as response:
                     results[name] = (
                         response.status,

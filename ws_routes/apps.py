@@ -3,7 +3,7 @@ from django.apps import AppConfig
 
 class WsRoutesConfig(AppConfig):
     """Mounts the views on routers, autodiscovers ``ws.py`` modules, registers the checks and
-    the auto-sync."""
+    the auto-sync and the login signals."""
 
     name = "ws_routes"
     label = "ws_routes"
@@ -15,6 +15,7 @@ class WsRoutesConfig(AppConfig):
 
         from . import checks  # noqa: F401  (registers the checks)
         from .channels import membership
+        from .login_signals import connect_login_signals
         from .management import auto_sync  # the composition root wires the top layer in
         from .models import install_channel_membership
         from .routing import ViewMount, autodiscover, mount_views
@@ -22,5 +23,6 @@ class WsRoutesConfig(AppConfig):
 
         mount_views(ViewMount(make_gateway_view, router_urlpatterns))
         install_channel_membership(membership)
+        connect_login_signals()
         autodiscover()
         post_migrate.connect(auto_sync.sync_after_migrate, sender=self)

@@ -23,26 +23,42 @@ MAX_SCHEMA_ERRORS = 20
 Problems = list[dict[str, str]]
 
 
+#: Characters of one JSON path element (a client's key) echoed in a problem's ``path``, of a
+#: whole ``path``, and of a problem's ``message``: a 120 KB request must not get a 241 KB error.
+MAX_PATH_ELEMENT_CHARS = 64
+MAX_PATH_CHARS = 512
+MAX_PROBLEM_MESSAGE_CHARS = 300
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def json_path(path: Any) -> str:
-    """``("items", 0, "a b")`` -> ``$.items[0]["a b"]``: where a problem is, as clients read it."""
+    """``("items", 0, "a b")`` -> ``$.items[0]["a b"]``: where a problem is, as clients read it.
+
+    Each element is cut to ``MAX_PATH_ELEMENT_CHARS``, the whole path to ``MAX_PATH_CHARS``.
+    """
     parts = ["$"]
     for part in path:
         if isinstance(part, int):
             parts.append(f"[{part}]")
-        elif isinstance(part, str) and part.isidentifier():
-            parts.append(f".{part}")
+            continue
+        name = _bounded(str(part), MAX_PATH_ELEMENT_CHARS)
+        if name.isidentifier():
+            parts.append(f".{name}")
         else:
-            parts.append(f"[{json.dumps(str(part), ensure_ascii=False)}]")
-    return "".join(parts)
+            parts.append(f"[{json.dumps(name, ensure_ascii=False)}]")
+    return _bounded("".join(parts), MAX_PATH_CHARS)
 
 
 def short_message(message: str, instance: Any = None) -> str:
     """A validator's message quotes the whole offending value: shorten the quote, keep the rest."""
-    if len(message) > 300:
+    if len(message) > MAX_PROBLEM_MESSAGE_CHARS:
         quoted = repr(instance)
         if len(quoted) > 60 and quoted in message:
             message = message.replace(quoted, quoted[:50] + "…")
-    return message[:300]
+    return _bounded(message, MAX_PROBLEM_MESSAGE_CHARS)
 
 
 class BodyValidator:

@@ -17,12 +17,17 @@ from django.conf import settings
 
 DEFAULTS: dict[str, Any] = {
     # Secrets API Gateway sends in X-Ws-Secret. Any entry is accepted (rotation); the first one
-    # is the one written into the gateway's integration by syncroutes.
+    # is the one written into the gateway's integration by syncroutes. A list of strings of 32
+    # to 256 characters from A-Z a-z 0-9 . _ ~ + / = -; empty or anything else refuses every
+    # call (DEBUG included).
     "GATEWAY_SECRETS": [],
     # Key of the message body that names the route (API Gateway: $request.body.<key>).
     "ROUTE_SELECTION_KEY": "action",
     # Largest message body the view reads, in bytes (API Gateway's own limit is 128 KB).
     "MAX_BODY_BYTES": 128 * 1024,
+    # Deepest nesting of lists/objects a message may have; deeper is refused as invalid_json
+    # (a reply nested ~900 levels would not even encode).
+    "MAX_JSON_DEPTH": 64,
     # Browser origins allowed to open a socket, exact "scheme://host[:port]" strings, or "*".
     # Empty: a browser (one that sends Origin) may connect only with a one-time token, never on
     # the strength of its cookie alone (that would allow cross-site WebSocket hijacking).

@@ -48,7 +48,7 @@ def append(rule: ChannelRule, channel: str, data_text: str, using: str | None = 
         "ON CONFLICT DO NOTHING RETURNING seq"
     )
     now = timezone.now()
-    params = [channel, data_text, now, channel]
+    params: list[Any] = [channel, data_text, now, channel]
     for attempt in range(SEQ_RETRIES):
         with connection.cursor() as cursor:
             cursor.execute(sql, params)

@@ -59,7 +59,7 @@ def insert_subscription(connection_id: str, channel: str, using: str | None = No
     connection = connections[alias]
     cap = _cap()
     sql = _insert_sql(connection.vendor, connection.ops.quote_name)
-    params = [channel, cap, timezone.now(), connection_id, True, channel, cap]
+    params: list[Any] = [channel, cap, timezone.now(), connection_id, True, channel, cap]
     for _ in range(RACE_RETRIES):
         with connection.cursor() as cursor:
             cursor.execute(sql, params)

@@ -43,8 +43,10 @@ What the quick-start stage emulates, as AWS documents or was observed:
   (text frame if UTF-8, else binary), GET answers ``connectedAt`` / ``identity`` / ``lastActiveAt``,
   DELETE closes (1000). Unknown or not-yet-connected ids: 410 ``GoneException``; over 128 KB: 413
   ``PayloadTooLargeException``; a client not reading: 429 ``LimitExceededException``. SigV4 is
-  accepted unverified, or verified when ``management_credentials`` are given (403
-  ``ForbiddenException``).
+  always verified (403 ``ForbiddenException``): against ``management_credentials``, else the
+  environment's ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, else a generated pair
+  (loopback only); the body is hashed, ``X-Amz-Date`` must be signed and within 15 minutes.
+  Requests with an ``Origin`` header (browsers) are refused.
 
 Not emulated: the 500 new connections/s and 10,000 requests/s account quotas, Lambda authorizers,
 API keys, custom domains, TLS (put a TLS proxy in front for ``wss://``). Request models are

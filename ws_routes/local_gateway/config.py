@@ -29,8 +29,9 @@ class GatewayConfig:
     answer. ``state_file``: where the control plane keeps what was deployed (JSON).
     ``route_keys`` are the routes the emulated
     API has (``None``: any string action is a route); other actions go to ``$default``.
-    ``management_credentials`` maps access key id → secret key: when given, ``@connections``
-    requests must carry a valid SigV4 signature by one of them.
+    ``management_credentials`` maps access key id → secret key: ``@connections`` requests must
+    carry a valid SigV4 signature by one of them (``None``: the environment's
+    ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, else a generated pair, loopback only).
 
     Example::
 

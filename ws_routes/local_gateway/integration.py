@@ -158,6 +158,7 @@ class Integration:
     ) -> IntegrationResponse:
         """POST ``body`` to ``url`` as the integration; raises like AWS fails (500 / 504)."""
         client_timeout = self._timeout if timeout is None else aiohttp.ClientTimeout(total=timeout)
+        logged_url, _, query = url.partition("?")  # never log the query: it may carry ?token=
         try:
             async with self.session.post(
                 url, data=body, headers=headers, timeout=client_timeout, allow_redirects=False
@@ -176,14 +177,20 @@ class Integration:
                         "%s: %s answered a redirect (%s) to %s; API Gateway does not follow "
                         "redirects: check the target URL (trailing slash?)",
                         context.event,
-                        url,
+                        logged_url,
                         response.status,
                         response.headers.get("Location", "?"),
                     )
                 return IntegrationResponse(response.status, response.headers, data)
         except asyncio.TimeoutError:
-            logger.warning("%s %s: %s timed out", context.event, context.route, url)
+            logger.warning("%s %s: %s timed out", context.event, context.route, logged_url)
             raise IntegrationTimeout() from None
         except aiohttp.ClientError as error:
-            logger.warning("%s %s: %s unreachable: %s", context.event, context.route, url, error)
+            logger.warning(
+                "%s %s: %s unreachable: %s",
+                context.event,
+                context.route,
+                logged_url,
+                str(error).replace(query, "…") if query else error,
+            )
             raise IntegrationError() from None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections.abc import Coroutine
 from typing import Any
@@ -27,6 +28,7 @@ from .connections import ConnectionRegistry
 from .control_plane import CONTROL_PLANE_PREFIX, ControlPlane
 from .integration import Integration
 from .management_api import CONNECTIONS_PATH, ManagementApi
+from .management_auth import ManagementCredentials, resolve_management_credentials
 from .stages import StageResolver
 from .websocket import GOING_AWAY, WebSocketEndpoint
 
@@ -58,6 +60,10 @@ class GatewayServer:
         # StateFileError here: a corrupt --state file is refused before anything binds.
         self.control_plane = ControlPlane.from_file(config.state_file, lambda: self.api_endpoint)
         self.stages = StageResolver(config, self.control_plane)
+        #: What ``@connections`` requests must be signed with (see ``management_auth``).
+        self.management_credentials: ManagementCredentials = resolve_management_credentials(
+            config.management_credentials, config.host, os.environ
+        )
         self.registry = ConnectionRegistry()
         self.port: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -110,7 +116,7 @@ class GatewayServer:
         )
         integration = Integration(config, self._session)
         websocket = WebSocketEndpoint(config, self.registry, integration, self.spawn, self.stages)
-        management = ManagementApi(config, self.registry)
+        management = ManagementApi(config, self.registry, self.management_credentials)
 
         async def dispatch(request: web.Request) -> web.StreamResponse:
             path = request.raw_path.partition("?")[0]
@@ -227,6 +233,14 @@ class LocalGateway:
         """``http://127.0.0.1:<port>``: ``endpoint_url`` for an ``apigatewayv2`` client."""
         self.port  # noqa: B018 - raises if not started
         return self.server.control_plane_endpoint
+
+    @property
+    def management_credentials(self) -> ManagementCredentials:
+        """The SigV4 keys ``@connections`` accepts.
+
+        Example: ``key_id, secret = gateway.management_credentials.first()``.
+        """
+        return self.server.management_credentials
 
     def connection_ids(self) -> list[str]:
         """Ids of the sockets open right now."""

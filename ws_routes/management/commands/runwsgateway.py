@@ -38,6 +38,7 @@ from ws_routes.local_gateway.config import (
 )
 from ws_routes.local_gateway.control_plane import StateFileError
 from ws_routes.local_gateway.provision import provision_from_router
+from ws_routes.security import configured_gateway_secrets
 
 
 def router_at(target: str) -> Any:
@@ -91,6 +92,16 @@ class Command(BaseCommand):
             "--max-lifetime", type=float, default=AWS_MAX_LIFETIME_SECONDS, help="Seconds (7200)."
         )
         parser.add_argument(
+            "--access-key-id",
+            help="SigV4 access key id @connections requests must be signed with (default: "
+            "AWS_ACCESS_KEY_ID from the environment, else a generated pair, printed).",
+        )
+        parser.add_argument(
+            "--secret-access-key",
+            help="Its secret key (default: AWS_SECRET_ACCESS_KEY). Prefer the environment: "
+            "a command line is visible to other users of the machine.",
+        )
+        parser.add_argument(
             "--integration-timeout",
             type=float,
             default=AWS_INTEGRATION_TIMEOUT_SECONDS,
@@ -105,8 +116,12 @@ class Command(BaseCommand):
         return self._quick_start_config(options, target)
 
     def _config(self, options: dict[str, Any], **fields: Any) -> GatewayConfig:
+        key_id, secret_key = options.get("access_key_id"), options.get("secret_access_key")
+        if bool(key_id) != bool(secret_key):
+            raise CommandError("Pass both --access-key-id and --secret-access-key, or neither.")
         try:
             return GatewayConfig(
+                management_credentials={key_id: secret_key} if key_id and secret_key else None,
                 host=options["host"],
                 port=options["port"],
                 api_id=options["api_id"],
@@ -123,12 +138,13 @@ class Command(BaseCommand):
     def _quick_start_config(self, options: dict[str, Any], target: str) -> GatewayConfig:
         secret = options.get("secret")
         if not secret:
-            secrets = ws_setting("GATEWAY_SECRETS")
+            secrets = configured_gateway_secrets()  # validated: never str() of a bad entry
             if not secrets:
                 raise CommandError(
-                    "No gateway secret: set WS_ROUTES['GATEWAY_SECRETS'] or pass --secret."
+                    "No valid gateway secret: set WS_ROUTES['GATEWAY_SECRETS'] to a list of "
+                    "secrets (see the README) or pass --secret."
                 )
-            secret = str(secrets[0])
+            secret = secrets[0].decode()
         router = router_at(target)
         routes = options.get("routes")
         if routes == "*":
@@ -175,7 +191,7 @@ class Command(BaseCommand):
         """Serve until SIGINT/SIGTERM, then close every socket (Django gets DISCONNECT)."""
         try:
             server = GatewayServer(config)
-        except StateFileError as error:
+        except (StateFileError, ValueError) as error:  # corrupt state; exposed host
             raise CommandError(str(error)) from None
         try:
             await server.start()
@@ -212,6 +228,19 @@ class Command(BaseCommand):
         self.stdout.write("Provisioned from the router (as syncroutes would):")
         self.stdout.write("\n".join(f"  {line}" for line in lines))
 
+    @staticmethod
+    def _credential_lines(server: GatewayServer) -> list[str]:
+        credentials = server.management_credentials
+        key_id, secret_key = credentials.first()
+        if credentials.generated:
+            return [
+                "  SigV4 required on @connections; generated for this run (Django's sender "
+                "signs with these once exported where runserver runs):",
+                f"    export AWS_ACCESS_KEY_ID={key_id} AWS_SECRET_ACCESS_KEY={secret_key}",
+            ]
+        # Never print a secret we were given: it may be a real AWS key.
+        return [f"  SigV4 required on @connections: key {key_id} (from the {credentials.source})"]
+
     def _banner(self, server: GatewayServer, config: GatewayConfig) -> None:
         routes = "any action" if config.route_keys is None else ", ".join(sorted(config.route_keys))
         lines = [f"Local API Gateway (WebSocket API) listening on {server.url}"]
@@ -230,6 +259,7 @@ class Command(BaseCommand):
             f"  management API: {server.api_endpoint.replace('ws://', 'http://')}/<stage>"
             "/@connections/{id}",
             f"  control plane: AWS_ENDPOINT_URL_APIGATEWAYV2={server.control_plane_endpoint}",
+            *self._credential_lines(server),
         ]
         wanted = f"{server.control_plane_endpoint}/{{stage}}"
         configured = ws_setting("MANAGEMENT_ENDPOINT")

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from ws_routes.local_gateway.management_auth import generate_credentials
 from ws_routes.models import ApiGateway
 
 from .demousers import DEMO_ADMIN, DEMO_USERS
@@ -146,7 +148,19 @@ class Command(BaseCommand):
 
     def start(self, command: list[str]) -> subprocess.Popen[Any]:
         # Its own process group: Ctrl-C reaches only this command, which stops them in order.
-        return subprocess.Popen(command, start_new_session=True)
+        # Both servers get this run's @connections key pair: the gateway verifies SigV4 with
+        # it, Django's sender signs with it (boto3's environment credentials).
+        return subprocess.Popen(command, start_new_session=True, env=self.environment)
+
+    @cached_property
+    def environment(self) -> dict[str, str]:
+        ((key_id, secret_key),) = generate_credentials().items()
+        inherited = {
+            name: value
+            for name, value in os.environ.items()
+            if name not in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE")
+        }
+        return {**inherited, "AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret_key}
 
     def wait_until_ready(
         self, servers: list[subprocess.Popen[Any]], ports: tuple[int, ...]
