@@ -44,6 +44,7 @@ from .errors import WsError
 from .message_parsing import ParsedMessage
 from .models import ConnectToken, WebSocketSession
 from .replies import error_response, json_response, reply_response
+from .requests import ws_request
 from .routing import Router
 from .security import (
     API_ID_PATTERN,
@@ -58,7 +59,6 @@ from .security import (
     origin_is_allowed,
     user_has_route_permission,
 )
-from .requests import ws_request
 from .session_query import open_session_query
 from .typed import checked_reply
 from .validation import validated_body
@@ -210,9 +210,7 @@ def handle_disconnect(router: Router, request: HttpRequest, event: GatewayEvent)
     return HttpResponse(status=200)
 
 
-def handle_message(
-    router: Router, request: HttpRequest, event: GatewayEvent
-) -> HttpResponseBase:
+def handle_message(router: Router, request: HttpRequest, event: GatewayEvent) -> HttpResponseBase:
     """Parse, route, load the session, authorise, validate, call the handler, reply."""
     message = ParsedMessage(router.route_selection_key)
     try:
@@ -226,7 +224,7 @@ def handle_message(
         user = bound_user(session)  # None after a password change: the socket is anonymous
         request.user = user or AnonymousUser()
         ws_request(request).websocket_session = session
-        ws_request(request).ws_message = message.original  # the seed's WebSocketView reads self.body
+        ws_request(request).ws_message = message.original  # WebSocketView reads self.body
         if route.login_required and user is None:
             raise WsError("not_authenticated", "Log in to use this route", status=401)
         if route.permission and not user_has_route_permission(request.user, route.permission):
