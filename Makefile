@@ -16,7 +16,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# The library (disallow_untyped_defs) and tests/typing, a user's typed code (pyproject [tool.mypy]).
+# The library (disallow_untyped_defs) and tests/typed_usage, a user's typed code (pyproject [tool.mypy]).
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 

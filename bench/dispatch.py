@@ -141,7 +141,7 @@ def build_floor_query() -> tuple[list, str, dict, dict[str, str]]:
     def plain_with_query(request: HttpRequest) -> JsonResponse:
         json.loads(request.body)
         connection_id = request.headers[CONNECTION_ID_HEADER]
-        # ours's query as the ORM writes it (ws_routes.models.OpenSessionQuery.orm_query)
+        # ours's query as the ORM writes it (ws_routes.session_query.OpenSessionQuery.orm_query)
         found = list(
             WebSocketSession.objects.select_related("user").filter(
                 connection_id=connection_id, connected=True

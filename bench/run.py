@@ -28,6 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import channels  # noqa: E402
 import common  # noqa: E402
 import dispatch  # noqa: E402
 import endpoint  # noqa: E402
@@ -489,6 +490,10 @@ def main() -> None:
             report["memory"] = bench_fanout(100_000 // scale, [0.0], workdir)
             print("validation")
             report["validation"] = validation_report.measure(run_child, 3000 // scale, workdir)
+            print("channels")
+            report["channels"] = channels.bench_channels(
+                run_child, Endpoint, 10_000 // scale, workdir
+            )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     finish(args, report, started)
@@ -498,7 +503,7 @@ def finish(args: argparse.Namespace, report: dict, started: datetime.datetime) -
     """Targets, the rendered tables on stdout and, for a full run, RESULTS.md and results.json."""
     report["targets"] = targets(report)
     report["seconds"] = (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()
-    text = render(report)
+    text = render(report) + "\n".join(channels.render(report["channels"]))
     print()
     print(text)
     if not args.quick and not args.only:

@@ -8,7 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -25,15 +25,6 @@ from ws_routes.models import ApiGateway
 ROOT = Path(__file__).resolve().parent.parent
 PARSER_DIR = ROOT / "tests" / "js" / "asyncapi"
 EXAMPLE_DOCUMENT = ROOT / "docs" / "asyncapi-example.json"
-
-
-@dataclass(frozen=True)
-class ChannelRuleStandIn:
-    """Shaped like the channels issue's rules (``router.channel_rules``), not on main yet."""
-
-    pattern: str
-    presence: bool = False
-    history: int | None = None
 
 
 def full_router() -> Router:
@@ -73,11 +64,9 @@ def full_router() -> Router:
     router.default(lambda request, body: None)
     router.message("note", schema={"type": "object", "properties": {"type": {"enum": ["note"]}}})
     router.message("presence", schema={"type": "object", "required": ["type", "event"]})
-    router.channel_rules = (  # type: ignore[attr-defined]
-        ChannelRuleStandIn("room:{name}", presence=True, history=100),
-        ChannelRuleStandIn("user:{user_id}"),
-        ChannelRuleStandIn("lobby"),
-    )
+    router.add_channel("room:{name}", presence=True, history=100)
+    router.add_channel("team:{team}:{topic}", history_age=timedelta(hours=1))
+    router.add_channel("lobby")
     try:
         pydantic = __import__("pydantic")
     except ImportError:
@@ -169,14 +158,14 @@ def test_channel_rules_become_channels_with_parameters():
     channels = build_document(full_router())["channels"]
     room = next(c for c in channels.values() if c.get("address") == "room:{name}")
     assert set(room["parameters"]) == {"name"}
-    assert "Presence" in room["description"] and "History: 100" in room["description"]
+    assert "Presence" in room["description"] and "the last 100 messages" in room["description"]
     assert room["messages"] == {"presence": {"$ref": "#/channels/socket/messages/push.presence"}}
+    team = next(c for c in channels.values() if c.get("address") == "team:{team}:{topic}")
+    assert set(team["parameters"]) == {"team", "topic"}
+    assert "younger than 3600 s" in team["description"] and "No presence" in team["description"]
     lobby = next(c for c in channels.values() if c.get("address") == "lobby")
-    assert "parameters" not in lobby
-    router = Router()  # a router from before the channels issue: no channel_rules attribute
-    assert set(build_document(router)["channels"]) == {"socket"}
-    router.channel_rules = [object(), ChannelRuleStandIn("")]  # type: ignore[attr-defined]
-    assert set(build_document(router)["channels"]) == {"socket"}  # unusable rules are skipped
+    assert "parameters" not in lobby and "History" not in lobby["description"]
+    assert set(build_document(Router())["channels"]) == {"socket"}  # no rules: the socket only
 
 
 def test_security_and_servers():

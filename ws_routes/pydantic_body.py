@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import PydanticUserError, TypeAdapter, ValidationError
 
+from .body_validators import MAX_SCHEMA_ERRORS, BodyValidator, Problems, json_path, short_message
 from .errors import RouteConfigurationError
-from .validation import MAX_SCHEMA_ERRORS, BodyValidator, Problems, json_path, short_message
 
 #: Where nested models go in the derived schema: draft 4's ``definitions``, not ``$defs``.
 REF_TEMPLATE = "#/definitions/{model}"

@@ -7,47 +7,21 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, NamedTuple, TypeVar
 
+from .channel_rules import ChannelRegistry, ChannelRule, make_rule
 from .errors import RouteConfigurationError
 from .handlers import check_signature as _check_signature
 from .handlers import handler_name as _handler_name
+from .route import ROUTE_KEY_PATTERN, Route
 from .schemas import draft4_problems
 from .typed import MessageType, MessageTypes
-from .validation import BodyValidator, compile_body, wants_instance
+from .validation import compile_body, wants_instance
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 Hook = TypeVar("Hook", bound=Callable[..., Any])
-
-#: What a route key may look like: API Gateway sends it back as ``context.routeKey``; keys starting
-#: with ``$`` are the gateway's own (``$connect``, ``$disconnect``, ``$default``).
-ROUTE_KEY_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}")
-
-
-@dataclass(frozen=True)
-class Route:
-    """One registered message route: its key, plain-function handler and checks.
-
-    ``schema``/``reply_schema`` are JSON Schemas (derived when a Pydantic type was given);
-    their validators are compiled once at registration (``None``: no schema). ``pass_instance``:
-    the handler's ``body`` is annotated with the type, so it gets the validated instance.
-    """
-
-    key: str
-    handler: Callable[..., Any]
-    schema: Mapping[str, Any] | None = None
-    login_required: bool = False
-    permission: str | None = None
-    gateway_validation: bool = False
-    validator: BodyValidator | None = field(default=None, repr=False, compare=False)
-    is_async: bool = field(default=False, repr=False, compare=False)
-    reply_schema: Mapping[str, Any] | None = None
-    reply_validator: BodyValidator | None = field(default=None, repr=False, compare=False)
-    pass_instance: bool = field(default=False, repr=False, compare=False)
 
 
 class Router:
@@ -79,6 +53,7 @@ class Router:
         self._disconnect_hooks: list[Callable[..., Any]] = []
         self._frozen_by: str | None = None
         self._view: Callable[..., Any] | None = None
+        self._channels = ChannelRegistry()
 
     def __repr__(self) -> str:
         return f"<Router {self.app_name!r}: {len(self._routes)} routes>"
@@ -231,6 +206,47 @@ class Router:
         self._ensure_open(f"message {name!r}")
         return self._messages.declare(name, schema, description)
 
+    def channel(
+        self,
+        pattern: str,
+        *,
+        presence: bool = False,
+        history: int | Any = None,
+        history_age: Any = None,
+    ) -> Callable[[Handler], Handler]:
+        """Register channels matching ``pattern`` and who may join them (see docs/channels.md).
+
+        Placeholders become the authoriser's arguments; it returns the function unchanged::
+
+            @router.channel("room:{name}", presence=True, history=100)
+            def may_join_room(request, name):
+                return request.user.is_authenticated
+        """
+
+        def decorator(may_join: Handler) -> Handler:
+            self.add_channel(
+                pattern, may_join, presence=presence, history=history, history_age=history_age
+            )
+            return may_join
+
+        return decorator
+
+    def add_channel(self, pattern: str, may_join: Any = None, **options: Any) -> ChannelRule:
+        """``router.channel`` without the decorator; ``may_join=None`` lets anyone join."""
+        self._ensure_open(f"channel {pattern!r}")
+        rule = make_rule(pattern, may_join, **options)
+        self._channels.add(rule)
+        return rule
+
+    @property
+    def channel_rules(self) -> tuple[ChannelRule, ...]:
+        """The registered channel rules, in the order they are tried."""
+        return self._channels.rules
+
+    def match_channel(self, name: Any) -> tuple[ChannelRule, Mapping[str, str]] | None:
+        """``(rule, placeholder values)`` for a channel name (``user:{user_id}`` built in)."""
+        return self._channels.match(name)
+
     def on_connect(self, hook: Hook) -> Hook:
         """Run ``hook(request)`` on every connect before the session is saved.
 
@@ -271,6 +287,8 @@ class Router:
         self._messages.merge(other._messages)
         self._connect_hooks.extend(other._connect_hooks)
         self._disconnect_hooks.extend(other._disconnect_hooks)
+        for rule in other.channel_rules:
+            self._channels.add(rule)
 
     def _ensure_open(self, what: str) -> None:
         if self._frozen_by is not None:

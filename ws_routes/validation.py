@@ -1,108 +1,38 @@
-"""Message validators: a JSON Schema dict (jsonschema) or a Python type (Pydantic), one interface.
+"""Which validator a schema gets: a JSON Schema dict (jsonschema) or a Python type (Pydantic).
 
 ``compile_body(what, schema)`` is called at registration, so a bad schema fails at import. The
-view then calls ``validator.check(body)``: the problems (each with a JSON path, like
-``{"path": "$.text", "message": "..."}``) and the value the handler may receive (the model
-instance for a Pydantic type, the body itself for a JSON Schema).
+validators themselves are in ``body_validators`` (JSON Schema) and ``pydantic_body`` (Pydantic).
 """
 
 from __future__ import annotations
 
 import inspect
-import json
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from jsonschema import SchemaError
-from jsonschema.validators import validator_for
-
+from .body_validators import (
+    MAX_SCHEMA_ERRORS,
+    BodyValidator,
+    JsonSchemaValidator,
+    Problems,
+    json_path,
+    short_message,
+)
 from .errors import RouteConfigurationError, WsError
 
-#: At most this many schema errors are listed in a reply.
-MAX_SCHEMA_ERRORS = 20
-
-Problems = list[dict[str, str]]
-
-
-def json_path(path: Any) -> str:
-    """``("items", 0, "a b")`` -> ``$.items[0]["a b"]``: where a problem is, as clients read it."""
-    parts = ["$"]
-    for part in path:
-        if isinstance(part, int):
-            parts.append(f"[{part}]")
-        elif isinstance(part, str) and part.isidentifier():
-            parts.append(f".{part}")
-        else:
-            parts.append(f"[{json.dumps(str(part), ensure_ascii=False)}]")
-    return "".join(parts)
-
-
-def short_message(message: str, instance: Any = None) -> str:
-    """A validator's message quotes the whole offending value: shorten the quote, keep the rest."""
-    if len(message) > 300:
-        quoted = repr(instance)
-        if len(quoted) > 60 and quoted in message:
-            message = message.replace(quoted, quoted[:50] + "…")
-    return message[:300]
-
-
-class BodyValidator:
-    """What the registry and the view need from a validator, whatever library does the work.
-
-    ``schema`` is the JSON Schema (given, or derived from the type) that ``gateway_validation``
-    pushes and the AsyncAPI document shows; ``python_type`` is the Pydantic-validated type, or
-    ``None`` for a plain JSON Schema.
-    """
-
-    schema: Mapping[str, Any]
-    python_type: Any = None
-
-    def check(self, value: Any) -> tuple[Problems, Any]:
-        """``(problems, converted value)``; problems sorted by path, at most MAX_SCHEMA_ERRORS."""
-        raise NotImplementedError
-
-    def is_valid(self, value: Any) -> bool:
-        return not self.check(value)[0]
-
-    def to_json(self, value: Any) -> Any:
-        """``value`` as JSON-ready data (a Pydantic type dumps its instances; dicts pass)."""
-        return value
-
-
-class JsonSchemaValidator(BodyValidator):
-    """A JSON Schema dict, checked with ``check_schema`` once, compiled once.
-
-    Example: ``JsonSchemaValidator({"type": "object"}).check({})`` -> ``([], {})``.
-    """
-
-    def __init__(self, schema: Mapping[str, Any], what: str = "schema") -> None:
-        validator_class = validator_for(schema)
-        try:
-            validator_class.check_schema(schema)
-        except SchemaError as error:
-            path = "/".join(str(part) for part in error.path) or "(root)"
-            raise RouteConfigurationError(
-                f"{what}: invalid JSON Schema at {path}: {error.message}"
-            ) from None
-        self.schema = schema
-        self._validator = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
-
-    def check(self, value: Any) -> tuple[Problems, Any]:
-        errors = sorted(self._validator.iter_errors(value), key=lambda e: [str(p) for p in e.path])
-        return [
-            {
-                "path": json_path(error.absolute_path),
-                "message": short_message(error.message, error.instance),
-            }
-            for error in errors[:MAX_SCHEMA_ERRORS]
-        ], value
-
-    def is_valid(self, value: Any) -> bool:
-        return bool(self._validator.is_valid(value))
-
-    def iter_errors(self, value: Any) -> Any:
-        return self._validator.iter_errors(value)
+__all__ = [
+    "MAX_SCHEMA_ERRORS",
+    "BodyValidator",
+    "JsonSchemaValidator",
+    "Problems",
+    "compile_body",
+    "is_python_type",
+    "json_path",
+    "short_message",
+    "validated_body",
+    "wants_instance",
+]
 
 
 def is_python_type(schema: Any) -> bool:

@@ -10,17 +10,15 @@ can refuse a call without the database does so before that query.
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import caches
 from django.core.exceptions import PermissionDenied
-from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.urls import path
 from django.utils import timezone
@@ -28,6 +26,7 @@ from django.utils.functional import SimpleLazyObject
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
+from .channels import connect as channel_connect
 from .conf import ws_setting
 from .contract import (
     API_ID_HEADER,
@@ -42,31 +41,32 @@ from .contract import (
     SOURCE_IP_HEADER,
     STAGE_HEADER,
     meta_key,
+    valid_stage,
 )
 from .errors import WsError
-from .models import ConnectToken, WebSocketSession, open_session_query
+from .message_parsing import ParsedMessage
+from .models import ConnectToken, WebSocketSession
+from .replies import error_response, json_response, reply_response
+from .requests import ws_request
 from .routing import Router
 from .security import (
     API_ID_PATTERN,
     CONNECTION_ID_PATTERN,
-    STAGE_PATTERN,
     authenticate_connect,
+    bound_user,
     clean_channel,
     clean_source_ip,
     connect_rate_limited,
     gateway_secret_is_valid,
+    login_binding,
     origin_is_allowed,
     user_has_route_permission,
 )
+from .session_query import open_session_query
 from .typed import checked_reply
-from .validation import json_path as _json_path
 from .validation import validated_body
 
 logger = logging.getLogger("ws_routes")
-
-#: API Gateway's own limit for a route response (and a message).
-MAX_REPLY_BYTES = 128 * 1024
-_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def parse_gateway_event(request: HttpRequest) -> GatewayEvent:
         raise WsError("bad_request", "X-Ws-Connection-Id is missing or malformed")
     api_id = _header(request, API_ID_HEADER)
     stage = _header(request, STAGE_HEADER)
-    if not API_ID_PATTERN.fullmatch(api_id) or not STAGE_PATTERN.fullmatch(stage):
+    if not API_ID_PATTERN.fullmatch(api_id) or not (stage == "" or valid_stage(stage)):
         raise WsError("bad_request", "X-Ws-Api-Id or X-Ws-Stage is malformed")
     return GatewayEvent(
         kind=kind,
@@ -109,19 +109,6 @@ def parse_gateway_event(request: HttpRequest) -> GatewayEvent:
     )
 
 
-def _json_response(payload: Any, status: int = 200) -> HttpResponse:
-    text = json.dumps(payload, cls=DjangoJSONEncoder, ensure_ascii=False, separators=(",", ":"))
-    try:
-        content = text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate from the client's "\ud800": escape it
-        content = json.dumps(payload, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
-    return HttpResponse(content, status=status, content_type="application/json")
-
-
-def _error_response(error: WsError, envelope: Mapping[str, Any] | None = None) -> HttpResponse:
-    return _json_response({**(envelope or {}), "error": error.as_dict()}, error.status)
-
-
 def _call(fn: Callable[..., Any], *args: Any) -> Any:
     """Call a handler or hook, sync or ``async def``, from the sync view."""
     if inspect.iscoroutinefunction(fn):
@@ -129,22 +116,40 @@ def _call(fn: Callable[..., Any], *args: Any) -> Any:
     return fn(*args)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 # -- events ----------------------------------------------------------------------------------------
 
 
 def handle_connect(router: Router, request: HttpRequest, event: GatewayEvent) -> HttpResponse:
-    """Check origin, channel and identity, run ``on_connect`` hooks, then save the session."""
+    """Check origin, channel and identity, run ``on_connect`` hooks, then save the session.
+
+    A token is spent only by a connect that succeeds: refused afterwards (a hook, a failure),
+    it is given back, so a rejection leaves the database as it was.
+    """
     source_ip = clean_source_ip(event.raw_source_ip)  # parsed here only: messages never need it
     if connect_rate_limited(source_ip):
         raise WsError("rate_limited", "Too many connection attempts", status=429)
     if not origin_is_allowed(request.headers.get("Origin")):
         raise WsError("origin_not_allowed", "This origin may not connect", status=403)
     channel = clean_channel(request.GET.get(ws_setting("CHANNEL_QUERY_PARAM")))
-    user = authenticate_connect(request)
+    user = authenticate_connect(request)  # spends the token, if any
+    try:
+        _open_session(router, request, event, user, channel, source_ip)
+    except BaseException:
+        spent = getattr(request, "ws_spent_token", None)
+        if spent is not None:
+            spent.restore()
+        raise
+    return HttpResponse(status=200)
+
+
+def _open_session(
+    router: Router,
+    request: HttpRequest,
+    event: GatewayEvent,
+    user: Any,
+    channel: str,
+    source_ip: str | None,
+) -> None:
     if ws_setting("CONNECT_LOGIN_REQUIRED") and not user.is_authenticated:
         raise WsError("not_authenticated", "Log in to connect", status=401)
     session = WebSocketSession(
@@ -154,11 +159,13 @@ def handle_connect(router: Router, request: HttpRequest, event: GatewayEvent) ->
         api_id=event.api_id,
         stage=event.stage,
         source_ip=source_ip,
+        login_binding=login_binding(user),
         connected=True,
         connected_at=timezone.now(),
     )
     request.user = user
-    request.websocket_session = session
+    ws_request(request).websocket_session = session
+    channel_connect.authorise_connect_channel(router, request, channel)
     for hook in router.connect_hooks:
         if _call(hook, request) is False:
             raise WsError("connection_refused", "The connection was refused", status=403)
@@ -173,12 +180,13 @@ def handle_connect(router: Router, request: HttpRequest, event: GatewayEvent) ->
             "api_id",
             "stage",
             "source_ip",
+            "login_binding",
             "connected",
             "connected_at",
             "disconnected_at",
         ],
     )
-    return HttpResponse(status=200)
+    channel_connect.subscribe_connected(session)
 
 
 def handle_disconnect(router: Router, request: HttpRequest, event: GatewayEvent) -> HttpResponse:
@@ -186,14 +194,16 @@ def handle_disconnect(router: Router, request: HttpRequest, event: GatewayEvent)
     closed = WebSocketSession.objects.filter(
         connection_id=event.connection_id, connected=True
     ).update(connected=False, disconnected_at=timezone.now())
+    if closed:
+        channel_connect.unsubscribe_disconnected(event.connection_id)
     if closed and router.disconnect_hooks:
         session = SimpleLazyObject(
             lambda: WebSocketSession.objects.select_related("user").get(
                 connection_id=event.connection_id
             )
         )
-        request.websocket_session = session
-        request.user = SimpleLazyObject(lambda: session.user or AnonymousUser())
+        ws_request(request).websocket_session = cast(WebSocketSession, session)
+        request.user = cast(Any, SimpleLazyObject(lambda: session.user or AnonymousUser()))
         for hook in router.disconnect_hooks:
             try:
                 _call(hook, request)
@@ -203,59 +213,9 @@ def handle_disconnect(router: Router, request: HttpRequest, event: GatewayEvent)
     return HttpResponse(status=200)
 
 
-class _Message:
-    """What the client sent: the reply envelope (action, id) is known before anything can fail."""
-
-    def __init__(self, router: Router) -> None:
-        self.selection_key = router.route_selection_key
-        self.envelope: dict[str, Any] = {"action": None}
-        self.original: dict[str, Any] = {}
-
-    def parse(self, request: HttpRequest) -> dict[str, Any]:
-        limit = ws_setting("MAX_BODY_BYTES")
-        try:
-            declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            declared = 0
-        if declared > limit:
-            raise WsError("too_large", f"Messages are limited to {limit} bytes", status=413)
-        raw = request.read(limit + 1)
-        if len(raw) > limit:
-            raise WsError("too_large", f"Messages are limited to {limit} bytes", status=413)
-        try:
-            message = json.loads(raw, parse_constant=_reject_constant)
-        except (ValueError, RecursionError):
-            raise WsError("invalid_json", "The message is not valid JSON") from None
-        if not isinstance(message, dict):
-            raise WsError("invalid_message", "The message must be a JSON object")
-        self.original = message
-        action = message.get(self.selection_key)
-        if isinstance(action, str) and len(action) <= 128:
-            self.envelope["action"] = action
-        message_id = message.get("id", _MISSING)
-        if message_id is not _MISSING:
-            if isinstance(message_id, bool) or not (
-                (isinstance(message_id, str) and len(message_id) <= 128)
-                or (isinstance(message_id, int) and abs(message_id) < 2**53)
-            ):
-                raise WsError(
-                    "invalid_message",
-                    "id must be a string of at most 128 characters or an integer",
-                    [{"path": "$.id", "message": "invalid id"}],
-                )
-            self.envelope["id"] = message_id
-        if action is not None and self.envelope["action"] is None:
-            raise WsError(
-                "invalid_message",
-                f"{self.selection_key} must be a string of at most 128 characters",
-                [{"path": _json_path([self.selection_key]), "message": "invalid route key"}],
-            )
-        return {k: v for k, v in message.items() if k != self.selection_key and k != "id"}
-
-
-def handle_message(router: Router, request: HttpRequest, event: GatewayEvent) -> HttpResponse:
+def handle_message(router: Router, request: HttpRequest, event: GatewayEvent) -> HttpResponseBase:
     """Parse, route, load the session, authorise, validate, call the handler, reply."""
-    message = _Message(router)
+    message = ParsedMessage(router.route_selection_key)
     try:
         body = message.parse(request)
         route = router.resolve(message.envelope["action"])
@@ -264,10 +224,10 @@ def handle_message(router: Router, request: HttpRequest, event: GatewayEvent) ->
         session = open_session_query.get(event.connection_id)
         if session is None:
             raise WsError("unknown_connection", "This connection is not open", status=410)
-        user = session.user if session.user is not None and session.user.is_active else None
+        user = bound_user(session)  # None after a password change: the socket is anonymous
         request.user = user or AnonymousUser()
-        request.websocket_session = session
-        request.ws_message = message.original  # the seed's WebSocketView reads self.body
+        ws_request(request).websocket_session = session
+        ws_request(request).ws_message = message.original  # WebSocketView reads self.body
         if route.login_required and user is None:
             raise WsError("not_authenticated", "Log in to use this route", status=401)
         if route.permission and not user_has_route_permission(request.user, route.permission):
@@ -278,9 +238,9 @@ def handle_message(router: Router, request: HttpRequest, event: GatewayEvent) ->
         if route.reply_validator is not None:
             result = checked_reply(route, request, result)
     except WsError as error:
-        return _error_response(error, message.envelope)
+        return error_response(error, message.envelope)
     except PermissionDenied:
-        return _error_response(
+        return error_response(
             WsError("permission_denied", "You may not use this route", status=403),
             message.envelope,
         )
@@ -288,7 +248,7 @@ def handle_message(router: Router, request: HttpRequest, event: GatewayEvent) ->
         logger.exception(
             "Handler for %r failed (request %s)", message.envelope["action"], event.request_id
         )
-        return _error_response(
+        return error_response(
             WsError("internal_error", "The server failed to handle this message", status=500),
             message.envelope,
         )
@@ -296,53 +256,39 @@ def handle_message(router: Router, request: HttpRequest, event: GatewayEvent) ->
         return result
     if result is None:
         return HttpResponse(status=200)
-    try:
-        response = _json_response({**message.envelope, "data": result})
-    except (TypeError, ValueError):
-        logger.exception("Reply of %r is not JSON-serialisable", message.envelope["action"])
-        return _error_response(
-            WsError("internal_error", "The server failed to handle this message", status=500),
-            message.envelope,
-        )
-    if len(response.content) > MAX_REPLY_BYTES:
-        logger.error("Reply of %r is over 128 KB", message.envelope["action"])
-        return _error_response(
-            WsError("reply_too_large", "The reply is over API Gateway's 128 KB", status=500),
-            message.envelope,
-        )
-    return response
+    return reply_response(message.envelope, result)
 
 
 EVENT_HANDLERS = {CONNECT: handle_connect, MESSAGE: handle_message, DISCONNECT: handle_disconnect}
 
 
-def dispatch_gateway_request(router: Router, request: HttpRequest) -> HttpResponse:
+def dispatch_gateway_request(router: Router, request: HttpRequest) -> HttpResponseBase:
     """Verify the caller is our gateway (before any query), then handle the event."""
     if not gateway_secret_is_valid(request.META.get(meta_key(SECRET_HEADER))):
-        return _error_response(
+        return error_response(
             WsError("forbidden", "This endpoint only answers its API Gateway", status=403)
         )
     if request.method != "POST":
-        return _error_response(WsError("method_not_allowed", "POST only", status=405))
+        return error_response(WsError("method_not_allowed", "POST only", status=405))
     try:
         event = parse_gateway_event(request)
         return EVENT_HANDLERS[event.kind](router, request, event)
     except WsError as error:
-        return _error_response(error)
+        return error_response(error)
     except PermissionDenied:
-        return _error_response(WsError("permission_denied", "Refused", status=403))
+        return error_response(WsError("permission_denied", "Refused", status=403))
     except Exception:
         logger.exception("WebSocket %s failed", request.META.get(meta_key(EVENT_HEADER), "event"))
-        return _error_response(
+        return error_response(
             WsError("internal_error", "The server failed to handle this event", status=500)
         )
 
 
-def make_gateway_view(router: Router) -> Callable[..., HttpResponse]:
+def make_gateway_view(router: Router) -> Callable[..., HttpResponseBase]:
     """Build the csrf-exempt view for ``router`` (``view.ws_router`` points back to it)."""
 
     @csrf_exempt
-    def gateway_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def gateway_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         return dispatch_gateway_request(router, request)
 
     gateway_view.ws_router = router  # type: ignore[attr-defined]
@@ -369,16 +315,18 @@ def connect_token_view(request: HttpRequest) -> HttpResponse:
     """
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return _error_response(WsError("not_authenticated", "Log in first", status=401))
+        return error_response(WsError("not_authenticated", "Log in first", status=401))
     cache = caches[ws_setting("CACHE_ALIAS")]
     key = f"ws_routes:tokens:{user.pk}"
     per_minute = ws_setting("TOKEN_RATE_LIMIT_PER_MINUTE")
     if not cache.add(key, 1, timeout=60) and cache.incr(key) > per_minute:
-        return _error_response(WsError("rate_limited", "Too many tokens", status=429))
+        return error_response(WsError("rate_limited", "Too many tokens", status=429))
     ConnectToken.objects.filter(user=user, expires_at__lte=timezone.now()).delete()
-    return _json_response(
+    response = json_response(
         {"token": ConnectToken.mint(user), "expires_in": ws_setting("TOKEN_TTL_SECONDS")}
     )
+    response["Cache-Control"] = "no-store"  # a one-time credential: no cache may keep it
+    return response
 
 
 # -- the reference's class-based API ---------------------------------------------------------------

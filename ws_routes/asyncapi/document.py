@@ -16,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 
+from ..channel_rules import ChannelRule
 from ..conf import ws_setting
 from ..routing import Route, Router
 from .codes import UNKNOWN_ROUTE, route_codes
@@ -178,16 +179,19 @@ class DocumentBuilder:
         self.push_refs[name] = ref
         return ref
 
-    def add_channel_rule(self, rule: Any) -> None:
+    def add_channel_rule(self, rule: ChannelRule) -> None:
         """A channel rule of ``router.channel(pattern, presence=..., history=...)``."""
-        pattern = str(getattr(rule, "pattern", ""))
-        if not pattern:
-            return
-        presence, history = getattr(rule, "presence", False), getattr(rule, "history", None)
+        pattern, presence = rule.pattern, rule.presence
         parts = [f"Channel rule {pattern}: joined with ?channel= on connect or by subscribing."]
         parts.append("Presence: join and leave are pushed." if presence else "No presence.")
-        if history:
-            parts.append(f"History: {history} (a resumed client gets what it missed).")
+        if rule.history:
+            kept = [f"the last {rule.history_count}"] if rule.history_count is not None else []
+            if rule.history_age is not None:
+                kept.append(f"those younger than {rule.history_age.total_seconds():g} s")
+            parts.append(
+                f"History: {' and '.join(kept)} messages are kept; each push carries `channel` "
+                "and `seq`, and a client subscribing with `since` gets what it missed."
+            )
         channel: dict[str, Any] = {"address": pattern, "description": " ".join(parts)}
         if presence and "presence" in self.push_refs:  # the declared presence push
             channel["messages"] = {"presence": self.push_refs["presence"]}
@@ -215,7 +219,7 @@ def build_document(
         builder.add_route(router.default_route, None)
     for declared in sorted(router.messages, key=lambda m: m.name):
         builder.add_push(declared.name, declared.schema, declared.description)
-    for rule in getattr(router, "channel_rules", ()) or ():
+    for rule in router.channel_rules:
         builder.add_channel_rule(rule)
     servers = servers if servers is not None else {"gateway": placeholder_server()}
     security = [

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from ..endpoint_override import apigatewayv2_endpoint_url
 from ..models import ApiGateway
 from .errors import AwsCallError
 
@@ -24,8 +25,8 @@ READ_TIMEOUT_SECONDS = 30
 
 
 @functools.lru_cache(maxsize=32)
-def _cached_client(service: str, region: str | None) -> Any:
-    """The one place a boto3 client is created (one per service and region, kept)."""
+def _cached_client(service: str, region: str | None, endpoint_url: str | None = None) -> Any:
+    """The one place a boto3 client is created (one per service, region and endpoint, kept)."""
     import boto3
     from botocore.config import Config
 
@@ -34,12 +35,12 @@ def _cached_client(service: str, region: str | None) -> Any:
         read_timeout=READ_TIMEOUT_SECONDS,
         retries={"mode": "standard", "max_attempts": 5},
     )
-    return boto3.client(service, region_name=region, config=config)
+    return boto3.client(service, region_name=region, config=config, endpoint_url=endpoint_url)
 
 
 def apigateway_client(gateway: ApiGateway) -> Any:
     """The cached ``apigatewayv2`` client for the gateway's region (connect 5 s, read 30 s)."""
-    return _cached_client("apigatewayv2", gateway.get_region())
+    return _cached_client("apigatewayv2", gateway.get_region(), apigatewayv2_endpoint_url())
 
 
 def route53_client(gateway: ApiGateway) -> Any:

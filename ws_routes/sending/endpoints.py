@@ -21,6 +21,7 @@ from urllib.parse import quote, urlsplit
 from django.core.exceptions import ImproperlyConfigured
 
 from ..conf import ws_settings
+from ..contract import valid_stage
 from . import process
 
 # What the view accepts in X-Ws-Api-Id / X-Ws-Stage (security.py), but never empty. Checked
@@ -102,7 +103,7 @@ def _endpoint_url(template: str | None, api_id: str, stage: str, region: str | N
     template = template or _DEFAULT_TEMPLATE
     if "{api_id}" in template and not _API_ID_RE.fullmatch(api_id or ""):
         raise ValueError(f"session has no valid API id ({api_id!r}) to build its endpoint from")
-    if "{stage}" in template and not _STAGE_RE.fullmatch(stage or ""):
+    if "{stage}" in template and not valid_stage(stage):  # never "." or "..": a path segment
         raise ValueError(f"session has no valid stage ({stage!r}) to build its endpoint from")
     if "{region}" in template and not (region and _STAGE_RE.fullmatch(region)):
         raise ImproperlyConfigured(

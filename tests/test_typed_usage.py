@@ -1,8 +1,8 @@
-"""The typed usage file (tests/typing/public_api_usage.py) is mypy's check; here it also runs."""
+"""The typed usage file (tests/typed_usage/) is mypy's check; here it also runs."""
 
 import pytest
 
-from tests.typing import public_api_usage as usage
+from tests.typed_usage import public_api_usage as usage
 
 
 @pytest.mark.django_db

@@ -13,6 +13,7 @@ from typing_extensions import assert_type
 
 from ws_routes import Router, WsError, ws_route
 from ws_routes.models import WebSocketSession, WebSocketSessionQuerySet
+from ws_routes.requests import WsRequest
 from ws_routes.sending import SendResult
 from ws_routes.testing import WsReply, WsTestClient
 
@@ -29,6 +30,13 @@ def chat_send(request: HttpRequest, body: dict[str, Any]) -> dict[str, Any]:
 @ws_route("typed.echo", router=typed_router)
 def echo(request: HttpRequest, body: dict[str, Any]) -> dict[str, Any]:
     return body
+
+
+@typed_router.route("typed.where")
+def where(request: WsRequest, body: dict[str, Any]) -> dict[str, str]:
+    session = request.websocket_session
+    assert_type(session, WebSocketSession)
+    return {"channel": session.channel_name, "connection": session.connection_id}
 
 
 # The decorators return the function unchanged, with its type.
