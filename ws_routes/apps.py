@@ -14,8 +14,8 @@ class WsRoutesConfig(AppConfig):
         from django.db.models.signals import post_migrate
 
         from . import checks  # noqa: F401  (registers the checks)
-        from .compat import checks as compat_checks  # noqa: F401  (the reference's settings)
         from .channels import membership
+        from .compat import checks as compat_checks  # noqa: F401  (the reference's settings)
         from .login_signals import connect_login_signals
         from .management import auto_sync  # the composition root wires the top layer in
         from .models import install_channel_membership

@@ -150,6 +150,9 @@ class WebSocketView:
         for name in cls.route_names():
             router.add_route(name, entry)
         router.default(entry)
+        # Every channel the view's CHANNEL_NAME_PATTERN allows: can_join_channel (run by the
+        # connect hook and change_channel) decides who joins, as in the reference.
+        router.add_channel("{channel}")
         router.on_connect(cls._connect_hook(initkwargs))
         router.on_disconnect(cls._disconnect_hook(initkwargs))
         return router
