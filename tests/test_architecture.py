@@ -62,6 +62,20 @@ LAYERS: dict[str, int] = {
     # 11 the composition root: commands, auto-sync and the AppConfig that wires the seams
     "ws_routes.management": 11,
     "ws_routes.apps": 11,
+    # the reference package's compatibility layer: each module at the layer of what it adapts
+    "ws_routes.compat": 1,
+    "ws_routes.compat.reference_settings": 1,
+    "ws_routes.compat.send_options": 1,
+    "ws_routes.compat.channel_rules": 1,
+    "ws_routes.compat.exception_mail": 1,
+    "ws_routes.compat.handler_names": 1,
+    "ws_routes.compat.old_integrations": 1,
+    "ws_routes.compat.url_layout": 2,
+    "ws_routes.compat.channel_subscription": 4,
+    "ws_routes.compat.mixins": 4,
+    "ws_routes.compat.reference_data": 4,
+    "ws_routes.compat.view": 7,
+    "ws_routes.compat.checks": 7,
     # contrib_admin sits on top of everything
     "contrib_admin": 12,
 }
