@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
 from io import StringIO
 
@@ -12,7 +11,6 @@ from django.urls import clear_url_caches
 from django.utils import timezone
 
 from tests.conftest import FakeGateway
-from ws_routes import deploy
 from ws_routes.compat import url_layout
 from ws_routes.models import ApiGateway, ConnectToken, WebSocketSession
 
@@ -149,39 +147,8 @@ def test_integration_uris_for_both_layouts(reference_urls):
         assert url_layout.reference_layout_router(not_reference) is None, not_reference
 
 
-def _with_reference_layout(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The deploy change proposed in the issue-13 report, applied as a patch for this test."""
-    from ws_routes.deploy import desired as desired_module
-    from ws_routes.deploy import plan as plan_module
-
-    original_resolve, original_desired = desired_module.resolve_router, plan_module.desired_state
-
-    def resolve_router(gateway: ApiGateway):
-        try:
-            return original_resolve(gateway)
-        except deploy.PlanError:
-            router = url_layout.reference_layout_router(gateway.target_base_endpoint)
-            if router is None:
-                raise
-            return router
-
-    def desired_state(gateway: ApiGateway, router=None):
-        state = original_desired(gateway, router or resolve_router(gateway))
-        router_uri, connect_uri = url_layout.integration_uris(gateway.target_base_endpoint)
-        uris = {deploy.ROUTER_ROLE: router_uri, deploy.CONNECT_ROLE: connect_uri}
-        for role, uri in uris.items():
-            state.integrations[role] = dataclasses.replace(state.integrations[role], uri=uri)
-        return state
-
-    monkeypatch.setattr(desired_module, "resolve_router", resolve_router)
-    monkeypatch.setattr(plan_module, "desired_state", desired_state)
-
-
 @pytest.mark.django_db
-def test_syncroutes_accepts_the_reference_layout_and_it_is_served(
-    reference_urls, aws, monkeypatch, client
-):
-    _with_reference_layout(monkeypatch)
+def test_syncroutes_accepts_the_reference_layout_and_it_is_served(reference_urls, aws, client):
     gateway = ApiGateway.objects.create(
         api_name="rooms", target_base_endpoint="https://www.example.com/rooms/", region="eu-west-2"
     )
@@ -204,17 +171,3 @@ def test_syncroutes_accepts_the_reference_layout_and_it_is_served(
     )
     assert message.json()["channel"] == "lobby"
     assert WebSocketSession.objects.get().connected
-
-
-@pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    raises=CommandError,
-    reason="needs the deploy.resolve_router/desired_state change in the issue-13 report "
-    "(ws_routes/deploy/desired.py; remove this xfail when it is applied)",
-)
-def test_syncroutes_accepts_the_reference_layout_unpatched(reference_urls, aws):
-    ApiGateway.objects.create(
-        api_name="rooms", target_base_endpoint="https://www.example.com/rooms/", region="eu-west-2"
-    )
-    run("syncroutes", "--gateway", "rooms")

@@ -18,8 +18,8 @@ from django.test.utils import CaptureQueriesContext
 from tests.conftest import FakeGateway, new_connection_id
 from tests.reference_compat_urls import ChatWebSocketView, HookView, RoomView
 from ws_routes.compat import exception_mail
-from ws_routes.errors import RouteConfigurationError
-from ws_routes.models import ApiGateway, ConnectToken, WebSocketSession
+from ws_routes.errors import RouteConfigurationError, WsError
+from ws_routes.models import ApiGateway, ConnectToken, Subscription, WebSocketSession
 from ws_routes.views import WebSocketView
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.reference_compat_urls")]
@@ -221,11 +221,16 @@ def test_change_channel_moves_the_session_and_checks_rules(client, django_user_m
     answer = body(g.message(cid, {"action": "change_channel", "channel": "staff"}))
     assert answer == {"ok": True, "type": "channel_changed", "channel": "staff"}
     assert WebSocketSession.objects.get(connection_id=cid).channel_name == "staff"
+    # the subscriptions follow: off the old channel, onto the new one
+    assert list(
+        Subscription.objects.filter(session__connection_id=cid).values_list("channel", flat=True)
+    ) == ["staff"]
     assert g.message(cid, {"action": "change_channel", "channel": "admins"}).status_code == 403
     for bad in ("x" * 129, "a b", 5, None, ["lobby"], {"$ne": 1}, "lobby\n"):
         response = g.message(cid, {"action": "change_channel", "channel": bad})
         assert (response.status_code, response.content) == (400, b"Invalid channel"), bad
     assert WebSocketSession.objects.get(connection_id=cid).channel_name == "staff"
+    assert Subscription.objects.filter(session__connection_id=cid).count() == 1
 
 
 def test_change_channel_is_not_callable_unless_the_class_defines_it(client):
@@ -243,9 +248,14 @@ def test_change_channel_races_a_disconnect_without_reopening(client):
     WebSocketSession.objects.filter(pk=session.pk).update(connected=False)
     from ws_routes.compat.channel_subscription import move_to_channel
 
-    move_to_channel(session, "staff")  # a stale copy that still says connected=True
+    # A stale copy that still says connected=True: the closed socket is not subscribed, nor
+    # reopened, nor moved (the subscription is refused first, as for any closed socket).
+    with pytest.raises(WsError) as refused:
+        move_to_channel(session, "staff")
+    assert refused.value.status == 410
     session.refresh_from_db()
-    assert (session.channel_name, session.connected) == ("staff", False)
+    assert (session.channel_name, session.connected) == ("lobby", False)
+    assert not Subscription.objects.filter(session=session, channel="staff").exists()
 
 
 def test_default_channel_name_kwargs_and_api_gateway(client, alice):
