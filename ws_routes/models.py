@@ -16,6 +16,7 @@ from django.utils import timezone
 # Sends go through the package's attributes (sending.send_to_...) so that
 # WsTestClient.capture can patch them; the sending package never imports this module.
 from . import sending
+from .broadcasting.records import Broadcast, BroadcastShard  # noqa: F401 - models of this app
 from .conf import ws_setting
 from .sending import SendResult
 
@@ -133,11 +134,18 @@ class WebSocketSessionQuerySet(models.QuerySet):
     def connected(self) -> WebSocketSessionQuerySet:
         return self.filter(connected=True)
 
-    def send(self, data: Any, *, on_commit: bool = False) -> SendResult:
+    def send(
+        self, data: Any, *, on_commit: bool = False, background: bool = False
+    ) -> SendResult | Broadcast:
         """Push ``data`` (JSON-serialisable) to every connected session in the queryset.
 
-        Example: ``WebSocketSession.objects.filter(channel_name="lobby").send({"hi": 1})``.
+        ``background=True`` returns a :class:`Broadcast` at once; Celery workers deliver it
+        (docs/background.md). Example: ``qs.filter(channel_name="lobby").send({"hi": 1})``.
         """
+        if background:
+            from .broadcasting.enqueue import enqueue_broadcast
+
+            return enqueue_broadcast(self, data, on_commit=on_commit)
         return sending.send_to_queryset(self, data, on_commit=on_commit)
 
     async def asend(self, data: Any) -> SendResult:
