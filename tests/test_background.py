@@ -88,8 +88,8 @@ def test_shards_are_keyset_ranges_of_about_the_shard_size(api):
     shards = plan_shards(lobby(), 100)
     assert sum(s.expected for s in shards) == 1043
     assert all(s.expected <= 100 for s in shards)
-    assert all(a.expected + b.expected > 100 for a, b in zip(shards, shards[1:]))
-    for earlier, later in zip(shards, shards[1:]):
+    assert all(a.expected + b.expected > 100 for a, b in zip(shards, shards[1:], strict=False))
+    for earlier, later in zip(shards, shards[1:], strict=False):
         assert earlier.last_pk < later.first_pk
 
 
@@ -124,9 +124,11 @@ def _enqueue_without_running(queryset, data):
     """Enqueue a broadcast whose start task is never published (a broker that swallows it)."""
     from unittest import mock
 
-    with mock.patch("ws_routes.broadcasting.enqueue.publish"):
-        with mock.patch("ws_routes.broadcasting.enqueue.celery_app"):
-            return enqueue_broadcast(queryset, data)
+    with (
+        mock.patch("ws_routes.broadcasting.enqueue.publish"),
+        mock.patch("ws_routes.broadcasting.enqueue.celery_app"),
+    ):
+        return enqueue_broadcast(queryset, data)
 
 
 def test_worker_killed_mid_shard_is_redelivered_and_completed(api, settings):
@@ -233,10 +235,9 @@ def test_on_commit_enqueues_only_after_commit(api, transactional_db):
             assert not api.received
         broadcast.refresh_from_db()
         assert broadcast.state == Broadcast.State.FINISHED and len(api.received) == 120
-        with pytest.raises(ZeroDivisionError):
-            with transaction.atomic():
-                lobby().send({"n": 2}, background=True, on_commit=True)
-                1 / 0
+        with pytest.raises(ZeroDivisionError), transaction.atomic():
+            lobby().send({"n": 2}, background=True, on_commit=True)
+            raise ZeroDivisionError
     assert Broadcast.objects.count() == 1 and len(api.received) == 120
 
 
@@ -285,7 +286,7 @@ def test_a_broker_that_is_down_raises_and_leaves_nothing(api, settings):
     from tests.celery_app import app
 
     make_sessions(150)
-    down = Celery("broker_down", broker=f"redis://127.0.0.1:{closed_port()}/0", set_as_current=True)
+    Celery("broker_down", broker=f"redis://127.0.0.1:{closed_port()}/0", set_as_current=True)
     try:
         started = time.monotonic()
         with pytest.raises(BroadcastEnqueueError, match="nothing was enqueued"):

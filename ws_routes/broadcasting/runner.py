@@ -28,8 +28,8 @@ from .records import (
     claim_shard,
     fail_broadcast,
     fail_shard,
-    release_shard,
     record_shard,
+    release_shard,
 )
 
 logger = logging.getLogger("ws_routes.background")

@@ -2,8 +2,9 @@
 
 One grouped query counts connected recipients per granule of ``shard_size`` consecutive
 primary keys (``pk / shard_size``), then adjacent granules are merged while a shard holds at
-most ``shard_size`` recipients (two adjacent shards hold more). The database does the counting: 200,000 recipients are one
-query returning about 200 rows, not 200,000 primary keys. Sessions that connect later get
+most ``shard_size`` recipients (two adjacent shards hold more). The database counts:
+200,000 recipients are one query returning about 200 rows, not 200,000 primary keys.
+Sessions that connect later get
 larger primary keys than any range, so the set is fixed at enqueue time.
 
 Example: ``plan_shards(WebSocketSession.objects.filter(channel_name="lobby"), 1000)``.
