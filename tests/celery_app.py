@@ -20,7 +20,12 @@ VISIBILITY_TIMEOUT = float(os.environ.get("WS_ROUTES_TEST_VISIBILITY_TIMEOUT", "
 app = Celery("ws_routes_tests")
 app.conf.update(
     broker_url=BROKER_URL,
-    broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+    # Redis sweeps unacknowledged tasks every interval * throttle seconds (10 * 10 by default).
+    broker_transport_options={
+        "visibility_timeout": VISIBILITY_TIMEOUT,
+        "unacked_restore_interval": 1,
+        "unacked_restore_throttle": 1,
+    },
     broker_connection_retry_on_startup=True,
     task_acks_late=True,
     task_reject_on_worker_lost=True,
