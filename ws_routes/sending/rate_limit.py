@@ -79,7 +79,7 @@ local granted = math.min(wanted, math.floor(tokens))
 tokens = tokens - granted
 local wait = 0
 if granted < wanted then
-  local need = math.max(1, math.min(wanted - granted, rate * 0.02))
+  local need = math.max(1, wanted - granted)
   wait = (need - tokens) / rate
 end
 redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now, 'rate', rate)
@@ -135,7 +135,7 @@ class LocalBucket:
             self.tokens -= granted
             wait = 0.0
             if granted < wanted:
-                need = max(1.0, min(wanted - granted, self.rate * 0.02))
+                need = max(1.0, wanted - granted)
                 wait = (need - self.tokens) / self.rate
             return granted, wait
 
@@ -167,8 +167,10 @@ class RedisBucket:
         self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self._take = self.client.register_script(TAKE_SCRIPT)
         self._cut = self.client.register_script(CUT_SCRIPT)
+        self.round_trips = 0
 
     def take(self, wanted: int) -> tuple[int, float]:
+        self.round_trips += 1
         granted, wait, _rate = self._take(
             keys=[self.key], args=[self.max_rate, self.burst, wanted, RECOVERY_PER_SECOND]
         )
