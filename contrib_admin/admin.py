@@ -27,6 +27,7 @@ from ws_routes.conf import ws_setting
 from ws_routes.deploy import custom_domain
 from ws_routes.models import ApiGateway, GatewayRoute, WebSocketSession
 
+from . import broadcasts  # noqa: F401 - registers BroadcastAdmin
 from .forms import ApiGatewayForm, GatewayRouteForm, SendMessageForm
 
 logger = logging.getLogger("ws_routes.admin")

@@ -121,14 +121,8 @@ def test_recipients_are_fixed_at_enqueue_time(api, settings):
 
 
 def _enqueue_without_running(queryset, data):
-    """Enqueue a broadcast whose start task is never published (a broker that swallows it)."""
-    from unittest import mock
-
-    with (
-        mock.patch("ws_routes.broadcasting.enqueue.publish"),
-        mock.patch("ws_routes.broadcasting.enqueue.celery_app"),
-    ):
-        return enqueue_broadcast(queryset, data)
+    """Write a broadcast's records without publishing it (the tests run its shards)."""
+    return enqueue_broadcast(queryset, data, publish=False)
 
 
 def test_worker_killed_mid_shard_is_redelivered_and_completed(api, settings):
@@ -246,7 +240,7 @@ def test_small_sends_stay_in_process_under_the_threshold(api, settings):
     make_sessions(30)
     from unittest import mock
 
-    with mock.patch("ws_routes.broadcasting.enqueue.publish") as publish:
+    with mock.patch("ws_routes.broadcasting.publish.publish") as publish:
         broadcast = lobby().send({"n": 1}, background=True)
     publish.assert_not_called()
     assert broadcast.state == Broadcast.State.FINISHED and broadcast.delivered == 30

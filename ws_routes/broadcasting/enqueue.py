@@ -25,7 +25,8 @@ from django.utils import timezone
 
 from ..conf import ws_settings
 from ..sending import encode_payload
-from .publish import START_TASK, BroadcastEnqueueError, celery_app, publish
+from . import publish as publishing
+from .publish import START_TASK, BroadcastEnqueueError, celery_app
 from .records import Broadcast, BroadcastShard, fail_broadcast
 from .runner import run_inline
 from .shards import CannotShard, check_shardable, plan_shards
@@ -39,13 +40,15 @@ def enqueue_broadcast(
     *,
     on_commit: bool = False,
     description: str = "",
+    publish: bool = True,
 ) -> Broadcast:
     """Send ``data`` to the connected sessions of ``queryset`` on background workers.
 
     Returns the saved :class:`Broadcast` at once. With ``on_commit=True`` inside a transaction,
     the records are written in it and the broadcast is published only once it commits (a
     rollback leaves nothing). Sends of at most ``BACKGROUND_INLINE_MAX`` recipients run here
-    and return their finished ``Broadcast``.
+    and return their finished ``Broadcast``. ``publish=False`` only writes the records (the
+    caller runs the shards itself, as the ``broadcast`` command does without ``--background``).
     """
     if not isinstance(queryset, QuerySet):
         raise TypeError(f"a background send needs a QuerySet, not {type(queryset).__name__}")
@@ -61,7 +64,7 @@ def enqueue_broadcast(
     shards = plan_shards(queryset, int(settings["BACKGROUND_SHARD_SIZE"]))
     total = sum(shard.expected for shard in shards)
     inline = total <= int(settings["BACKGROUND_INLINE_MAX"])
-    if not inline:
+    if publish and not inline:
         celery_app()  # ImproperlyConfigured without Celery, before anything is written
     model = queryset.model._meta
     with transaction.atomic():
@@ -86,6 +89,8 @@ def enqueue_broadcast(
             )
             for index, shard in enumerate(shards)
         )
+    if shards and not publish:
+        return broadcast
     if not shards or inline:
         if shards:
             run_inline(broadcast.pk)
@@ -102,7 +107,7 @@ def enqueue_broadcast(
 
         def publish_on_commit() -> None:
             try:
-                publish(START_TASK, (broadcast.pk,), queue)
+                publishing.publish(START_TASK, (broadcast.pk,), queue)
             except BroadcastEnqueueError as exc:
                 logger.error("broadcast %s not started: %s", broadcast.pk, exc)
                 fail_broadcast(broadcast.pk, str(exc))
@@ -110,7 +115,7 @@ def enqueue_broadcast(
         transaction.on_commit(publish_on_commit)
         return broadcast
     try:
-        publish(START_TASK, (broadcast.pk,), queue)
+        publishing.publish(START_TASK, (broadcast.pk,), queue)
     except BroadcastEnqueueError:
         # Only an untouched record is removed (an eager run may have started it).
         Broadcast.objects.filter(pk=broadcast.pk, state=Broadcast.State.ENQUEUED).delete()
