@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint format clean matrix bench demo browser-deps
+.PHONY: test lint format clean matrix bench bench-distributed demo browser-deps
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -72,6 +72,11 @@ $(BENCH_VENV)/.installed: setup.cfg pyproject.toml
 	$(BENCH_VENV)/bin/pip install -q --upgrade pip
 	$(BENCH_VENV)/bin/pip install -q -e '.[postgres]' 'django-aws-api-gateway-websockets==4.1.0'
 	touch $@
+
+# Background broadcast on 2 Celery workers under one quota (needs Redis on 127.0.0.1:6379);
+# bounded to 15 minutes. Appends its section to bench/RESULTS.md.
+bench-distributed: $(VENV)/.installed
+	timeout 900 $(BIN)/python bench/distributed.py --write $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-dj* $(BENCH_VENV) bench/out build dist *.egg-info
