@@ -9,8 +9,10 @@ API Gateway's quota (10,000 requests/s per account and region, shared with every
 - the bucket's rate is adaptive: when API Gateway answers 429 to posts of several connections
   at once, the shared rate is cut (x0.7, at most once per 0.5 s for all processes) and then
   recovers by 5% of ``SEND_RATE_LIMIT`` per second;
-- a 429 on one connection alone means that client's buffer is full (PostToConnection's
-  ``LimitExceededException`` says either), so only that connection's retries back off;
+- a 429 on one connection alone means that client's buffer is full, so only that connection's
+  retries back off (botocore model ``apigatewaymanagementapi``, ``LimitExceededException``:
+  "more than the allowed number of requests per unit of time or the WebSocket client side
+  buffer is full"; docs/aws-fidelity.md);
 - when Redis is unreachable, each process falls back to a local bucket of
   ``SEND_RATE_LIMIT_FALLBACK`` posts/s (default 10% of the limit), logs an error, and tries
   Redis again every 5 s. It is never silently unthrottled.
