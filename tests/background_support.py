@@ -34,6 +34,21 @@ def redis_reachable(host: str = "127.0.0.1", port: int = 6379) -> bool:
         return False
 
 
+def redis_or_skip() -> Any:
+    """Skip (saying why) when Redis is unreachable, unless CI requires it
+    (``WS_ROUTES_REQUIRE_REDIS=1``: then the tests run and fail)."""
+    import os
+
+    import pytest
+
+    required = os.environ.get("WS_ROUTES_REQUIRE_REDIS") == "1"
+    return pytest.mark.skipif(
+        not required and not redis_reachable(),
+        reason="Redis is not reachable on 127.0.0.1:6379 (eager-mode equivalents run in "
+        "tests/test_background.py; CI sets WS_ROUTES_REQUIRE_REDIS=1)",
+    )
+
+
 def closed_port() -> int:
     """A loopback port nobody listens on (bound then released)."""
     with socket.socket() as sock:

@@ -18,18 +18,14 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from tests.background_support import make_sessions, redis_reachable
+from tests.background_support import make_sessions, redis_or_skip
 from tests.fake_management_api import FakeManagementApi
 from ws_routes.broadcasting.records import BroadcastShard
 from ws_routes.models import Broadcast, WebSocketSession
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not redis_reachable(),
-        reason="Redis is not reachable on 127.0.0.1:6379 (eager-mode "
-        "equivalents run in tests/test_background.py)",
-    ),
+    redis_or_skip(),
 ]
 
 ROOT = Path(__file__).resolve().parent.parent

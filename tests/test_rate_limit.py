@@ -12,13 +12,13 @@ import uuid
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from tests.background_support import closed_port, make_sessions, redis_reachable
+from tests.background_support import closed_port, make_sessions, redis_or_skip, redis_reachable
 from tests.fake_management_api import FakeManagementApi
 from ws_routes.models import WebSocketSession
 from ws_routes.sending import rate_limit, reset_sender
 from ws_routes.sending.rate_limit import LocalBucket, RateLimiter, RedisBucket, get_limiter
 
-needs_redis = pytest.mark.skipif(not redis_reachable(), reason="Redis not reachable on :6379")
+needs_redis = redis_or_skip()
 REDIS_URL = "redis://127.0.0.1:6379/7"
 
 
