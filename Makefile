@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 
 .PHONY: test lint typecheck format clean matrix bench bench-wsgi bench-deps demo browser-deps \
-	asyncapi-deps asyncapi-example reference-tests
+	asyncapi-deps asyncapi-example reference-tests bench-distributed
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -130,6 +130,11 @@ $(REFERENCE_DIR)/.unpacked:
 	  django_aws_api_gateway_websockets-$(REFERENCE_VERSION)/tests
 	printf '[pytest]\n' > $(REFERENCE_DIR)/pytest.ini  # not this project's pytest settings
 	touch $@
+
+# Background broadcast on 2 Celery workers under one quota (needs Redis on 127.0.0.1:6379);
+# bounded to 15 minutes. Appends its section to bench/RESULTS.md.
+bench-distributed: $(VENV)/.installed
+	timeout 900 $(BIN)/python bench/distributed.py --write $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-dj* $(BENCH_VENV) $(REFERENCE_VENV) bench/out build dist *.egg-info

@@ -10,6 +10,7 @@ Run it alone::
 
     python bench/endpoint.py --latency-ms 20          # prints "PORT <n>" then serves
     python bench/endpoint.py --capacity 3             # measures its own capacity, prints JSON
+    python bench/endpoint.py --quota 3000             # answers 429 above 3,000 requests/s
 
 The benchmark starts it as a subprocess, reads the port, and reads ``GET /count`` (requests
 answered, CPU seconds used) before and after each measurement: requests per CPU-second is the
@@ -31,6 +32,32 @@ NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
 
 class Stats:
     requests = 0
+    throttled = 0
+    ids: set[bytes] = set()
+
+
+class Quota:
+    """An account quota as API Gateway applies it: a token bucket (rate, burst = rate / 2);
+    a request beyond it is answered 429. ``rate`` 0: no quota."""
+
+    rate = 0.0
+    tokens = 0.0
+    stamp = 0.0
+
+    @classmethod
+    def allow(cls) -> bool:
+        if not cls.rate:
+            return True
+        now = time.monotonic()
+        cls.tokens = min(cls.rate / 2, cls.tokens + (now - cls.stamp) * cls.rate)
+        cls.stamp = now
+        if cls.tokens >= 1:
+            cls.tokens -= 1
+            return True
+        return False
+
+
+THROTTLED = b"HTTP/1.1 429 Too Many Requests\r\nContent-Length: 0\r\n\r\n"
 
 
 class EndpointProtocol(asyncio.Protocol):
@@ -67,20 +94,34 @@ class EndpointProtocol(asyncio.Protocol):
     def respond(self, request_line: bytes) -> None:
         method, _, rest = request_line.partition(b" ")
         path = rest.rpartition(b" ")[0]
-        if method == b"GET" and path == b"/count":
+        if method == b"GET" and path.startswith(b"/count"):
             body = json.dumps(
-                {"requests": Stats.requests, "cpu_seconds": time.process_time()}
+                {
+                    "requests": Stats.requests,
+                    "throttled": Stats.throttled,
+                    "unique": len(Stats.ids),
+                    "cpu_seconds": time.process_time(),
+                }
             ).encode()
+            if b"reset" in path:
+                Stats.ids = set()
             self.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
             return
         if b"/@connections/" not in path:
             self.write(NOT_FOUND)
             return
         Stats.requests += 1
-        if self.latency:
-            self.loop.call_later(self.latency, self.write, OK)
+        answer = OK
+        if Quota.allow():
+            if Quota.rate:
+                Stats.ids.add(path.rsplit(b"/", 1)[1])
         else:
-            self.write(OK)
+            Stats.throttled += 1
+            answer = THROTTLED
+        if self.latency:
+            self.loop.call_later(self.latency, self.write, answer)
+        else:
+            self.write(answer)
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -175,7 +216,10 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--capacity", type=float, metavar="SECONDS", help="measure capacity")
     parser.add_argument("--connections", type=int, default=200)
+    parser.add_argument("--quota", type=float, default=0.0, help="requests/s, 429 above it")
     args = parser.parse_args()
+    Quota.rate = Quota.tokens = args.quota
+    Quota.stamp = time.monotonic()
     if args.capacity:
         report = measure_capacity(args.capacity, args.latency_ms / 1000, args.connections)
         print(json.dumps(report))

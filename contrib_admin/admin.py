@@ -33,6 +33,7 @@ from ws_routes.models import (
     WebSocketSessionQuerySet,
 )
 
+from . import broadcasts  # noqa: F401 - registers BroadcastAdmin
 from .forms import ApiGatewayForm, GatewayRouteForm, SendMessageForm
 
 logger = logging.getLogger("ws_routes.admin")

@@ -45,6 +45,7 @@ LAYERS: dict[str, int] = {
     "ws_routes.models": 4,
     "ws_routes.channel_models": 4,
     "ws_routes.session_query": 4,
+    "ws_routes.broadcasting": 4,  # Broadcast records, shards, enqueue: given querysets, no models
     "ws_routes.requests": 4,
     # 5 who may connect (tokens, origins, rate limits)
     "ws_routes.security": 5,
@@ -57,6 +58,8 @@ LAYERS: dict[str, int] = {
     "ws_routes.asyncapi": 7,
     # 8 provisioning (plan -> apply)
     "ws_routes.deploy": 8,
+    # 9 background delivery: the Celery tasks
+    "ws_routes.tasks": 9,
     # 10 the local gateway (a development tool)
     "ws_routes.local_gateway": 10,
     # 11 the composition root: commands, auto-sync and the AppConfig that wires the seams

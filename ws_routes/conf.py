@@ -77,6 +77,31 @@ DEFAULTS: dict[str, Any] = {
     # Retry backoff: full jitter over base * 2**attempt seconds, capped.
     "SEND_BACKOFF_BASE_SECONDS": 0.05,
     "SEND_BACKOFF_MAX_SECONDS": 2.0,
+    # One rate budget for the account, in posts/s across every process and worker (None: off).
+    # API Gateway's quota is 10,000 requests/s per account and region (2,500 in some regions),
+    # shared with every other API of the account. See docs/background.md.
+    "SEND_RATE_LIMIT": None,
+    # Redis holding the shared token bucket, e.g. "redis://127.0.0.1:6379/0" (needs the
+    # [celery] extra). None: the limit is enforced per process instead.
+    "SEND_RATE_LIMIT_REDIS_URL": None,
+    # The bucket's key in Redis (one per account and region sharing a quota).
+    "SEND_RATE_LIMIT_KEY": "ws_routes:send_rate",
+    # Tokens taken from Redis per round trip (at most 5% of the limit).
+    "SEND_RATE_LIMIT_BATCH": 100,
+    # Posts/s of one process while Redis is unreachable (logged); None: 10% of SEND_RATE_LIMIT.
+    "SEND_RATE_LIMIT_FALLBACK": None,
+    # First retry delay of a connection answered 429 alone (its client's buffer is full).
+    "SEND_CONNECTION_BACKOFF_SECONDS": 0.25,
+    # Background sends (queryset.send(data, background=True), docs/background.md): recipients
+    # per shard (one Celery task each), sends at most this big run in-process instead (0: never),
+    # seconds a worker holds a shard before another may take it over (must exceed the time a
+    # shard takes, and be at most the broker's visibility timeout), attempts before a shard is
+    # failed, and the Celery queue (None: the app's default).
+    "BACKGROUND_SHARD_SIZE": 1000,
+    "BACKGROUND_INLINE_MAX": 0,
+    "BACKGROUND_SHARD_LEASE_SECONDS": 120,
+    "BACKGROUND_SHARD_MAX_ATTEMPTS": 3,
+    "BACKGROUND_QUEUE": None,
     # How posts reach the management API: a dotted path or an instance of a Transport
     # (ws_routes.sending.HttpTransport, or Boto3Transport to go through botocore, e.g. moto).
     "SEND_TRANSPORT": "ws_routes.sending.HttpTransport",

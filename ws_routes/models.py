@@ -6,7 +6,7 @@ import hashlib
 import logging
 import secrets
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, overload
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -16,6 +16,7 @@ from django.utils import timezone
 # Sends go through the package's attributes (sending.send_to_...) so that
 # WsTestClient.capture can patch them; the sending package never imports this module.
 from . import sending
+from .broadcasting.records import Broadcast, BroadcastShard  # noqa: F401 - models of this app
 from .compat.send_options import check_send_options
 from .conf import ws_setting
 from .sending import SendResult
@@ -151,11 +152,33 @@ class WebSocketSessionQuerySet(models.QuerySet["WebSocketSession"]):
             raise TypeError(f"A channel name is a string, not {type(name).__name__}")
         return self.filter(subscriptions__channel=name)
 
-    def send(self, data: Any, *, on_commit: bool = False) -> SendResult:
+    @overload
+    def send(
+        self, data: Any, *, on_commit: bool = False, background: Literal[False] = False
+    ) -> SendResult: ...
+
+    @overload
+    def send(
+        self, data: Any, *, on_commit: bool = False, background: Literal[True]
+    ) -> Broadcast: ...
+
+    @overload
+    def send(
+        self, data: Any, *, on_commit: bool = False, background: bool
+    ) -> SendResult | Broadcast: ...
+
+    def send(
+        self, data: Any, *, on_commit: bool = False, background: bool = False
+    ) -> SendResult | Broadcast:
         """Push ``data`` (JSON-serialisable) to every connected session in the queryset.
 
-        Example: ``WebSocketSession.objects.filter(channel_name="lobby").send({"hi": 1})``.
+        ``background=True`` returns a :class:`Broadcast` at once; Celery workers deliver it
+        (docs/background.md). Example: ``qs.filter(channel_name="lobby").send({"hi": 1})``.
         """
+        if background:
+            from .broadcasting.enqueue import enqueue_broadcast
+
+            return enqueue_broadcast(self, data, on_commit=on_commit)
         return sending.send_to_queryset(self, data, on_commit=on_commit)
 
     async def asend(self, data: Any) -> SendResult:

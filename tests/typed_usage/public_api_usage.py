@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from typing_extensions import assert_type
 
 from ws_routes import Router, WsError, ws_route
-from ws_routes.models import WebSocketSession, WebSocketSessionQuerySet
+from ws_routes.models import Broadcast, WebSocketSession, WebSocketSessionQuerySet
 from ws_routes.requests import WsRequest
 from ws_routes.sending import SendResult
 from ws_routes.testing import WsReply, WsTestClient
@@ -50,6 +50,12 @@ def push_to_lobby(text: str) -> int:
     result = lobby.send({"text": text})
     assert_type(result, SendResult)
     return result.delivered + result.gone + result.failed
+
+
+def push_in_the_background(text: str) -> Broadcast:
+    broadcast = WebSocketSession.objects.in_channel("room:big").send({"t": text}, background=True)
+    assert_type(broadcast, Broadcast)
+    return broadcast
 
 
 def push_to_one(session: WebSocketSession) -> list[str]:

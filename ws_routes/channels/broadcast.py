@@ -6,9 +6,13 @@ from typing import Any
 
 from ..channel_rules import find_channel_rule
 from ..models import WebSocketSession, WebSocketSessionQuerySet
+from ..sending import encode_payload
 from . import history
 from .payloads import channel_push, encode_data
 from .presence import members
+
+#: The widest ``seq`` a push can carry (JSON-safe integers), for the size check.
+MAX_SEQ = 2**53 - 1
 
 
 class Channel:
@@ -40,12 +44,27 @@ class Channel:
         return members(self.name, limit)
 
     def send(self, data: Any, **kwargs: Any) -> Any:
-        """Push ``data`` (a dict) to every subscriber; returns the ``SendResult``."""
+        """Push ``data`` (a dict) to every subscriber; returns the ``SendResult``.
+
+        ``background=True`` (and ``on_commit=True``) go to the queryset's ``send()``: then a
+        ``Broadcast`` comes back (docs/background.md).
+        """
+        return self.subscribers().send(self.push(data), **kwargs)
+
+    def subscribers(self) -> WebSocketSessionQuerySet:
+        """The sessions subscribed to this channel."""
+        return WebSocketSession.objects.in_channel(self.name)
+
+    def push(self, data: Any) -> dict[str, Any]:
+        """What subscribers receive for ``data``: with ``channel``, and ``seq`` on a history
+        channel (the message is kept, one INSERT, before anything is pushed)."""
         push = channel_push(self.name, data)
         rule = find_channel_rule(self.name)
         if rule is not None and rule.history:
+            # Refuse what cannot be sent (too large, not JSON) before it is kept and numbered.
+            encode_payload({**push, "seq": MAX_SEQ})
             push["seq"] = history.append(rule, self.name, encode_data(data))
-        return WebSocketSession.objects.in_channel(self.name).send(push, **kwargs)
+        return push
 
 
 def send_to_user(user: Any, data: Any, **kwargs: Any) -> Any:

@@ -21,6 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .endpoints import Endpoint
 from .payload import Payload
+from .rate_limit import RateLimiter, get_limiter
 from .transports import Transport, TransportError
 
 logger = logging.getLogger("ws_routes.sending")
@@ -38,6 +39,10 @@ class DeliveryOptions:
     timeout: float
     backoff_base: float
     backoff_max: float
+    # The account-wide budget (None: unthrottled), and the first backoff of a connection whose
+    # own buffer is full (a 429 that is not account-wide).
+    limiter: RateLimiter | None = None
+    connection_backoff: float = 0.25
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> DeliveryOptions:
@@ -50,6 +55,8 @@ class DeliveryOptions:
             timeout=float(settings["SEND_TIMEOUT_SECONDS"]),
             backoff_base=float(settings["SEND_BACKOFF_BASE_SECONDS"]),
             backoff_max=float(settings["SEND_BACKOFF_MAX_SECONDS"]),
+            limiter=get_limiter(settings),
+            connection_backoff=float(settings["SEND_CONNECTION_BACKOFF_SECONDS"]),
         )
 
 
@@ -175,7 +182,10 @@ class Delivery:
         pk, connection_id, endpoint = target
         options = self.options
         attempt = 0
+        limiter = options.limiter
         while True:
+            if limiter is not None:
+                await limiter.acquire()
             try:
                 status = await self.transport.request(
                     self.method, endpoint, connection_id, self.payload, options.timeout
@@ -199,7 +209,11 @@ class Delivery:
                 self.outcome.gone.append((pk, connection_id))
                 return
             if kind == _RETRYABLE and attempt < options.retries:
-                delay = min(options.backoff_max, options.backoff_base * (2**attempt))
+                base = options.backoff_base
+                if reason == "429" and limiter is not None and not limiter.throttled(connection_id):
+                    # One client's buffer is full: back off this connection only, longer.
+                    base = max(base, options.connection_backoff)
+                delay = min(max(options.backoff_max, base), base * (2**attempt))
                 await asyncio.sleep(random.uniform(0, delay))
                 attempt += 1
                 continue

@@ -2,7 +2,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("ws_routes", "0003_channels")]
+    dependencies = [("ws_routes", "0002_channels")]
 
     operations = [
         migrations.AddField(

@@ -2,7 +2,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("ws_routes", "0004_gateway_sync_digest")]
+    dependencies = [("ws_routes", "0003_gateway_sync_digest")]
 
     operations = [
         migrations.AddField(

@@ -1,0 +1,185 @@
+"""Background broadcast on 2 Celery workers under one account quota (``make bench-distributed``).
+
+200,000 sessions (SQLite file), the loopback endpoint with 20 ms latency enforcing a quota
+(429 above it), 2 worker processes (``--pool=solo``) sharing ``SEND_RATE_LIMIT`` = the quota in
+Redis (DB 7). Run 1: a clean broadcast. Run 2: the same with one worker SIGKILLed at ~30%.
+Reports posts/s as a share of the quota, share answered 429, recipients accounted, duplicates
+and their bound, and the enqueue latency the caller sees. Appends a section to RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+
+
+def endpoint_stats(port: int) -> dict:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from endpoint import stats
+
+    return stats(port)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sessions", type=int, default=200_000)
+    parser.add_argument("--quota", type=float, default=3000.0)
+    parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--write", action="store_true", help="append to bench/RESULTS.md")
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    db = OUT / "distributed.sqlite3"
+    db.unlink(missing_ok=True)
+    queue = f"ws_routes_bench_{os.getpid()}"
+    key = f"ws_routes_bench:rate:{uuid.uuid4().hex}"
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="tests.worker_settings",
+        WS_ROUTES_WORKER_DB=str(db),
+        WS_ROUTES_TEST_QUEUE=queue,
+        WS_ROUTES_TEST_VISIBILITY_TIMEOUT="5",
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_EC2_METADATA_DISABLED="true",
+        PYTHONPATH=str(ROOT),
+    )
+    endpoint = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "endpoint.py"), "--latency-ms",
+         str(args.latency_ms), "--quota", str(args.quota)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    port = int(endpoint.stdout.readline().split()[1])
+    overrides = {
+        "MANAGEMENT_ENDPOINT": f"http://127.0.0.1:{port}/{{api_id}}/{{stage}}",
+        "SEND_RATE_LIMIT": args.quota,
+        "SEND_RATE_LIMIT_REDIS_URL": "redis://127.0.0.1:6379/7",
+        "SEND_RATE_LIMIT_KEY": key,
+        "BACKGROUND_SHARD_SIZE": 2000,
+        "BACKGROUND_SHARD_LEASE_SECONDS": 5,
+    }
+    os.environ["WS_ROUTES_WORKER_OVERRIDES"] = json.dumps(overrides)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from tests.background_support import make_sessions
+    from tests.celery_app import app
+    from ws_routes.models import Broadcast, BroadcastShard, WebSocketSession
+
+    app.conf.task_default_queue = queue
+    with app.connection_for_write() as conn:
+        conn.default_channel.client.flushdb()
+    make_sessions(args.sessions)
+
+    def worker(name: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker", "--pool=solo",
+             "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", queue,
+             "-n", f"{name}@%h", "--loglevel=ERROR"],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    workers = [worker(f"w{n}") for n in range(args.workers)]
+    time.sleep(4)  # workers up
+    results = []
+    try:
+        for kill in (False, True):
+            WebSocketSession.objects.update(connected=True)
+            before = endpoint_stats(port)
+            endpoint_stats_reset = __import__("http.client").client.HTTPConnection(
+                "127.0.0.1", port
+            )
+            endpoint_stats_reset.request("GET", "/count/reset")
+            endpoint_stats_reset.getresponse().read()
+            started = time.perf_counter()
+            broadcast = WebSocketSession.objects.send({"bench": 1}, background=True)
+            enqueue_ms = (time.perf_counter() - started) * 1000
+            killed = False
+            deadline = time.monotonic() + 600
+            while not broadcast.is_done and time.monotonic() < deadline:
+                time.sleep(0.2)
+                broadcast.refresh_from_db()
+                if kill and not killed and broadcast.accounted >= 0.3 * broadcast.total:
+                    os.kill(workers[0].pid, signal.SIGKILL)
+                    workers[0].wait()
+                    killed = True
+            elapsed = time.perf_counter() - started
+            after = endpoint_stats(port)
+            requests = after["requests"] - before["requests"]
+            throttled = after["throttled"] - before["throttled"]
+            ok = requests - throttled
+            redelivered = BroadcastShard.objects.filter(broadcast=broadcast, attempts__gt=1)
+            results.append(
+                {
+                    "run": "one worker SIGKILLed at 30%" if kill else "2 workers",
+                    "state": broadcast.state,
+                    "total": broadcast.total,
+                    "accounted": broadcast.delivered + broadcast.gone + broadcast.failed,
+                    "delivered": broadcast.delivered,
+                    "unique_delivered_at_endpoint": after["unique"],
+                    "duplicates": ok - after["unique"],
+                    "duplicate_bound": broadcast.possible_duplicates,
+                    "redelivered_shards": redelivered.count(),
+                    "seconds": round(elapsed, 1),
+                    "posts_per_s": round(requests / elapsed),
+                    "share_of_quota": round(ok / elapsed / args.quota, 3),
+                    "share_429": round(throttled / max(1, requests), 4),
+                    "enqueue_ms": round(enqueue_ms, 1),
+                }
+            )
+            print(json.dumps(results[-1]), flush=True)
+            assert Broadcast.objects.filter(pk=broadcast.pk, state="finished").exists()
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.terminate()
+        for w in workers:
+            w.wait(timeout=30)
+        endpoint.stdin.close()
+        endpoint.wait(timeout=10)
+    (OUT / "distributed.json").write_text(json.dumps(results, indent=2))
+    if args.write:
+        write_results(results, args)
+
+
+def write_results(results: list[dict], args: argparse.Namespace) -> None:
+    lines = [
+        "",
+        "## Distributed background broadcast (`make bench-distributed`)",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on a shared 2-core "
+        "machine (other jobs were running: treat the figures as a lower bound). "
+        f"{args.sessions:,} sessions on SQLite, {args.workers} Celery workers (`--pool=solo`), "
+        f"endpoint latency {args.latency_ms:.0f} ms, account quota {args.quota:,.0f} posts/s "
+        "(429 above it), `SEND_RATE_LIMIT` = the quota in Redis.",
+        "",
+        "| run | posts/s | share of quota (goal >= 90%) | answered 429 (goal < 1%) | "
+        "accounted | duplicates (bound) | enqueue ms (goal < 50) | seconds |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['run']} | {r['posts_per_s']:,} | {r['share_of_quota']:.1%} | "
+            f"{r['share_429']:.2%} | {r['accounted']:,}/{r['total']:,} | "
+            f"{r['duplicates']} ({r['duplicate_bound']}, {r['redelivered_shards']} shard(s)) | "
+            f"{r['enqueue_ms']} | {r['seconds']} |"
+        )
+    with open(ROOT / "bench" / "RESULTS.md", "a", encoding="utf-8") as results_file:
+        results_file.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

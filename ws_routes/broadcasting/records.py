@@ -1,0 +1,279 @@
+"""The ``Broadcast`` record of a background send and its shards, and every change of their
+state: claim a shard, record its counts, cancel, finish. Each is one short statement (or two
+in one transaction), so any number of workers can share a broadcast.
+
+A shard is a keyset range of primary keys ``[first_pk, last_pk]`` holding ``expected``
+recipients at enqueue time. ``delivered + gone + failed + cancelled == total`` once finished.
+
+Example::
+
+    broadcast = WebSocketSession.objects.filter(channel_name="lobby").send(data, background=True)
+    broadcast.refresh_from_db()
+    print(broadcast.state, broadcast.delivered, broadcast.total)
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db import models, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+
+class Broadcast(models.Model):
+    """One background send: what was sent (a digest), to how many, and what became of them."""
+
+    class State(models.TextChoices):
+        ENQUEUED = "enqueued", "Enqueued"
+        RUNNING = "running", "Running"
+        FINISHED = "finished", "Finished"
+        CANCELLED = "cancelled", "Cancelled"
+        FAILED = "failed", "Failed"
+
+    payload = models.BinaryField(help_text="The encoded message (at most 128 KiB).")
+    payload_digest = models.CharField(max_length=64, help_text="SHA-256 of the payload.")
+    # Which sessions: the model, the database and the pickled query of the queryset sent to.
+    recipients_model = models.CharField(max_length=128)
+    recipients_db = models.CharField(max_length=64, default="default")
+    recipients_query = models.BinaryField()
+    description = models.CharField(max_length=255, blank=True, default="")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.ENQUEUED)
+    total = models.PositiveIntegerField(default=0)
+    delivered = models.PositiveIntegerField(default=0)
+    gone = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    cancelled = models.PositiveIntegerField(default=0)
+    # Recipients of redelivered shards that may have received the message twice (at most one
+    # shard's worth per redelivery).
+    possible_duplicates = models.PositiveIntegerField(default=0)
+    shards_total = models.PositiveIntegerField(default=0)
+    pending_shards = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("cancel_broadcast", "Can cancel a background broadcast")]
+
+    def __str__(self) -> str:
+        return f"broadcast {self.pk} to {self.total} ({self.state})"
+
+    @property
+    def accounted(self) -> int:
+        """Recipients whose fate is known: delivered, gone, failed or cancelled."""
+        return self.delivered + self.gone + self.failed + self.cancelled
+
+    @property
+    def is_done(self) -> bool:
+        return self.state in (self.State.FINISHED, self.State.CANCELLED, self.State.FAILED)
+
+    def mark_started(self) -> None:
+        """ENQUEUED -> RUNNING (once: a redelivered start task changes nothing)."""
+        now = timezone.now()
+        Broadcast.objects.filter(pk=self.pk, state=self.State.ENQUEUED).update(
+            state=self.State.RUNNING, started_at=now
+        )
+
+    def cancel(self) -> int:
+        """Drop the shards no worker has taken yet; returns the recipients cancelled.
+
+        Shards already running finish; the broadcast ends ``cancelled`` when they have.
+        """
+        with transaction.atomic(using=self._state.db):
+            shards = BroadcastShard.objects.select_for_update().filter(
+                broadcast_id=self.pk, state=BroadcastShard.State.PENDING
+            )
+            dropped = list(shards.values_list("pk", "expected"))
+            recipients = sum(expected for _, expected in dropped)
+            BroadcastShard.objects.filter(pk__in=[pk for pk, _ in dropped]).update(
+                state=BroadcastShard.State.CANCELLED, finished_at=timezone.now()
+            )
+            Broadcast.objects.filter(pk=self.pk).exclude(
+                state__in=[self.State.FINISHED, self.State.FAILED]
+            ).update(
+                state=self.State.CANCELLED,
+                cancelled=F("cancelled") + recipients,
+                pending_shards=F("pending_shards") - len(dropped),
+            )
+            _finish_if_done(self.pk)
+        self.refresh_from_db()
+        return recipients
+
+
+class BroadcastShard(models.Model):
+    """One keyset range of a broadcast's recipients, delivered by one task."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    broadcast = models.ForeignKey(Broadcast, on_delete=models.CASCADE, related_name="shards")
+    index = models.PositiveIntegerField()
+    first_pk = models.BigIntegerField()
+    last_pk = models.BigIntegerField()
+    expected = models.PositiveIntegerField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    delivered = models.PositiveIntegerField(default=0)
+    gone = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["broadcast", "index"], name="ws_routes_broadcastshard_unique_index"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"shard {self.index} of broadcast {self.broadcast_id} ({self.state})"
+
+
+class Claim:
+    """What :func:`claim_shard` decided: run it (``attempt``), wait (``retry_in``), or nothing."""
+
+    def __init__(
+        self, shard: BroadcastShard | None, attempt: int = 0, retry_in: float = 0.0
+    ) -> None:
+        self.shard = shard
+        self.attempt = attempt
+        self.retry_in = retry_in
+
+    @property
+    def run(self) -> bool:
+        return self.shard is not None and self.attempt > 0
+
+
+def claim_shard(shard_id: int, lease_seconds: float, max_attempts: int) -> Claim:
+    """Take a shard for ``lease_seconds``: a pending one, or a running one whose lease expired
+    (its worker died). One conditional UPDATE decides between racing workers.
+
+    A shard over ``max_attempts`` is failed with its error instead (never loops forever).
+    """
+    now = timezone.now()
+    shard = BroadcastShard.objects.filter(pk=shard_id).first()
+    if shard is None or shard.state not in (shard.State.PENDING, shard.State.RUNNING):
+        return Claim(None)
+    if shard.state == shard.State.RUNNING and shard.lease_until and shard.lease_until > now:
+        return Claim(shard, retry_in=(shard.lease_until - now).total_seconds())
+    if shard.attempts >= max_attempts:
+        fail_shard(shard, shard.error or f"gave up after {shard.attempts} attempts")
+        return Claim(None)
+    taken = (
+        BroadcastShard.objects.filter(pk=shard_id, attempts=shard.attempts)
+        .filter(Q(state=shard.State.PENDING) | Q(state=shard.State.RUNNING, lease_until__lte=now))
+        .update(
+            state=shard.State.RUNNING,
+            attempts=F("attempts") + 1,
+            lease_until=now + timedelta(seconds=lease_seconds),
+        )
+    )
+    if not taken:  # another worker won the race
+        return Claim(None)
+    if shard.attempts:  # a redelivery: some of these recipients may already have it
+        Broadcast.objects.filter(pk=shard.broadcast_id).update(
+            possible_duplicates=F("possible_duplicates") + shard.expected
+        )
+    shard.attempts += 1
+    shard.state = shard.State.RUNNING
+    return Claim(shard, attempt=shard.attempts)
+
+
+def record_shard(shard: BroadcastShard, delivered: int, gone: int, failed: int) -> bool:
+    """Record a delivered shard's counts, once: the shard's UPDATE is conditional on its
+    attempt, and the broadcast's counters move in the same transaction. False if another
+    attempt recorded it first (or it was failed meanwhile)."""
+    with transaction.atomic():
+        done = BroadcastShard.objects.filter(
+            pk=shard.pk, state=shard.State.RUNNING, attempts=shard.attempts
+        ).update(
+            state=shard.State.DONE,
+            delivered=delivered,
+            gone=gone,
+            failed=failed,
+            finished_at=timezone.now(),
+            lease_until=None,
+        )
+        if not done:
+            return False
+        Broadcast.objects.filter(pk=shard.broadcast_id).update(
+            delivered=F("delivered") + delivered,
+            gone=F("gone") + gone,
+            failed=F("failed") + failed,
+            pending_shards=F("pending_shards") - 1,
+        )
+        _finish_if_done(shard.broadcast_id)
+    return True
+
+
+def fail_shard(shard: BroadcastShard, error: str) -> bool:
+    """End a shard as failed: all its recipients count as failed, the error is kept."""
+    error = error[:2000]
+    with transaction.atomic():
+        done = (
+            BroadcastShard.objects.filter(pk=shard.pk)
+            .filter(state__in=[shard.State.PENDING, shard.State.RUNNING])
+            .update(
+                state=shard.State.FAILED,
+                failed=shard.expected,
+                error=error,
+                finished_at=timezone.now(),
+                lease_until=None,
+            )
+        )
+        if not done:
+            return False
+        Broadcast.objects.filter(pk=shard.broadcast_id).update(
+            failed=F("failed") + shard.expected,
+            pending_shards=F("pending_shards") - 1,
+            error=error,
+        )
+        _finish_if_done(shard.broadcast_id)
+    return True
+
+
+def release_shard(shard: BroadcastShard, error: str) -> None:
+    """Give a shard back after a failed attempt (its error kept) so the retry may take it."""
+    BroadcastShard.objects.filter(
+        pk=shard.pk, state=shard.State.RUNNING, attempts=shard.attempts
+    ).update(state=shard.State.PENDING, lease_until=None, error=error[:2000])
+
+
+def fail_broadcast(broadcast_id: Any, error: str) -> None:
+    """End a broadcast that could not be started (e.g. its recipients cannot be read)."""
+    with transaction.atomic():
+        pending = BroadcastShard.objects.filter(
+            broadcast_id=broadcast_id,
+            state__in=[BroadcastShard.State.PENDING, BroadcastShard.State.RUNNING],
+        )
+        recipients = sum(pending.values_list("expected", flat=True))
+        count = pending.update(state=BroadcastShard.State.FAILED, error=error[:2000])
+        Broadcast.objects.filter(pk=broadcast_id).update(
+            failed=F("failed") + recipients,
+            pending_shards=F("pending_shards") - count,
+            error=error[:2000],
+        )
+        _finish_if_done(broadcast_id)
+
+
+def _finish_if_done(broadcast_id: Any) -> None:
+    """Set the final state and time once no shard is pending (called inside a transaction)."""
+    now = timezone.now()
+    unfinished = Broadcast.objects.filter(pk=broadcast_id, pending_shards=0, finished_at=None)
+    unfinished.filter(state=Broadcast.State.CANCELLED).update(finished_at=now)
+    unfinished.exclude(state=Broadcast.State.CANCELLED).filter(failed__gt=0).exclude(
+        error=""
+    ).update(state=Broadcast.State.FAILED, finished_at=now)
+    unfinished.exclude(state=Broadcast.State.CANCELLED).update(
+        state=Broadcast.State.FINISHED, finished_at=now
+    )

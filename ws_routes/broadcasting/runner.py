@@ -1,0 +1,123 @@
+"""The work of a background broadcast as plain functions: start it, run one shard.
+
+They take and return ids and numbers only, so any task runner can call them: the Celery tasks
+of :mod:`ws_routes.tasks`, Django 6's ``django.tasks``, or a loop in-process (the
+``broadcast`` command without ``--background``). See docs/background.md.
+
+Example::
+
+    for shard_id in start_broadcast(broadcast_id) or []:
+        run_shard(shard_id)
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+from dataclasses import dataclass
+from typing import Any
+
+from django.apps import apps
+from django.db.models import QuerySet
+
+from .. import sending
+from ..conf import ws_settings
+from .records import (
+    Broadcast,
+    BroadcastShard,
+    claim_shard,
+    fail_broadcast,
+    fail_shard,
+    record_shard,
+    release_shard,
+)
+
+logger = logging.getLogger("ws_routes.background")
+
+
+@dataclass
+class ShardRun:
+    """What :func:`run_shard` did: ``ran`` it, or asks to be called again in ``retry_in`` s."""
+
+    ran: bool = False
+    retry_in: float = 0.0
+    failed: bool = False
+
+
+def start_broadcast(broadcast_id: Any) -> list[int] | None:
+    """Mark the broadcast running; the ids of its shards still to run, or None when the
+    record is not visible (yet: the enqueuing transaction may not have committed)."""
+    broadcast = Broadcast.objects.filter(pk=broadcast_id).first()
+    if broadcast is None:
+        return None
+    if broadcast.is_done:
+        return []
+    broadcast.mark_started()
+    pending = BroadcastShard.objects.filter(
+        broadcast_id=broadcast_id,
+        state__in=[BroadcastShard.State.PENDING, BroadcastShard.State.RUNNING],
+    )
+    return list(pending.order_by("index").values_list("pk", flat=True))
+
+
+def shard_recipients(broadcast: Broadcast, shard: BroadcastShard) -> QuerySet:
+    """The shard's sessions: the enqueued queryset within the shard's primary key range, at
+    most the ``expected`` recipients counted at enqueue time."""
+    model = apps.get_model(broadcast.recipients_model)
+    queryset = model._default_manager.db_manager(broadcast.recipients_db).all()
+    queryset.query = pickle.loads(bytes(broadcast.recipients_query))  # noqa: S301 - our own row
+    in_range = queryset.filter(pk__gte=shard.first_pk, pk__lte=shard.last_pk, connected=True)
+    return in_range.order_by("pk")[: shard.expected]
+
+
+def run_shard(shard_id: int, *, transport: Any = None, endpoints: Any = None) -> ShardRun:
+    """Deliver one shard if nobody else holds it, and record its counts once.
+
+    Raises when the delivery raised and attempts remain (the task runner retries); after
+    ``BACKGROUND_SHARD_MAX_ATTEMPTS`` the shard is failed with the error instead.
+    """
+    settings = ws_settings()
+    max_attempts = max(1, int(settings["BACKGROUND_SHARD_MAX_ATTEMPTS"]))
+    claim = claim_shard(shard_id, float(settings["BACKGROUND_SHARD_LEASE_SECONDS"]), max_attempts)
+    if not claim.run:
+        return ShardRun(retry_in=claim.retry_in)
+    shard = claim.shard
+    assert shard is not None
+    broadcast = Broadcast.objects.get(pk=shard.broadcast_id)
+    try:
+        recipients = shard_recipients(broadcast, shard)
+        result = sending.send_to_queryset(
+            recipients, bytes(broadcast.payload), transport=transport, endpoints=endpoints
+        )
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        logger.warning("shard %s attempt %d failed: %s", shard_id, shard.attempts, error)
+        if shard.attempts >= max_attempts:
+            fail_shard(shard, error)
+            return ShardRun(failed=True)
+        release_shard(shard, error)
+        raise
+    # Recipients counted at enqueue time but gone since (disconnected, deleted) are gone.
+    gone = result.gone + max(0, shard.expected - result.total)
+    record_shard(shard, result.delivered, gone, result.failed)
+    return ShardRun(ran=True)
+
+
+def run_inline(broadcast_id: Any, *, transport: Any = None, endpoints: Any = None) -> None:
+    """Run a whole broadcast in this process, shard after shard."""
+    for shard_id in start_broadcast(broadcast_id) or []:
+        while True:
+            try:
+                run = run_shard(shard_id, transport=transport, endpoints=endpoints)
+            except Exception:
+                continue  # the next attempt, or the last one fails the shard
+            if not run.retry_in:
+                break
+            logger.warning("shard %s is held by another worker; not waiting for it", shard_id)
+            break
+
+
+def fail_unstartable(broadcast_id: Any, error: str) -> None:
+    """Fail a broadcast whose start could not be published (e.g. the broker went down
+    between the commit and the publish of an ``on_commit`` send)."""
+    fail_broadcast(broadcast_id, error)
