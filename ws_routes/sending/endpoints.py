@@ -153,8 +153,9 @@ class SettingsEndpoints:
     """Endpoints from the settings, built once per (api_id, stage); errors remembered likewise.
 
     The region of an API is :meth:`gateway_region` (none here), else ``WS_ROUTES["REGION"]``,
-    else boto3's chain; an override without ``{region}`` is signed with the latter two. With no region at all where one is needed, the send raises
-    ``ImproperlyConfigured`` before anything is posted.
+    else boto3's chain; an override without ``{region}`` is signed with the latter two. With
+    no region at all where one is needed, the send raises ``ImproperlyConfigured`` before
+    anything is posted.
     """
 
     #: Whether the settings alone must already give a region (no per-API region to come).
