@@ -60,6 +60,22 @@ DEFAULTS: dict[str, Any] = {
     # How posts reach the management API: a dotted path or an instance of a Transport
     # (ws_routes.sending.HttpTransport, or Boto3Transport to go through botocore, e.g. moto).
     "SEND_TRANSPORT": "ws_routes.sending.HttpTransport",
+    # Endpoint of the apigatewayv2 control plane (syncroutes, createApiGateway...), e.g. a
+    # local emulator; None: boto3's own (which honours the AWS_ENDPOINT_URL_APIGATEWAYV2
+    # environment variable). Named after that variable.
+    "AWS_ENDPOINT_URL_APIGATEWAYV2": None,
+    # Pace of control-plane calls, per process and region: a token bucket of this many calls
+    # per second and this burst (AWS throttles an account's control plane at about 10/s, burst
+    # 40; docs/aws-fidelity.md). None: unpaced.
+    "DEPLOY_CALLS_PER_SECOND": 10.0,
+    "DEPLOY_CALLS_BURST": 40,
+    # Seconds between two CreateDeployment calls of a process (AWS: 1 every 5 s per account).
+    "DEPLOY_DEPLOYMENT_INTERVAL_SECONDS": 5.0,
+    # A throttled control-plane call (TooManyRequestsException) is retried this many times,
+    # with full-jitter backoff from 1 s (capped at 20 s), before the sync fails naming it.
+    "DEPLOY_THROTTLE_RETRIES": 6,
+    # How long a sync waits for a PENDING deployment to become DEPLOYED or FAILED.
+    "DEPLOY_DEPLOYMENT_WAIT_SECONDS": 30.0,
 }
 
 
