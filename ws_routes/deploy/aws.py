@@ -48,6 +48,11 @@ def _client(service: str, gateway: ApiGateway, endpoint_url: str | None = None) 
 
     try:
         return _cached_client(service, gateway.get_region() or None, endpoint_url)
+    except ValueError as error:  # botocore: "Invalid endpoint: ..."
+        raise PlanError(
+            f"WS_ROUTES['AWS_ENDPOINT_URL_APIGATEWAYV2'] = {endpoint_url!r} is not usable as "
+            f"the {service} endpoint: {error}"
+        ) from None
     except NoRegionError:
         raise PlanError(
             f"Gateway {gateway.api_name!r} has no AWS region: set it on the gateway (the admin's "

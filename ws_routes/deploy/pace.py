@@ -33,6 +33,7 @@ THROTTLE_CODES = frozenset(
 _INTERVAL_SETTINGS = {"create_deployment": "DEPLOY_DEPLOYMENT_INTERVAL_SECONDS"}
 _FIXED_INTERVALS = {"create_domain_name": 30.0}  # 1 request every 30 s per account
 _BACKOFF_BASE_SECONDS = 1.0
+_EPSILON = 1e-6
 _BACKOFF_MAX_SECONDS = 20.0
 
 
@@ -63,16 +64,18 @@ class Pacer:
         last = self._last_call.get((region, operation))
         if interval and last is not None:
             delay = max(delay, last + interval - now)
+        # Below a microsecond is rounding, not a wait (and a clock may not advance by it).
         rate = settings["DEPLOY_CALLS_PER_SECOND"]
         tokens = 0.0
         if rate:
             burst = max(1.0, float(settings["DEPLOY_CALLS_BURST"] or 1))
             tokens, updated = self._buckets.get(region, (burst, now))
             tokens = min(burst, tokens + (now - updated) * float(rate))
-            if tokens < 1:
+            if tokens < 1 - _EPSILON:
                 delay = max(delay, (1 - tokens) / float(rate))
             self._buckets[region] = (tokens, now)
-        if delay <= 0:
+        if delay < _EPSILON:
+            delay = 0.0
             if rate:
                 self._buckets[region] = (tokens - 1, now)
             self._last_call[(region, operation)] = now
