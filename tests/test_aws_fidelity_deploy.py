@@ -122,12 +122,24 @@ def test_every_field_the_sync_reads_is_in_botocores_model(ws_gateway, aws, monke
 
 
 @pytest.mark.parametrize("case", [str.lower, str.upper])
-def test_a_second_sync_plans_nothing_whatever_case_aws_gives_header_names(ws_gateway, aws, case):
+def test_a_second_sync_plans_nothing_whatever_case_aws_gives_header_names(
+    ws_gateway, aws, case, settings
+):
     sync_gateway(ws_gateway, client=aws)
     client = ShapedClient(aws, header_case=case)
     integrations = client.get_integrations(ApiId=ws_gateway.api_id)["Items"]
     assert any(case("X-Ws-Secret") in key for i in integrations for key in i["RequestParameters"])
     assert plan_sync(ws_gateway, client=client).lines() == []
+    # A real difference is still seen, printed with the library's spelling, secrets hidden.
+    secret = settings.WS_ROUTES["GATEWAY_SECRETS"][0]
+    new = "rotated-secret-ABCDEFGHIJKLMNOPQRSTUVWXYZ-0123456789"
+    settings.WS_ROUTES = {**settings.WS_ROUTES, "GATEWAY_SECRETS": [new, secret]}
+    lines = plan_sync(ws_gateway, client=client).lines()
+    assert lines[:2] == [
+        "~ integration router: X-Ws-Secret rotated from GATEWAY_SECRETS[1] to GATEWAY_SECRETS[0]",
+        "~ integration connect: X-Ws-Secret rotated from GATEWAY_SECRETS[1] to GATEWAY_SECRETS[0]",
+    ]
+    assert secret not in str(lines) and new not in str(lines)
 
 
 def test_a_second_sync_plans_nothing_when_get_models_omits_schema(ws_gateway, aws):

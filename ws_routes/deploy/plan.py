@@ -91,10 +91,8 @@ def _params_details(actual: Mapping[str, str], desired: Mapping[str, str]) -> li
     Header names compare case-insensitively (``_case_folded``); names are printed as desired.
     """
     details = []
-    names = {
-        **{k: k for k in _case_folded({k: k for k in actual})},
-        **_case_folded({k: k for k in desired}),
-    }
+    # folded name -> the name to print (desired's spelling, else AWS's).
+    names = {**_case_folded({k: k for k in actual}), **_case_folded({k: k for k in desired})}
     actual, desired = _case_folded(actual), _case_folded(desired)
     secret_key = f"integration.request.header.{SECRET_HEADER.lower()}"
     for folded in sorted(set(actual) | set(desired), key=lambda k: names[k]):
