@@ -3,16 +3,22 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint format clean matrix bench demo browser-deps
+.PHONY: test lint typecheck format clean matrix bench bench-wsgi bench-deps demo browser-deps \
+	asyncapi-deps asyncapi-example reference-tests
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The library (disallow_untyped_defs) and tests/typed_usage, a user's typed code (pyproject [tool.mypy]).
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
 
 format: $(VENV)/.installed
 	$(BIN)/ruff check --fix .
@@ -37,10 +43,20 @@ browser-deps: $(VENV)/.installed
 	fi
 	$(BIN)/pip install -q -e '.[test,postgres,browser]'
 
+# What tests/test_asyncapi.py needs to validate the document with the official AsyncAPI parser:
+# Node.js 18+ and @asyncapi/parser, installed into tests/js/asyncapi/node_modules (git-ignored).
+asyncapi-deps:
+	cd tests/js/asyncapi && npm ci --no-audit --no-fund --loglevel=error
+
+# Regenerate docs/asyncapi-example.json (a test fails when it is out of date).
+asyncapi-example: $(VENV)/.installed
+	$(BIN)/python example_project/manage.py wsschema --title "Example chat" \
+	  --output docs/asyncapi-example.json
+
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,postgres]'
+	$(BIN)/pip install -q -e '.[test,postgres,typecheck]'
 	touch $@
 
 # The suite on every supported Django, each in its own venv: Django 4.2 on Python 3.10,
@@ -63,15 +79,57 @@ matrix:
 
 # Benchmarks against the reference package, in their own venv (the reference is never a
 # dependency of this project). Prints a table and writes bench/RESULTS.md; see bench/README.md.
+# Dispatch through gunicorn needs Debian's wrk (`make bench-deps`, apt); without it that part is
+# skipped, saying so. `make bench-wsgi`: the dispatch measurements alone (RESULTS.md untouched).
 BENCH_VENV := bench/.venv
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
-$(BENCH_VENV)/.installed: setup.cfg pyproject.toml
+bench-wsgi: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/run.py --only dispatch $(BENCH_ARGS)
+
+bench-deps:
+	@if command -v wrk >/dev/null; then echo "wrk already installed"; else \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; \
+	fi
+
+$(BENCH_VENV)/.installed: setup.cfg pyproject.toml bench/requirements.txt
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install -q --upgrade pip
-	$(BENCH_VENV)/bin/pip install -q -e '.[postgres]' 'django-aws-api-gateway-websockets==4.1.0'
+	$(BENCH_VENV)/bin/pip install -q -e '.[postgres,pydantic]' -r bench/requirements.txt
+	touch $@
+
+# The reference package's own test modules against ws_routes, through the import shim in
+# tests/reference_shim (its README says how), in a venv of their own: the reference's sdist is
+# downloaded for its tests and never installed. Prints passed/failed per module; fails only if
+# fewer pass than tests/reference_shim/EXPECTED_PASSES.
+REFERENCE_VERSION := 4.1.0
+REFERENCE_VENV := .venv-reference
+REFERENCE_DIR := build/reference-tests
+reference-tests: $(REFERENCE_VENV)/.installed $(REFERENCE_DIR)/.unpacked
+	cd $(REFERENCE_DIR) && PYTHONPATH=$(CURDIR)/tests/reference_shim:. \
+	  DJANGO_SETTINGS_MODULE=reference_shim_settings \
+	  $(CURDIR)/$(REFERENCE_VENV)/bin/pytest -q -p no:cacheprovider -o addopts= \
+	  -W ignore::DeprecationWarning --junitxml=report.xml tests $(REFERENCE_ARGS) \
+	  > pytest.log 2>&1; tail -1 pytest.log
+	$(REFERENCE_VENV)/bin/python tests/reference_shim/summarise.py \
+	  $(REFERENCE_DIR)/report.xml tests/reference_shim/EXPECTED_PASSES
+
+$(REFERENCE_VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(REFERENCE_VENV)/bin/python || $(PYTHON) -m venv $(REFERENCE_VENV)
+	$(REFERENCE_VENV)/bin/pip install -q --upgrade pip
+	$(REFERENCE_VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+$(REFERENCE_DIR)/.unpacked:
+	mkdir -p $(REFERENCE_DIR)
+	$(PYTHON) -m pip download -q --no-deps --no-binary :all: \
+	  django-aws-api-gateway-websockets==$(REFERENCE_VERSION) -d $(REFERENCE_DIR)
+	tar -xzf $(REFERENCE_DIR)/django_aws_api_gateway_websockets-$(REFERENCE_VERSION).tar.gz \
+	  -C $(REFERENCE_DIR) --strip-components=1 \
+	  django_aws_api_gateway_websockets-$(REFERENCE_VERSION)/tests
+	printf '[pytest]\n' > $(REFERENCE_DIR)/pytest.ini  # not this project's pytest settings
 	touch $@
 
 clean:
-	rm -rf $(VENV) .venv-dj* $(BENCH_VENV) bench/out build dist *.egg-info
+	rm -rf $(VENV) .venv-dj* $(BENCH_VENV) $(REFERENCE_VENV) bench/out build dist *.egg-info

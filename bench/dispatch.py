@@ -3,6 +3,7 @@
     python bench/dispatch.py --lib ours  --db sqlite:/tmp/d.sqlite3 --messages 3000
     python bench/dispatch.py --lib ref   --db postgres:ws_bench_ref
     python bench/dispatch.py --lib floor --db sqlite:/tmp/d.sqlite3
+    python bench/dispatch.py --lib floor-query --db sqlite:/tmp/d.sqlite3
 
 Every message goes through Django's test ``Client`` in-process (no server, no network), with
 no middleware, exactly as API Gateway's integration would post it to each library:
@@ -11,7 +12,12 @@ no middleware, exactly as API Gateway's integration would post it to each librar
 - ref: a ``WebSocketView`` subclass whose ``chat_send`` method validates the same schema with a
   pre-built jsonschema validator (the reference has no schema support of its own), headers and
   gateway secret as it requires;
-- floor: a plain Django view returning the same JSON, the cost of Django and the test client.
+- floor: a plain Django view returning the same JSON, the cost of Django and the test client;
+- floor-query: the same plain view running, with the ORM, the one session query ours runs
+  (``select_related("user")``, open session by connection id): what a message costs at least
+  when it must look up its session.
+
+``wsgi_dispatch.py`` serves the same views (``BUILDERS``) through gunicorn.
 
 Prints ``RESULT {json}``: messages/s over ``--messages`` and SQL queries per message (counted
 over 50 more, with a debug cursor).
@@ -119,17 +125,60 @@ def build_floor():
     return [path("plain/", plain)], "/plain/", {"action": "chat.send", "text": "hello"}, {}
 
 
+def build_floor_query() -> tuple[list, str, dict, dict[str, str]]:
+    from django.http import HttpRequest, JsonResponse
+    from django.urls import path
+    from django.views.decorators.csrf import csrf_exempt
+
+    from ws_routes.contract import CONNECTION_ID_HEADER, meta_key
+    from ws_routes.models import WebSocketSession
+
+    WebSocketSession.objects.create(
+        connection_id=CONNECTION_ID, channel_name="lobby", api_id=common.API_ID, stage=common.STAGE
+    )
+
+    @csrf_exempt
+    def plain_with_query(request: HttpRequest) -> JsonResponse:
+        json.loads(request.body)
+        connection_id = request.headers[CONNECTION_ID_HEADER]
+        # ours's query as the ORM writes it (ws_routes.session_query.OpenSessionQuery.orm_query)
+        found = list(
+            WebSocketSession.objects.select_related("user").filter(
+                connection_id=connection_id, connected=True
+            )[:1]
+        )
+        if not found:
+            return JsonResponse({"error": "no session"}, status=410)
+        return JsonResponse({"ok": True})
+
+    headers = {meta_key(CONNECTION_ID_HEADER): CONNECTION_ID}
+    body = {"action": "chat.send", "text": "hello"}
+    return [path("plain/", plain_with_query)], "/plain/", body, headers
+
+
+BUILDERS = {
+    "floor": build_floor,
+    "floor-query": build_floor_query,
+    "ours": build_ours,
+    "ref": build_ref,
+}
+CONTENDERS = tuple(BUILDERS)
+
+
+def settings_for(lib: str) -> str:
+    """Which library's settings a contender runs with: the floors use ours (its model)."""
+    return lib if lib in common.LIBS else "ours"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--lib", choices=(*common.LIBS, "floor"), required=True)
+    parser.add_argument("--lib", choices=CONTENDERS, required=True)
     parser.add_argument("--db", required=True)
     parser.add_argument("--messages", type=int, default=3000)
     args = parser.parse_args()
 
-    common.configure("ours" if args.lib == "floor" else args.lib, args.db, urlconf="__main__")
-    patterns, url, body, headers = {"ours": build_ours, "ref": build_ref, "floor": build_floor}[
-        args.lib
-    ]()
+    common.configure(settings_for(args.lib), args.db, urlconf="__main__")
+    patterns, url, body, headers = BUILDERS[args.lib]()
     urlpatterns.extend(patterns)
     sys.modules["__main__"].urlpatterns = urlpatterns
 

@@ -3,10 +3,12 @@
     make bench                      # builds bench/.venv, then runs this
     bench/.venv/bin/python bench/run.py [--quick]
 
-Each measurement is a child process (``dispatch.py``, ``fanout.py``) so the libraries never share
-a process. The management API is ``endpoint.py``, a loopback server in its own process, whose own
-capacity is measured first so that it is known not to be the bottleneck. ``--quick`` shrinks
-every size tenfold (a smoke run, not for RESULTS.md).
+Each measurement is a child process (``dispatch.py``, ``wsgi_dispatch.py``, ``fanout.py``) so
+the libraries never share a process. The management API is ``endpoint.py``, a loopback server in
+its own process, whose own capacity is measured first so that it is known not to be the
+bottleneck. ``--quick`` shrinks every size tenfold (a smoke run, not for RESULTS.md);
+``--only dispatch`` (``make bench-wsgi``) runs the two dispatch measurements alone, in-process and
+through gunicorn, and prints their tables (RESULTS.md untouched).
 """
 
 from __future__ import annotations
@@ -20,15 +22,26 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import channels  # noqa: E402
 import common  # noqa: E402
+import dispatch  # noqa: E402
 import endpoint  # noqa: E402
+import validation_report  # noqa: E402
 
 NAMES = {"ours": "django-ws-routes", "ref": "django-aws-api-gateway-websockets 4.1.0"}
+CONTENDER_NAMES = {
+    "floor": "bare Django",
+    "floor-query": "bare Django + session query",
+    "ours": "ours",
+    "ref": "ref",
+}
+WSGI_SERVER = "gunicorn, 2 sync workers; wrk, 1 thread, 4 connections"
 
 
 def child_env() -> dict[str, str]:
@@ -103,27 +116,57 @@ def machine() -> dict[str, str]:
     }
 
 
-def bench_dispatch(messages: int, workdir: Path) -> list[dict]:
-    databases = [("sqlite", lambda lib: f"sqlite:{workdir / f'dispatch-{lib}.sqlite3'}")]
+def dispatch_databases(workdir: Path, prefix: str) -> list[tuple[str, Callable[[str], str]]]:
+    """(kind, contender -> database) for SQLite and, when it answers, PostgreSQL."""
+    databases: list[tuple[str, Callable[[str], str]]] = [
+        ("sqlite", lambda lib: f"sqlite:{workdir / f'{prefix}-{lib}.sqlite3'}")
+    ]
     if common.postgres_reachable():
-        databases.append(("postgres", lambda lib: f"postgres:ws_routes_bench_{lib}"))
+        databases.append(("postgres", lambda lib: f"postgres:{prefix}_{lib.replace('-', '_')}"))
     else:
         print("  PostgreSQL not reachable on 127.0.0.1:5432: dispatch on SQLite only")
+    return databases
+
+
+def run_on_fresh_database(db: str, script: str, *args: str, timeout: float = 400) -> dict:
+    """``run_child`` against ``db``; a PostgreSQL database is created for it and dropped after."""
+    kind, _, name = db.partition(":")
+    if kind == "postgres":
+        common.recreate_postgres_database(name)
+    try:
+        return run_child(script, "--db", db, *args, timeout=timeout)
+    finally:
+        if kind == "postgres":
+            common.drop_postgres_database(name)
+
+
+def bench_dispatch(messages: int, workdir: Path) -> list[dict]:
     rows = []
-    for kind, db_for in databases:
-        for lib in ("floor", *common.LIBS):
-            db = db_for(lib)
-            if kind == "postgres":
-                common.recreate_postgres_database(db.partition(":")[2])
-            try:
-                result = run_child(
-                    "dispatch.py", "--lib", lib, "--db", db, "--messages", str(messages)
-                )
-            finally:
-                if kind == "postgres":
-                    common.drop_postgres_database(db.partition(":")[2])
-            print(f"  dispatch {kind:8} {lib:5}: {result['messages_per_second']:>8} msg/s, "
+    for kind, db_for in dispatch_databases(workdir, "ws_routes_bench"):
+        for lib in dispatch.CONTENDERS:
+            result = run_on_fresh_database(
+                db_for(lib), "dispatch.py", "--lib", lib, "--messages", str(messages)
+            )
+            print(f"  dispatch {kind:8} {lib:11}: {result['messages_per_second']:>8} msg/s, "
                   f"{result['queries_per_message']} queries/msg")  # fmt: skip
+            rows.append(result)
+    return rows
+
+
+def bench_wsgi(seconds: float, max_requests: int, workdir: Path) -> list[dict]:
+    """Dispatch through gunicorn driven by wrk (``wsgi_dispatch.py``); [] when wrk is missing."""
+    if shutil.which("wrk") is None:
+        print("  wrk not found (Debian: apt-get install wrk): dispatch through gunicorn skipped")
+        return []
+    rows = []
+    for kind, db_for in dispatch_databases(workdir, "bench_wsgi"):
+        for lib in dispatch.CONTENDERS:
+            result = run_on_fresh_database(
+                db_for(lib), "wsgi_dispatch.py", "--lib", lib, "--seconds", str(seconds),
+                "--max-requests", str(max_requests), timeout=seconds + 120,
+            )  # fmt: skip
+            print(f"  gunicorn {kind:8} {lib:11}: {result['messages_per_second']:>8} msg/s, "
+                  f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms")  # fmt: skip
             rows.append(result)
     return rows
 
@@ -151,14 +194,14 @@ def bench_fanout(sessions: int, latencies: list[float], workdir: Path) -> list[d
     return rows
 
 
-def ratio(ours: float, ref: float) -> str:
-    return f"{ours / ref:.1f}×" if ref else "n/a"
+def ratio(ours: float, ref: float, digits: int = 1) -> str:
+    return f"{ours / ref:.{digits}f}×" if ref else "n/a"
 
 
-def table(headers: list[str], rows: list[list[object]]) -> list[str]:
-    """A Markdown table; the first column left-aligned, the others right-aligned."""
+def table(headers: list[str], rows: list[list[object]], left: int = 1) -> list[str]:
+    """A Markdown table; the first ``left`` columns left-aligned, the others right-aligned."""
     lines = ["| " + " | ".join(headers) + " |"]
-    lines.append("|---|" + "---:|" * (len(headers) - 1))
+    lines.append("|" + "---|" * left + "---:|" * (len(headers) - left))
     lines.extend("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)
     return lines
 
@@ -174,8 +217,24 @@ def render(report: dict) -> str:
         "- Both libraries sign every post with SigV4 (fake credentials) and post to the same",
         "  loopback endpoint (`bench/endpoint.py`); each measurement is its own process.",
         "",
-        "## Endpoint capacity (so it is not what is measured)\n",
     ]
+    if "capacity" in report:
+        lines += render_capacity(report)
+    lines += render_dispatch(report)
+    if report.get("wsgi") is not None:
+        lines += render_wsgi(report)
+    if "fanout" in report:
+        lines += render_fanout(report)
+    if "validation" in report:
+        lines += validation_report.render(report.get("validation"), table)
+    if report.get("targets"):
+        lines.append("\n## Targets (issue 5)\n")
+        lines += [f"- {line}" for line in report["targets"]]
+    return "\n".join(lines) + "\n"
+
+
+def render_capacity(report: dict) -> list[str]:
+    lines = ["## Endpoint capacity (so it is not what is measured)\n"]
     lines += table(
         ["injected latency", "requests per endpoint CPU-second", "client-bound requests/s"],
         [
@@ -193,16 +252,21 @@ def render(report: dict) -> str:
         "process reached, limited by that client. The *endpoint busy* columns below give the "
         "share of one core the endpoint used during each broadcast.\n"
     )
+    return lines
 
-    lines.append("## Dispatch: one schema-validated message through the view (test client)\n")
+
+def render_dispatch(report: dict) -> list[str]:
+    lines = ["## Dispatch: one schema-validated message through the view (test client)\n"]
     by = {(r["db"], r["lib"]): r for r in report["dispatch"]}
     rows = []
     for db in sorted({r["db"] for r in report["dispatch"]}, reverse=True):
         floor, ours, ref = by[(db, "floor")], by[(db, "ours")], by[(db, "ref")]
+        query_floor = by.get((db, "floor-query"))
         rows.append(
             [
                 db,
                 f"{floor['messages_per_second']:,.0f}",
+                f"{query_floor['messages_per_second']:,.0f}" if query_floor else "n/a",
                 f"{ours['messages_per_second']:,.0f}",
                 f"{ref['messages_per_second']:,.0f}",
                 ratio(ours["messages_per_second"], ref["messages_per_second"]),
@@ -214,6 +278,7 @@ def render(report: dict) -> str:
         [
             "database",
             "bare Django msg/s",
+            "bare Django + session query msg/s",
             "ours msg/s",
             "ref msg/s",
             "ours / ref",
@@ -222,8 +287,82 @@ def render(report: dict) -> str:
         ],
         rows,
     )
+    return lines
 
-    lines.append("\n## Fan-out: one broadcast to every session of one channel\n")
+
+def render_wsgi(report: dict) -> list[str]:
+    """In-process and gunicorn dispatch side by side, with ours' ratios to the ref and floors."""
+    lines = [f"\n## Dispatch through a WSGI server ({WSGI_SERVER})\n"]
+    if not report["wsgi"]:
+        return lines + ["Not measured: `wrk` is not installed (Debian: `apt-get install wrk`)."]
+    runs = {"in-process": report["dispatch"], "gunicorn": report["wsgi"]}
+    rows = []
+    for db in sorted({r["db"] for r in report["wsgi"]}, reverse=True):
+        for run, results in runs.items():
+            rate = {r["lib"]: r["messages_per_second"] for r in results if r["db"] == db}
+            rows.append(
+                [
+                    db,
+                    run,
+                    *(f"{rate[lib]:,.0f}" for lib in ("floor", "floor-query", "ours", "ref")),
+                    ratio(rate["ours"], rate["ref"]),
+                    ratio(rate["ours"], rate["floor"], digits=2),
+                    ratio(rate["ours"], rate["floor-query"], digits=2),
+                ]
+            )
+    lines += table(
+        [
+            "database",
+            "run",
+            "bare Django msg/s",
+            "bare Django + session query msg/s",
+            "ours msg/s",
+            "ref msg/s",
+            "ours / ref",
+            "ours / bare",
+            "ours / bare + query",
+        ],
+        rows,
+        left=2,
+    )
+    lines.append(
+        "\nThrough gunicorn: latency under that load, and CPU per message of the server (master "
+        "and workers) and of wrk. CPU per message moves less with the machine's other load "
+        "than msg/s does.\n"
+    )
+    by = {(r["db"], r["lib"]): r for r in report["wsgi"]}
+    rows = [
+        [
+            db,
+            CONTENDER_NAMES[lib],
+            f"{r['messages_per_second']:,.0f}",
+            f"{r['p50_ms']:.2f}",
+            f"{r['p99_ms']:.2f}",
+            f"{r['server_cpu_ms_per_message']:.3f}",
+            f"{r['wrk_cpu_ms_per_message']:.3f}",
+        ]
+        for db in sorted({r["db"] for r in report["wsgi"]}, reverse=True)
+        for lib in dispatch.CONTENDERS
+        for r in [by[(db, lib)]]
+    ]
+    lines += table(
+        [
+            "database",
+            "contender",
+            "msg/s",
+            "p50 ms",
+            "p99 ms",
+            "server CPU ms/msg",
+            "wrk CPU ms/msg",
+        ],
+        rows,
+        left=2,
+    )
+    return lines
+
+
+def render_fanout(report: dict) -> list[str]:
+    lines = ["\n## Fan-out: one broadcast to every session of one channel\n"]
     fan = {(r["lib"], r["latency_ms"]): r for r in report["fanout"]}
     rows = []
     for latency in report["latencies"]:
@@ -270,9 +409,7 @@ def render(report: dict) -> str:
             for lib, r in mem.items()
         ],
     )
-    lines.append("\n## Targets (issue 5)\n")
-    lines += [f"- {line}" for line in report["targets"]]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def targets(report: dict) -> list[str]:
@@ -291,6 +428,8 @@ def targets(report: dict) -> list[str]:
             f"dispatch on {db} within 2× of the bare-Django floor: {behind:.2f}× "
             + ("— met" if behind <= 2 else f"— missed by {behind - 2:.2f}×")
         )
+    if "fanout" not in report:
+        return lines
     fan = {(r["lib"], r["latency_ms"]): r for r in report["fanout"]}
     if ("ours", 20.0) in fan:
         ours, ref = fan[("ours", 20.0)], fan[("ref", 20.0)]
@@ -315,6 +454,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tenfold smaller, no RESULTS.md")
     parser.add_argument("--output", default=str(HERE / "RESULTS.md"))
+    parser.add_argument(
+        "--only", choices=("dispatch",), help="dispatch alone, in-process and through gunicorn"
+    )
     args = parser.parse_args()
     scale = 10 if args.quick else 1
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -322,33 +464,49 @@ def main() -> None:
     latencies = [0.0, 20.0]
     report: dict = {
         "date": started.strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "make bench" + (" (--quick)" if args.quick else ""),
+        "command": ("make bench-wsgi" if args.only else "make bench")
+        + (" (--quick)" if args.quick else ""),
         "machine": machine(),
         "latencies": latencies,
     }
     try:
-        print("endpoint capacity")
-        report["capacity"] = [
-            endpoint.measure_capacity(3 / scale, latency / 1000, 200) for latency in latencies
-        ]
-        for cap in report["capacity"]:
-            print(f"  {cap['latency_ms']:.0f} ms: {cap['requests_per_cpu_second']:,} requests per "
-                  f"endpoint CPU-second, {cap['requests_per_second']:,} requests/s from a "
-                  "Python client")  # fmt: skip
+        if not args.only:
+            print("endpoint capacity")
+            report["capacity"] = [
+                endpoint.measure_capacity(3 / scale, latency / 1000, 200) for latency in latencies
+            ]
+            for cap in report["capacity"]:
+                print(f"  {cap['latency_ms']:.0f} ms: {cap['requests_per_cpu_second']:,} requests "
+                      f"per endpoint CPU-second, {cap['requests_per_second']:,} requests/s from a "
+                      "Python client")  # fmt: skip
         print("dispatch")
         report["dispatch"] = bench_dispatch(3000 // scale, workdir)
-        print("fan-out")
-        report["fanout"] = bench_fanout(10_000 // scale, latencies, workdir)
-        print("memory")
-        report["memory"] = bench_fanout(100_000 // scale, [0.0], workdir)
+        print(f"dispatch through gunicorn ({WSGI_SERVER})")
+        report["wsgi"] = bench_wsgi(10 / scale, 100_000 // scale, workdir)
+        if not args.only:
+            print("fan-out")
+            report["fanout"] = bench_fanout(10_000 // scale, latencies, workdir)
+            print("memory")
+            report["memory"] = bench_fanout(100_000 // scale, [0.0], workdir)
+            print("validation")
+            report["validation"] = validation_report.measure(run_child, 3000 // scale, workdir)
+            print("channels")
+            report["channels"] = channels.bench_channels(
+                run_child, Endpoint, 10_000 // scale, workdir
+            )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    finish(args, report, started)
+
+
+def finish(args: argparse.Namespace, report: dict, started: datetime.datetime) -> None:
+    """Targets, the rendered tables on stdout and, for a full run, RESULTS.md and results.json."""
     report["targets"] = targets(report)
     report["seconds"] = (datetime.datetime.now(datetime.timezone.utc) - started).total_seconds()
-    text = render(report)
+    text = render(report) + "\n".join(channels.render(report["channels"]))
     print()
     print(text)
-    if not args.quick:
+    if not args.quick and not args.only:
         Path(args.output).write_text(text)
         (HERE / "out").mkdir(exist_ok=True)
         (HERE / "out" / "results.json").write_text(json.dumps(report, indent=2))

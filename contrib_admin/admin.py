@@ -25,7 +25,13 @@ from django.utils.cache import add_never_cache_headers
 from ws_routes import deploy
 from ws_routes.conf import ws_setting
 from ws_routes.deploy import custom_domain
-from ws_routes.models import ApiGateway, GatewayRoute, WebSocketSession
+from ws_routes.management.auto_sync import sync_and_record
+from ws_routes.models import (
+    ApiGateway,
+    GatewayRoute,
+    WebSocketSession,
+    WebSocketSessionQuerySet,
+)
 
 from .forms import ApiGatewayForm, GatewayRouteForm, SendMessageForm
 
@@ -43,6 +49,8 @@ AWS_FIELDS = (
     "custom_domain_created",
     "provisioning_status",
     "last_error",
+    "registry_digest",
+    "registry_synced_on",
     "created_on",
     "updated_on",
 )
@@ -101,6 +109,7 @@ class ApiGatewayAdmin(admin.ModelAdmin):
         "provisioning_status",
         "domain_name",
         "has_error",
+        "registry_synced_on",
         "updated_on",
     )
     list_filter = ("provisioning_status",)
@@ -119,6 +128,7 @@ class ApiGatewayAdmin(admin.ModelAdmin):
                     "region",
                     "stage_name",
                     "stage_description",
+                    "sync_on_migrate",
                 )
             },
         ),
@@ -143,7 +153,7 @@ class ApiGatewayAdmin(admin.ModelAdmin):
 
     def _sync(self, request: HttpRequest, gateway: ApiGateway, **options: Any) -> None:
         try:
-            result = deploy.sync_gateway(gateway, **options)
+            result = sync_and_record(gateway, **options)
         except deploy.DeployError as error:
             self.message_user(request, f"{gateway.api_name}: {error}", messages.ERROR)
             return
@@ -267,7 +277,7 @@ class WebSocketSessionAdmin(admin.ModelAdmin):
     list_display = (
         "connection_id",
         "user",
-        "channel_name",
+        "channels",
         "connected",
         "connected_at",
         "api_id",
@@ -275,7 +285,7 @@ class WebSocketSessionAdmin(admin.ModelAdmin):
         "source_ip",
     )
     list_filter = ("connected", ChannelFilter, GatewayFilter)
-    search_fields = ("connection_id", "channel_name")
+    search_fields = ("connection_id", "channel_name", "subscriptions__channel")
     list_select_related = ("user",)
     show_full_result_count = False
     actions = ("send_message", "disconnect")
@@ -286,8 +296,19 @@ class WebSocketSessionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WebSocketSession]:
+        return super().get_queryset(request).prefetch_related("subscriptions")
+
+    @admin.display(description="channels")
+    def channels(self, session: WebSocketSession) -> str:
+        """Every channel the socket follows (its subscriptions; ``?channel=`` is the first)."""
+        names = sorted(sub.channel for sub in session.subscriptions.all())
+        return ", ".join(names) or "-"
+
     @admin.action(description="Send a message to the selected sessions", permissions=["change"])
-    def send_message(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+    def send_message(
+        self, request: HttpRequest, queryset: WebSocketSessionQuerySet
+    ) -> HttpResponse | None:
         form = SendMessageForm(request.POST if "send" in request.POST else None)
         if form.is_bound and form.is_valid():
             try:

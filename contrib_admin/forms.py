@@ -9,6 +9,7 @@ from typing import Any
 import django
 from django import forms
 
+from ws_routes.message_parsing import finite_float
 from ws_routes.models import ApiGateway, GatewayRoute
 from ws_routes.routing import ROUTE_KEY_PATTERN
 
@@ -18,7 +19,7 @@ MAX_MESSAGE_BYTES = 128 * 1024
 MAX_MESSAGE_DEPTH = 64
 STAGE_NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 #: A URL typed without a scheme is https (Django 5.0+ asks to say so; 4.2 has no option).
-_HTTPS = {"assume_scheme": "https"} if django.VERSION >= (5, 0) else {}
+_HTTPS: dict[str, Any] = {"assume_scheme": "https"} if django.VERSION >= (5, 0) else {}
 
 
 def _url_field(model_field: Any) -> forms.URLField:
@@ -51,6 +52,7 @@ class ApiGatewayForm(forms.ModelForm):
             "certificate_arn",
             "hosted_zone_id",
             "tags",
+            "sync_on_migrate",
         )
 
     def clean_stage_name(self) -> str:
@@ -135,13 +137,16 @@ class SendMessageForm(forms.Form):
                 f"The message is larger than {MAX_MESSAGE_BYTES // 1024} KB, API Gateway's limit."
             )
         try:
-            data = json.loads(raw, parse_constant=_reject_constant)
+            # 1e400 would parse to infinity and go out as "Infinity", which is not JSON.
+            data = json.loads(raw, parse_constant=_reject_constant, parse_float=finite_float)
         except (ValueError, RecursionError) as error:
             raise forms.ValidationError(f"Not valid JSON: {error}") from None
         if _depth(data, MAX_MESSAGE_DEPTH) > MAX_MESSAGE_DEPTH:
             raise forms.ValidationError(f"Nested deeper than {MAX_MESSAGE_DEPTH} levels.")
         try:
-            encoded = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            encoded = json.dumps(
+                data, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+            ).encode("utf-8")
         except UnicodeEncodeError:
             raise forms.ValidationError("The message contains a lone UTF-16 surrogate.") from None
         if len(encoded) > MAX_MESSAGE_BYTES:

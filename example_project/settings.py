@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "ws_routes",
+    "contrib_admin",  # the gateway, its routes, live sessions: /admin/ (make demo syncs it)
     "example_project.chat",
 ]
 
@@ -82,15 +83,28 @@ STATIC_URL = "static/"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat:index"
 
-# Where the browser opens its WebSocket: the local gateway (API Gateway's wss:// URL in production).
-CHAT_WEBSOCKET_URL = os.environ.get("CHAT_WEBSOCKET_URL", f"ws://127.0.0.1:{GATEWAY_PORT}")
+# The stage rundemo deploys the chat's API to on the local gateway (API Gateway: "production").
+DEMO_STAGE = "local"
+# Where the browser opens its WebSocket: the API's endpoint and stage, on the local gateway
+# (API Gateway's wss://{api-id}.execute-api.{region}.amazonaws.com/{stage} in production).
+CHAT_WEBSOCKET_URL = os.environ.get(
+    "CHAT_WEBSOCKET_URL", f"ws://127.0.0.1:{GATEWAY_PORT}/{DEMO_STAGE}"
+)
+# The demo never calls AWS: syncroutes and the admin's "Sync routes" reach the local gateway's
+# control plane (boto3's own AWS_ENDPOINT_URL_APIGATEWAYV2), signed with throwaway credentials.
+LOCAL_CONTROL_PLANE = f"http://127.0.0.1:{GATEWAY_PORT}"
+os.environ.setdefault("AWS_ENDPOINT_URL_APIGATEWAYV2", LOCAL_CONTROL_PLANE)
+if os.environ["AWS_ENDPOINT_URL_APIGATEWAYV2"] == LOCAL_CONTROL_PLANE:
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
 
 WS_ROUTES = {
     "GATEWAY_SECRETS": [GATEWAY_SECRET],
     # The pages' own origins: the browser sends Origin with the WebSocket handshake.
     "ALLOWED_ORIGINS": [f"http://127.0.0.1:{HTTP_PORT}", f"http://localhost:{HTTP_PORT}"],
-    # session.send() posts to the local gateway's @connections API instead of AWS.
-    "MANAGEMENT_ENDPOINT": f"http://127.0.0.1:{GATEWAY_PORT}",
+    # session.send() posts to the local gateway's @connections API (under the stage) instead of AWS.
+    "MANAGEMENT_ENDPOINT": f"http://127.0.0.1:{GATEWAY_PORT}/{{stage}}",
+    "AWS_ENDPOINT_URL_APIGATEWAYV2": LOCAL_CONTROL_PLANE,
     "REGION": "us-east-1",
     "CONNECT_LOGIN_REQUIRED": True,
     "DEFAULT_CHANNEL": "lobby",

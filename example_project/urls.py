@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from example_project.chat.ws import router as chat_router
+from ws_routes.asyncapi import asyncapi_urls
 
 urlpatterns = [
     path("", include("example_project.chat.urls")),
@@ -14,4 +15,6 @@ urlpatterns = [
     # API Gateway (here the local gateway) posts every event to /ws/; pages mint tokens at
     # /ws/token/.
     path("ws/", include(chat_router.urls)),
+    # The chat's AsyncAPI document, for staff: /ws/asyncapi/ (HTML), asyncapi.json, asyncapi.yaml.
+    path("ws/asyncapi/", include(asyncapi_urls(chat_router, title="Example chat"))),
 ]

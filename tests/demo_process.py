@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 @dataclass(frozen=True)
 class Demo:
     url: str  # http://127.0.0.1:<port>
-    websocket_url: str  # ws://127.0.0.1:<port>: the local gateway
+    websocket_url: str  # ws://127.0.0.1:<port>/local: the local gateway's stage
     http_port: int
     gateway_port: int
     log: Path
@@ -60,7 +60,7 @@ def running_demo(workdir: Path, start_timeout: float = 60) -> Iterator[Demo]:
     env.pop("DJANGO_SETTINGS_MODULE", None)  # pytest's is the test suite's
     demo = Demo(
         url=f"http://127.0.0.1:{http_port}",
-        websocket_url=f"ws://127.0.0.1:{gateway_port}",
+        websocket_url=f"ws://127.0.0.1:{gateway_port}/local",
         http_port=http_port,
         gateway_port=gateway_port,
         log=workdir / "demo.log",

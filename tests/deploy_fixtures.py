@@ -34,11 +34,7 @@ def ws_router(monkeypatch: pytest.MonkeyPatch, ws_urls: None) -> Router:
     return router
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingClient]:
-    """moto for every AWS service, with the library's client factories returning recorders."""
-    from moto import mock_aws
-
+def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -46,8 +42,51 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingClient]:
         "AWS_DEFAULT_REGION": REGION,
     }.items():
         monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def control_plane() -> Iterator[Any]:
+    """A local gateway serving only what is deployed to it (its control plane is apigatewayv2)."""
+    from ws_routes.local_gateway import LocalGateway
+
+    with LocalGateway() as gateway:
+        yield gateway
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch, control_plane: Any) -> Iterator[RecordingClient]:
+    """apigatewayv2 is the emulator's control plane (``aws.gateway``); Route 53 and STS moto.
+
+    The library's client factories return recorders around them.
+    """
+    from moto import mock_aws
+
+    _fake_credentials(monkeypatch)
     with mock_aws():
-        client = RecordingClient(boto3.client("apigatewayv2", region_name=REGION))
+        emulator = boto3.client(
+            "apigatewayv2", region_name=REGION, endpoint_url=control_plane.control_plane_endpoint
+        )
+        client = RecordingClient(emulator)
+        client.gateway = control_plane
+        client.route53 = RecordingClient(boto3.client("route53", region_name=REGION))
+        client.sts = RecordingClient(boto3.client("sts", region_name=REGION))
+        monkeypatch.setattr(deploy_aws, "apigateway_client", lambda gateway: client)
+        monkeypatch.setattr(deploy_aws, "route53_client", lambda gateway: client.route53)
+        monkeypatch.setattr(deploy_aws, "sts_client", lambda gateway: client.sts)
+        yield client
+
+
+@pytest.fixture
+def aws_moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingClient]:
+    """moto for every service, apigatewayv2 included: for custom domains and API mappings,
+    which the emulator does not serve (moto maps only an API it holds itself)."""
+    from moto import mock_aws
+
+    _fake_credentials(monkeypatch)
+    with mock_aws():
+        client = RecordingClient(
+            boto3.client("apigatewayv2", region_name=REGION), fill_moto_gaps=True
+        )
         client.route53 = RecordingClient(boto3.client("route53", region_name=REGION))
         client.sts = RecordingClient(boto3.client("sts", region_name=REGION))
         monkeypatch.setattr(deploy_aws, "apigateway_client", lambda gateway: client)

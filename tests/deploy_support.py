@@ -1,10 +1,13 @@
-"""Fixtures for the deploy, command and admin tests: moto, a recording client, a test router.
+"""Fixtures for the deploy, command and admin tests: the emulator, moto, a recording client.
 
 Its fixtures live in tests/deploy_fixtures.py; this module is also the URLconf those tests
 use (``urlpatterns`` below mounts a gateway view carrying ``ws_router`` at ``/ws/``, the way
 ``router.urls`` does, and the admin at ``/admin/``).
 
-moto 5.2.5 gaps, filled here and nowhere else (:class:`RecordingClient`):
+``apigatewayv2`` is the local gateway's control plane (``aws`` fixture): nothing is stubbed.
+moto serves what the emulator does not (custom domains and API mappings, with the API created in
+moto too: ``aws_moto`` fixture; Route 53; STS). For ``aws_moto`` only, moto 5.2.5's gaps are
+filled here and nowhere else (:class:`RecordingClient` with ``fill_moto_gaps=True``):
 
 * ``create_deployment`` / ``get_deployments`` are not implemented: they are stubbed; a stubbed
   deployment checks that the API and stage exist in moto, and is recorded in ``deployments``.
@@ -57,8 +60,9 @@ def client_error(
 class RecordingClient:
     """A boto3 client wrapper: records every call, injects failures, fills moto's gaps."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, *, fill_moto_gaps: bool = False) -> None:
         self._client = client
+        self._fill_moto_gaps = fill_moto_gaps
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.deployments: dict[str, list[dict[str, Any]]] = {}
         self._model_ids: dict[str, list[str]] = {}
@@ -102,7 +106,7 @@ class RecordingClient:
                 if operation == name and remaining[0] > 0 and predicate(kwargs):
                     remaining[0] -= 1
                     raise error
-            stub = getattr(self, f"_stub_{name}", None)
+            stub = getattr(self, f"_stub_{name}", None) if self._fill_moto_gaps else None
             result = stub(**kwargs) if stub is not None else attribute(**kwargs)
             after = getattr(self, f"_after_{name}", None)
             if after is not None:
@@ -121,6 +125,12 @@ class RecordingClient:
         deployment = {"DeploymentId": f"dep{len(deployments) + 1}", "DeploymentStatus": "DEPLOYED"}
         deployments.append({**deployment, "StageName": StageName})
         return deployment
+
+    def _after_create_deployment(self, kwargs: dict[str, Any], result: dict[str, Any]) -> None:
+        if not self._fill_moto_gaps:  # the emulator answered: remember what it deployed
+            deployment = {k: v for k, v in result.items() if k != "ResponseMetadata"}
+            stage = {"StageName": kwargs.get("StageName")}
+            self.deployments.setdefault(kwargs["ApiId"], []).append({**deployment, **stage})
 
     def _stub_get_deployments(self, ApiId: str, **_: Any) -> dict:
         return {"Items": list(self.deployments.get(ApiId, []))}
@@ -166,10 +176,12 @@ class RecordingClient:
             configuration.setdefault("HostedZoneId", APIGATEWAY_ZONE_ID)
 
     def _after_create_domain_name(self, kwargs: dict[str, Any], result: dict[str, Any]) -> None:
-        self._fill_domain(result)
+        if self._fill_moto_gaps:
+            self._fill_domain(result)
 
     def _after_get_domain_name(self, kwargs: dict[str, Any], result: dict[str, Any]) -> None:
-        self._fill_domain(result)
+        if self._fill_moto_gaps:
+            self._fill_domain(result)
 
 
 # -- the URLconf the tests mount ------------------------------------------------------------------

@@ -150,9 +150,13 @@ def test_sync_routes_shows_the_plan_then_applies_it(staff, ws_gateway, aws):
         **{f"digest-{ws_gateway.pk}": digest},
     )
     assert confirm.status_code == 302
-    assert any("applied" in text and "deployment dep1" in text for text in texts(confirm))
     ws_gateway.refresh_from_db()
-    assert ws_gateway.api_id and ws_gateway.deployment_id == "dep1"
+    [deployment] = aws.deployments[ws_gateway.api_id]
+    deployment_id = deployment["DeploymentId"]
+    assert any(
+        "applied" in text and f"deployment {deployment_id}" in text for text in texts(confirm)
+    )
+    assert ws_gateway.api_id and ws_gateway.deployment_id == deployment_id
 
     again = action(staff, GATEWAYS, "sync_routes", [ws_gateway.pk], index="0")
     assert "In sync: nothing to do." in again.content.decode()
@@ -195,7 +199,8 @@ def test_sync_routes_without_a_digest_or_with_a_forged_one_applies_nothing(staff
 def test_sync_routes_preview_with_and_without_pruning(staff, ws_gateway, aws):
     action(staff, GATEWAYS, "create_gateway", [ws_gateway.pk], index="0")
     ws_gateway.refresh_from_db()
-    aws.create_route(ApiId=ws_gateway.api_id, RouteKey="stale", Target="integrations/x")
+    target = f"integrations/{ws_gateway.integration_id}"  # AWS refuses a missing integration
+    aws.create_route(ApiId=ws_gateway.api_id, RouteKey="stale", Target=target)
     pruning = action(staff, GATEWAYS, "sync_routes", [ws_gateway.pk], index="0").content.decode()
     assert "- route stale" in pruning
     keeping = action(staff, GATEWAYS, "sync_routes", [ws_gateway.pk], prune="0").content.decode()
@@ -210,7 +215,7 @@ def test_sync_routes_preview_shows_configuration_errors(staff, ws_gateway, aws):
     assert "Apply and deploy" not in page
 
 
-def test_create_gateway_and_custom_domain_actions(staff, ws_gateway, aws):
+def test_create_gateway_and_custom_domain_actions(staff, ws_gateway, aws_moto):
     created = action(staff, GATEWAYS, "create_gateway", [ws_gateway.pk], index="0")
     assert any("applied" in text for text in texts(created))
     domain = action(staff, GATEWAYS, "create_custom_domain", [ws_gateway.pk], index="0")
@@ -218,7 +223,7 @@ def test_create_gateway_and_custom_domain_actions(staff, ws_gateway, aws):
     assert ws_gateway.api_gateway_domain_name
     assert any("+ api mapping ws.example.com" in text for text in texts(domain))
 
-    aws.fail_when("create_deployment", message="Deployments throttled")
+    aws_moto.fail_when("create_deployment", message="Deployments throttled")
     ws_gateway.api_description = "changed"
     ws_gateway.save()
     failed = action(staff, GATEWAYS, "create_gateway", [ws_gateway.pk], index="0")
@@ -358,6 +363,8 @@ def test_send_message_to_a_filtered_select_all(staff, sessions, sent):
         ("{not json", "Not valid JSON"),
         ("NaN", "Not valid JSON"),
         ('{"a": Infinity}', "Not valid JSON"),
+        ('{"a": 1e400}', "Not valid JSON"),  # issue 10: parsed to infinity, sent as Infinity
+        ("[-1E999]", "Not valid JSON"),
         ("", "This field is required"),
         ('"' + "x" * (128 * 1024) + '"', "larger than 128 KB"),
         ("[" * 100_000 + "]" * 100_000, "larger than 128 KB"),

@@ -40,6 +40,14 @@ def _moto_update_stage(self: RecordingClient, ApiId: str, StageName: str, **chan
     return {k: v for k, v in answer.items() if k != "ResponseMetadata"}
 
 
+@pytest.fixture
+def aws(aws_moto: RecordingClient) -> RecordingClient:
+    """moto with the gaps filled (tests/deploy_support.py): these tests check the library
+    against botocore's shapes and AWS's variations, custom domains included, which the local
+    gateway's control plane does not serve."""
+    return aws_moto
+
+
 @pytest.fixture(autouse=True)
 def moto_update_stage(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(RecordingClient, "_stub_update_stage", _moto_update_stage, raising=False)

@@ -214,3 +214,154 @@ def test_a_logged_out_visitor_is_sent_to_the_login_page(demo, tmp_path):
             browser.wait(lambda: "Wrong username" in browser.text("body"), "no login error")
         finally:
             browser.quit()
+
+
+def test_a_dropped_socket_resumes_and_misses_nothing(browsers):
+    """Issue 12: one user's socket drops, messages are sent meanwhile, it reconnects: each
+    arrives once, in order. A reload shows the kept history; one socket follows two rooms."""
+    room = "resume-test"
+    demo, demo2 = browsers
+    demo.log_in("demo", "demo", room)
+    demo2.log_in("demo2", "demo2", room)
+    demo.wait(lambda: "demo2 joined" in demo.messages(), "demo never saw demo2 join")
+    demo.say("before the drop")
+    demo2.wait(lambda: "demo before the drop" in demo2.messages(), "demo2 never got it")
+
+    # Drop demo2's socket and keep it down (the next attempt would be a minute away).
+    demo2.driver.execute_script(
+        "const ws = window.chatClient; ws.options.minDelay = 60000;"
+        " ws.options.random = () => 0.99; ws.socket.close(4000, 'test drop');"
+    )
+    demo2.wait(lambda: demo2.text("#status").startswith("reconnecting"), "never dropped")
+    demo.wait(lambda: "demo2 left" in demo.messages(), "the drop was never noticed")
+    sent = [f"missed {n}" for n in range(1, 6)]
+    for text in sent:
+        demo.say(text)
+        demo.wait(lambda t=text: f"demo {t}" in demo.messages(), f"{text} not sent")
+    assert not any("missed" in line for line in demo2.messages())
+
+    demo2.driver.execute_script("window.chatClient.close(); window.chatClient.connect();")
+    demo2.wait(lambda: demo2.text("#status") == "connected", "demo2 never reconnected")
+    expected = ["demo before the drop"] + [f"demo {t}" for t in sent]
+    demo2.wait(
+        lambda: [m for m in demo2.messages() if m.startswith("demo ")] == expected,
+        "demo2 did not get every missed message once, in order",
+    )
+    demo.say("after the resume")
+    demo2.wait(lambda: "demo after the resume" in demo2.messages(), "no live message after")
+    chat = [m for m in demo2.messages() if m.startswith("demo ")]
+    assert chat == expected + ["demo after the resume"]
+
+    # A reload shows the kept messages (history=100).
+    demo2.driver.refresh()
+    demo2.wait(lambda: demo2.text("#status") == "connected", "no reconnect after the reload")
+    demo2.wait(
+        lambda: (
+            [m for m in demo2.messages() if m.startswith("demo ")]
+            == expected + ["demo after the resume"]
+        ),
+        "the reload did not show the history",
+    )
+
+    # The same socket follows a second room.
+    demo2.driver.find_element(By.ID, "follow").send_keys("second-room")
+    demo2.driver.find_element(By.ID, "follow-button").click()
+    demo2.wait(lambda: "#second-room" in demo2.texts("#following li"), "not following")
+    demo.driver.get(f"{demo.base_url}/room/second-room/")
+    demo.wait(lambda: demo.text("#status") == "connected", "demo never entered the second room")
+    demo.say("in the other room")
+    demo2.wait(
+        lambda: "#second-room demo in the other room" in demo2.messages(),
+        "the second room's message never came",
+    )
+    for browser in (demo, demo2):
+        assert browser.console_errors() == []
+
+
+class Admin(Browser):
+    """The demo's staff user in the Django admin (contrib_admin)."""
+
+    def log_in_admin(self) -> None:
+        self.driver.get(f"{self.base_url}/admin/login/?next=/admin/")
+        self.driver.find_element(By.ID, "id_username").send_keys("admin")
+        self.driver.find_element(By.ID, "id_password").send_keys("admin")
+        self.driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+        self.wait(lambda: "Site administration" in self.text("body"), "no admin index")
+
+    def run_action(self, changelist: str, action: str) -> None:
+        """Select every row of ``changelist`` and run ``action`` (the admin's action bar)."""
+        from selenium.webdriver.support.ui import Select
+
+        self.driver.get(f"{self.base_url}{changelist}")
+        boxes = self.driver.find_elements(By.CSS_SELECTOR, "input[name=_selected_action]")
+        assert boxes, f"nothing listed at {changelist}: {self.text('body')}"
+        for box in boxes:
+            box.click()
+        Select(self.driver.find_element(By.NAME, "action")).select_by_value(action)
+        self.driver.find_element(By.CSS_SELECTOR, "button[name=index]").click()
+
+    def messages_shown(self) -> str:
+        return self.text("ul.messagelist")
+
+
+def test_the_admin_syncs_sends_to_a_session_and_disconnects_it(demo, tmp_path):
+    with tempfile.TemporaryDirectory(prefix="ws-routes-chromium-") as profiles:
+        chat = Browser(demo, Path(profiles) / "chat")
+        admin = Admin(demo, Path(profiles) / "admin")
+        try:
+            chat.log_in("demo", "demo", "admin-room")
+            admin.log_in_admin()
+
+            # The gateway rundemo synced, with an extra route added in the admin: the preview
+            # shows the plan, applying it deploys.
+            admin.driver.get(f"{demo}/admin/ws_routes/apigateway/")
+            admin.wait(lambda: "chat demo" in admin.text("#result_list"), "no demo gateway")
+            admin.driver.find_element(By.LINK_TEXT, "chat demo").click()
+            admin.wait(lambda: admin.driver.find_elements(By.CSS_SELECTOR, ".add-row a"), "no +")
+            admin.driver.find_element(By.CSS_SELECTOR, ".add-row a").click()
+            admin.driver.find_element(By.ID, "id_routes-0-route_key").send_keys("admin.added")
+            admin.driver.find_element(By.NAME, "_save").click()
+            admin.wait(lambda: "was changed successfully" in admin.messages_shown(), "not saved")
+            admin.run_action("/admin/ws_routes/apigateway/", "sync_routes")
+            admin.wait(lambda: "+ route admin.added" in admin.text("pre.ws-routes-plan"), "no plan")
+            screenshot(admin, "admin-sync-preview", tmp_path)
+            admin.driver.find_element(By.CSS_SELECTOR, "button[name=confirm]").click()
+            admin.wait(lambda: "applied" in admin.messages_shown(), "the sync was not applied")
+
+            # The live session: a message from the admin appears on the chat page.
+            sessions = "/admin/ws_routes/websocketsession/?connected__exact=1"
+            admin.driver.get(f"{demo}{sessions}")
+            admin.wait(lambda: "admin-room" in admin.text("#result_list"), "no live session")
+            assert "demo" in admin.text("#result_list")
+            admin.run_action(sessions, "send_message")
+            admin.wait(lambda: admin.driver.find_elements(By.ID, "id_message"), "no message form")
+            admin.driver.find_element(By.ID, "id_message").send_keys(
+                '{"type": "chat.message", "from": "admin", "text": "hello from the admin"}'
+            )
+            admin.driver.find_element(By.NAME, "send").click()
+            admin.wait(lambda: "1 delivered" in admin.messages_shown(), "not delivered")
+            chat.wait(
+                lambda: "admin hello from the admin" in chat.messages(), "the page never got it"
+            )
+
+            # Disconnect: the page shows its socket closed, then reconnects by itself.
+            chat.driver.execute_script(
+                "window.__statuses = [];"
+                "new MutationObserver(() => window.__statuses.push("
+                "document.getElementById('status').textContent))"
+                ".observe(document.getElementById('status'), {childList: true});"
+            )
+            admin.run_action(sessions, "disconnect")
+            admin.wait(lambda: "1 session(s) disconnected" in admin.messages_shown(), "no close")
+            chat.wait(
+                lambda: any(
+                    s.startswith("reconnecting")
+                    for s in chat.driver.execute_script("return window.__statuses")
+                ),
+                "the page never showed the closed socket",
+            )
+            chat.wait(lambda: chat.text("#status") == "connected", "the page never reconnected")
+            assert chat.console_errors() == []
+        finally:
+            chat.quit()
+            admin.quit()

@@ -15,9 +15,10 @@ def test_test_settings_are_clean(settings):
     assert check_ws_routes_settings() == []
 
 
-def test_empty_secrets_is_an_error_unless_debug(settings):
+def test_empty_secrets_is_an_error_even_in_debug(settings):
+    # Issue 10 item 2: the view refuses every call without a secret, DEBUG included.
     assert ids({}, settings) == ["ws_routes.E004"]
-    assert ids({}, settings, debug=True) == []
+    assert ids({}, settings, debug=True) == ["ws_routes.E004"]
 
 
 @pytest.mark.parametrize(

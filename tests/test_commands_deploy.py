@@ -1,8 +1,8 @@
-"""syncroutes, createApiGateway, createCustomDomain and the IAM policy, under moto.
+"""syncroutes, createApiGateway, createCustomDomain and the IAM policy.
 
-moto 5.2.5 lacks create_deployment/get_deployments, get_models and get_route_responses, and its
-domain names lack ApiGatewayDomainName/HostedZoneId: tests.deploy_support.RecordingClient stubs
-exactly those (see its docstring).
+``apigatewayv2`` is the local gateway's control plane (``aws``); custom domains and API mappings,
+which it does not serve, run under moto (``aws_moto``), whose gaps
+tests.deploy_support.RecordingClient fills for those tests only (see its docstring).
 """
 
 from __future__ import annotations
@@ -42,7 +42,10 @@ def test_syncroutes_prints_the_plan_applies_it_and_a_second_run_does_nothing(ws_
     assert "+ api chat" in lines and "+ route chat.send" in lines
     assert "+ route response chat.send $default" in lines
     assert lines[-1].startswith("Gateway chat: applied ")
-    assert "deployment dep1 on stage production" in lines[-1]
+    ws_gateway.refresh_from_db()
+    [deployment] = aws.deployments[ws_gateway.api_id]
+    assert f"deployment {deployment['DeploymentId']} on stage production" in lines[-1]
+    assert ws_gateway.deployment_id == deployment["DeploymentId"]
 
     aws.reset()
     out, _ = run("syncroutes", "--gateway", "chat")
@@ -86,7 +89,8 @@ def test_syncroutes_without_gateways(db, aws):
 def test_syncroutes_prune_and_no_prune(ws_gateway, aws):
     run("syncroutes")
     ws_gateway.refresh_from_db()
-    aws.create_route(ApiId=ws_gateway.api_id, RouteKey="stale.key", Target="integrations/x")
+    target = f"integrations/{ws_gateway.integration_id}"  # AWS refuses a missing integration
+    aws.create_route(ApiId=ws_gateway.api_id, RouteKey="stale.key", Target=target)
     out, _ = run("syncroutes", "--no-prune")
     assert "# route stale.key is not in the registry; kept (--prune deletes it)" in out
     assert "- route" not in out
@@ -157,23 +161,23 @@ def test_create_api_gateway_needs_a_known_pk(ws_gateway, aws):
 # -- createCustomDomain ----------------------------------------------------------------------
 
 
-def test_create_custom_domain_needs_the_api_first(ws_gateway, aws):
+def test_create_custom_domain_needs_the_api_first(ws_gateway, aws_moto):
     with pytest.raises(CommandError, match="create the API first"):
         run("createCustomDomain", "--pk", str(ws_gateway.pk))
-    assert aws.mutating_calls == []
+    assert aws_moto.mutating_calls == []
 
 
-def test_create_custom_domain_regional_tls12_mapping_and_cname_target(ws_gateway, aws):
+def test_create_custom_domain_regional_tls12_mapping_and_cname_target(ws_gateway, aws_moto):
     run("syncroutes")
-    aws.reset()
+    aws_moto.reset()
     out, _ = run("createCustomDomain", "--pk", str(ws_gateway.pk))
     ws_gateway.refresh_from_db()
-    domain = aws.get_domain_name(DomainName="ws.example.com")
+    domain = aws_moto.get_domain_name(DomainName="ws.example.com")
     [configuration] = domain["DomainNameConfigurations"]
     assert configuration["EndpointType"] == "REGIONAL"
     assert configuration["SecurityPolicy"] == "TLS_1_2"
     assert configuration["CertificateArn"] == ws_gateway.certificate_arn
-    [mapping] = aws.get_api_mappings(DomainName="ws.example.com")["Items"]
+    [mapping] = aws_moto.get_api_mappings(DomainName="ws.example.com")["Items"]
     assert (mapping["ApiId"], mapping["Stage"]) == (ws_gateway.api_id, "production")
     assert ws_gateway.api_mapping_id == mapping["ApiMappingId"]
     assert ws_gateway.api_gateway_domain_name == configuration["ApiGatewayDomainName"]
@@ -185,38 +189,44 @@ def test_create_custom_domain_regional_tls12_mapping_and_cname_target(ws_gateway
         f"# point a CNAME for ws.example.com at {ws_gateway.api_gateway_domain_name}",
     ]
 
-    aws.reset()
+    aws_moto.reset()
     out, _ = run("createCustomDomain", "--pk", str(ws_gateway.pk))
     assert out.splitlines()[:2] == [
         "= domain name ws.example.com exists",
         f"= api mapping ws.example.com -> {ws_gateway.api_id}/production",
     ]
-    assert aws.mutating_calls == []
+    assert aws_moto.mutating_calls == []
 
 
-def test_create_custom_domain_writes_the_route53_alias(ws_gateway, aws):
-    zone = aws.route53.create_hosted_zone(Name="example.com", CallerReference="t")["HostedZone"]
+def test_create_custom_domain_writes_the_route53_alias(ws_gateway, aws_moto):
+    zone = aws_moto.route53.create_hosted_zone(Name="example.com", CallerReference="t")[
+        "HostedZone"
+    ]
     ws_gateway.hosted_zone_id = zone["Id"].removeprefix("/hostedzone/")
     ws_gateway.save()
     run("syncroutes")
     out, _ = run("createCustomDomain", "--pk", str(ws_gateway.pk))
     ws_gateway.refresh_from_db()
     assert f"~ dns A ws.example.com -> {ws_gateway.api_gateway_domain_name}" in out
-    records = aws.route53.list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"]
+    records = aws_moto.route53.list_resource_record_sets(HostedZoneId=zone["Id"])[
+        "ResourceRecordSets"
+    ]
     [alias] = [r for r in records if r["Type"] == "A"]
     assert alias["Name"].rstrip(".") == "ws.example.com"
     assert alias["AliasTarget"]["DNSName"].rstrip(".") == ws_gateway.api_gateway_domain_name
 
 
-def test_create_custom_domain_refuses_a_domain_mapped_elsewhere(ws_gateway, aws):
+def test_create_custom_domain_refuses_a_domain_mapped_elsewhere(ws_gateway, aws_moto):
     run("syncroutes")
-    other = aws.create_api(Name="other", ProtocolType="WEBSOCKET", RouteSelectionExpression="$x")
-    aws.create_stage(ApiId=other["ApiId"], StageName="live")
-    aws.create_domain_name(
+    other = aws_moto.create_api(
+        Name="other", ProtocolType="WEBSOCKET", RouteSelectionExpression="$x"
+    )
+    aws_moto.create_stage(ApiId=other["ApiId"], StageName="live")
+    aws_moto.create_domain_name(
         DomainName="ws.example.com",
         DomainNameConfigurations=[{"CertificateArn": "arn:x", "EndpointType": "REGIONAL"}],
     )
-    aws.create_api_mapping(ApiId=other["ApiId"], DomainName="ws.example.com", Stage="live")
+    aws_moto.create_api_mapping(ApiId=other["ApiId"], DomainName="ws.example.com", Stage="live")
     with pytest.raises(CommandError, match=f"already mapped to API {other['ApiId']} stage live"):
         run("createCustomDomain", "--pk", str(ws_gateway.pk))
 
@@ -225,7 +235,7 @@ def test_create_custom_domain_refuses_a_domain_mapped_elsewhere(ws_gateway, aws)
     ("field", "match"),
     [("domain_name", "domain_name is blank"), ("certificate_arn", "certificate_arn is blank")],
 )
-def test_create_custom_domain_needs_domain_and_certificate(ws_gateway, aws, field, match):
+def test_create_custom_domain_needs_domain_and_certificate(ws_gateway, aws_moto, field, match):
     setattr(ws_gateway, field, "")
     ws_gateway.save()
     with pytest.raises(CommandError, match=match):
@@ -259,15 +269,15 @@ def _allowed(policy: dict, action: str, resource: str) -> bool:
     return False
 
 
-def test_iam_policy_covers_exactly_the_calls_the_library_makes(ws_gateway, aws, monkeypatch):
+def test_iam_policy_covers_exactly_the_calls_the_library_makes(ws_gateway, aws_moto, monkeypatch):
     policy_before = json.loads(run("syncroutes", "--print-iam-policy")[0])
-    assert aws.mutating_calls == []
-    library_calls = {"before": list(aws.calls), "after": []}
+    assert aws_moto.mutating_calls == []
+    library_calls = {"before": list(aws_moto.calls), "after": []}
 
     def library_run(phase: str, *args: str) -> None:
-        aws.reset()
+        aws_moto.reset()
         run(*args)
-        library_calls[phase].extend(aws.calls)
+        library_calls[phase].extend(aws_moto.calls)
 
     # Exercise every kind of change: create, update, prune, models, rows, drift.
     library_run("before", "syncroutes")
@@ -289,8 +299,8 @@ def test_iam_policy_covers_exactly_the_calls_the_library_makes(ws_gateway, aws, 
     add_handler_route(router, "ping")
     add_handler_route(router, "room.kick", schema={"type": "array"}, gateway_validation=True)
     mount_router(monkeypatch, router)
-    routes = {r["RouteKey"]: r for r in aws.get_routes(ApiId=gateway.api_id)["Items"]}
-    aws.update_route(
+    routes = {r["RouteKey"]: r for r in aws_moto.get_routes(ApiId=gateway.api_id)["Items"]}
+    aws_moto.update_route(
         ApiId=gateway.api_id, RouteId=routes["ping"]["RouteId"], Target="integrations/x"
     )
     library_run("after", "syncroutes")
@@ -321,11 +331,11 @@ def test_iam_policy_covers_exactly_the_calls_the_library_makes(ws_gateway, aws, 
     ]
 
 
-def test_print_iam_policy_uses_the_given_account_and_the_hosted_zone(ws_gateway, aws):
+def test_print_iam_policy_uses_the_given_account_and_the_hosted_zone(ws_gateway, aws_moto):
     ws_gateway.hosted_zone_id = "/hostedzone/Z123"
     ws_gateway.save()
     policy = json.loads(run("syncroutes", "--print-iam-policy", "--account", "210987654321")[0])
-    assert aws.sts.calls == []
+    assert aws_moto.sts.calls == []
     statements = {s["Sid"]: s for s in policy["Statement"]}
     assert statements["CustomDomainDns"]["Resource"] == "arn:aws:route53:::hostedzone/Z123"
     assert "210987654321" in statements["ManageConnections"]["Resource"][0]

@@ -67,7 +67,7 @@ async def chat(demo) -> None:
         origin = {"Origin": demo.url}
 
         token = await mint_token(alice_http, demo.url, alice_csrf)
-        room = f"{demo.websocket_url}/?channel={ROOM}&token="
+        room = f"{demo.websocket_url}/?channel=room:{ROOM}&token="
         alice = await alice_http.ws_connect(room + token, headers=origin)
 
         # A token is single use; a foreign origin and an anonymous visitor are refused.
@@ -80,13 +80,13 @@ async def chat(demo) -> None:
         assert refused.value.status == 403
         async with aiohttp.ClientSession() as anonymous:
             with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-                await anonymous.ws_connect(f"{demo.websocket_url}/?channel={ROOM}")
+                await anonymous.ws_connect(f"{demo.websocket_url}/?channel=room:{ROOM}")
             assert refused.value.status == 401
 
         bob = await bob_http.ws_connect(
             room + await mint_token(bob_http, demo.url, bob_csrf), headers=origin
         )
-        await receive_until(alice, is_push("presence", event="join", user="demo2"))
+        await receive_until(alice, is_push("presence", event="join", user={"username": "demo2"}))
 
         await bob.send_json({"action": "chat.send", "id": 1, "text": "hello over the gateway"})
         frames = await receive_until(bob, is_reply(1))
@@ -108,7 +108,8 @@ async def chat(demo) -> None:
         assert who["data"] == {"room": ROOM, "online": ["demo", "demo2"]}
 
         await bob.close()
-        frames = await receive_until(alice, is_push("presence", event="leave", user="demo2"))
+        left = is_push("presence", event="leave", user={"username": "demo2"})
+        frames = await receive_until(alice, left)
         assert not any(f.get("text") == "   " for f in frames)  # the invalid one reached no one
         await alice.close()
 
@@ -121,4 +122,8 @@ def test_rundemo_serves_a_working_chat_and_stops_both_servers(tmp_path):
     output = demo.output()
     assert "Traceback" not in output, output[-5000:]
     assert "Log in as  demo / demo  and  demo2 / demo2" in output
+    # The chat's gateway row was deployed to the (empty) local gateway by syncroutes' code,
+    # and the banner gives the admin's staff login.
+    assert "+ route chat.send" in output and "Gateway chat demo: applied" in output
+    assert "/admin/  as  admin / admin" in output
     assert "Stopping the gateway, then Django" in output

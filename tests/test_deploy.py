@@ -1,8 +1,9 @@
-"""ws_routes.deploy under moto: plan -> apply, idempotency, repair, prune, rotation.
+"""ws_routes.deploy against the local gateway's control plane: plan -> apply, idempotency,
+repair, prune, rotation.
 
-moto 5.2.5 lacks create_deployment/get_deployments, get_models and get_route_responses; those
-(and only those) are stubbed by tests.deploy_support.RecordingClient -- see its docstring for how
-the listings stay truthful to moto's state.
+``apigatewayv2`` is the emulator (the ``aws`` fixture): deployments, models and route responses
+are real, nothing is stubbed. What it deploys is run end to end in
+tests/e2e/test_deployed_config.py.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def test_first_sync_creates_api_integration_routes_route_responses_stage_deploym
     result = synced(ws_gateway, aws)
     assert result.applied == len(lines)
     gw = ws_gateway
-    assert gw.api_id and gw.api_endpoint.startswith("https://")
+    assert gw.api_id and gw.api_endpoint == aws.gateway.api_endpoint  # get_api ApiEndpoint
     assert gw.api_created and gw.provisioning_status == ApiGateway.ProvisioningStatus.DEPLOYED
     assert gw.deployment_id == aws.deployments[gw.api_id][-1]["DeploymentId"]
     assert gw.last_error == ""
@@ -348,14 +349,18 @@ def test_route_response_deleted_in_aws_is_recreated(ws_gateway, aws):
 def test_drifted_route_is_put_back(ws_gateway, aws):
     synced(ws_gateway, aws)
     routes = aws_routes(aws, ws_gateway.api_id)
+    # AWS refuses a target that is not an integration of the API: drift to another one.
+    other = aws.create_integration(
+        ApiId=ws_gateway.api_id, IntegrationType="HTTP_PROXY", IntegrationUri="https://x.test/"
+    )["IntegrationId"]
     aws.update_route(
         ApiId=ws_gateway.api_id,
         RouteId=routes["ping"]["RouteId"],
         RouteResponseSelectionExpression="$other",
-        Target="integrations/nonexistent",
+        Target=f"integrations/{other}",
     )
     lines = plan_sync(ws_gateway, client=aws).lines()
-    assert lines[0].startswith("~ route ping: target integrations/nonexistent -> router (")
+    assert lines[0].startswith(f"~ route ping: target integrations/{other} -> router (")
     assert "route response selection $other -> $default" in lines[0]
     synced(ws_gateway, aws)
 
@@ -374,7 +379,9 @@ def test_api_created_but_not_recorded_is_found_by_name(ws_gateway, aws):
 
 def test_two_apis_with_the_name_is_refused(ws_gateway, aws):
     for _ in range(2):
-        aws.create_api(Name="chat", ProtocolType="WEBSOCKET", RouteSelectionExpression="$x")
+        aws.create_api(
+            Name="chat", ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.x"
+        )
     with pytest.raises(PlanError, match="several WebSocket APIs"):
         plan_sync(ws_gateway, client=aws)
 

@@ -38,13 +38,13 @@ def chat_messages(conn):
 
 
 def presence(conn):
-    return [(p["event"], p["user"]) for p in conn.pushed if p.get("type") == "presence"]
+    return [(p["event"], p["user"]["username"]) for p in conn.pushed if p.get("type") == "presence"]
 
 
 def test_a_message_reaches_everyone_in_the_room_and_no_one_else(chat, alice, bob, carol):
-    a = chat.connect(user=alice, channel="kitchen")
-    b = chat.connect(user=bob, channel="kitchen")
-    c = chat.connect(user=carol, channel="garden")
+    a = chat.connect(user=alice, channel="room:kitchen")
+    b = chat.connect(user=bob, channel="room:kitchen")
+    c = chat.connect(user=carol, channel="room:garden")
     reply = a.send("chat.send", {"text": "tea?"}, id=1)
     assert reply.status == 200
     assert reply.body == {"action": "chat.send", "id": 1, "data": {"delivered": 2}}
@@ -56,8 +56,8 @@ def test_a_message_reaches_everyone_in_the_room_and_no_one_else(chat, alice, bob
 
 
 def test_join_and_leave_are_announced_to_the_others(chat, alice, bob):
-    a = chat.connect(user=alice, channel="kitchen")
-    b = chat.connect(user=bob, channel="kitchen")
+    a = chat.connect(user=alice, channel="room:kitchen")
+    b = chat.connect(user=bob, channel="room:kitchen")
     assert presence(a) == [("join", "bob")]
     assert presence(b) == []  # not to yourself: your socket is not open yet at connect
     b.disconnect()
@@ -67,11 +67,11 @@ def test_join_and_leave_are_announced_to_the_others(chat, alice, bob):
 
 
 def test_who_is_online_lists_each_user_of_the_room_once(chat, alice, bob, carol):
-    a = chat.connect(user=alice, channel="kitchen")
-    chat.connect(user=bob, channel="kitchen")
-    chat.connect(user=bob, channel="kitchen")  # a second tab
-    gone = chat.connect(user=carol, channel="kitchen")
-    chat.connect(user=carol, channel="garden")
+    a = chat.connect(user=alice, channel="room:kitchen")
+    chat.connect(user=bob, channel="room:kitchen")
+    chat.connect(user=bob, channel="room:kitchen")  # a second tab
+    gone = chat.connect(user=carol, channel="room:kitchen")
+    chat.connect(user=carol, channel="room:garden")
     gone.disconnect()
     reply = a.send("chat.who", id="w")
     assert reply.body == {
@@ -81,9 +81,12 @@ def test_who_is_online_lists_each_user_of_the_room_once(chat, alice, bob, carol)
     }
 
 
-def test_who_takes_no_arguments(chat, alice):
-    reply = chat.connect(user=alice, channel="kitchen").send("chat.who", {"room": "garden"})
+def test_who_takes_only_a_room_the_socket_follows(chat, alice):
+    conn = chat.connect(user=alice, channel="room:kitchen")
+    reply = conn.send("chat.who", {"channel": "room:garden"})
     assert reply.status == 400 and reply.error["code"] == "invalid_message"
+    reply = conn.send("chat.who", {"room": "garden"})  # not joined: no peeking
+    assert reply.status == 403 and reply.error["code"] == "not_in_room"
 
 
 @pytest.mark.parametrize(
@@ -100,8 +103,8 @@ def test_who_takes_no_arguments(chat, alice):
     ],
 )
 def test_invalid_messages_get_invalid_message_and_reach_no_one(chat, alice, bob, body, path):
-    a = chat.connect(user=alice, channel="kitchen")
-    b = chat.connect(user=bob, channel="kitchen")
+    a = chat.connect(user=alice, channel="room:kitchen")
+    b = chat.connect(user=bob, channel="room:kitchen")
     reply = a.send("chat.send", body, id=9)
     assert reply.status == 400
     assert reply.body["id"] == 9 and reply.body["action"] == "chat.send"
@@ -111,7 +114,7 @@ def test_invalid_messages_get_invalid_message_and_reach_no_one(chat, alice, bob,
 
 
 def test_text_limits_count_characters_not_bytes(chat, alice):
-    a = chat.connect(user=alice, channel="kitchen")
+    a = chat.connect(user=alice, channel="room:kitchen")
     assert a.send("chat.send", {"text": "é" * 500}).status == 200
     assert a.send("chat.send", {"text": "🙂" * 500}).status == 200
     assert a.send("chat.send", {"text": "🙂" * 501}).status == 400
@@ -120,13 +123,13 @@ def test_text_limits_count_characters_not_bytes(chat, alice):
 
 
 def test_html_is_relayed_as_text_for_the_page_to_escape(chat, alice):
-    a = chat.connect(user=alice, channel="kitchen")
+    a = chat.connect(user=alice, channel="room:kitchen")
     a.send("chat.send", {"text": "<img src=x onerror=alert(1)>"})
     assert chat_messages(a)[0]["text"] == "<img src=x onerror=alert(1)>"
 
 
 def test_anonymous_visitors_cannot_join(chat):
-    conn = chat.connect(channel="kitchen")
+    conn = chat.connect(channel="room:kitchen")
     assert not conn.accepted and conn.response.status_code == 401
     assert not WebSocketSession.objects.exists()
     assert conn.send("chat.send", {"text": "hi"}).status == 410
@@ -134,8 +137,8 @@ def test_anonymous_visitors_cannot_join(chat):
 
 
 def test_inactive_users_cannot_use_the_routes(chat, alice, bob):
-    a = chat.connect(user=alice, channel="kitchen")
-    chat.connect(user=bob, channel="kitchen")
+    a = chat.connect(user=alice, channel="room:kitchen")
+    chat.connect(user=bob, channel="room:kitchen")
     alice.is_active = False
     alice.save()
     reply = a.send("chat.send", {"text": "hi"})
@@ -143,26 +146,63 @@ def test_inactive_users_cannot_use_the_routes(chat, alice, bob):
 
 
 def test_browsers_join_with_a_one_time_token(chat, alice, bob):
-    b = chat.connect(user=bob, channel="lobby")
+    b = chat.connect(user=bob, channel="room:lobby")
     token = ConnectToken.mint(alice)
-    a = chat.connect(token=token, channel="lobby")
+    a = chat.connect(token=token, channel="room:lobby")
     assert a.accepted
     assert presence(b) == [("join", "alice")]
     assert a.send("chat.who").data == {"room": "lobby", "online": ["alice", "bob"]}
-    assert not chat.connect(token=token, channel="lobby").accepted  # single use
+    assert not chat.connect(token=token, channel="room:lobby").accepted  # single use
+
+
+def test_one_socket_follows_several_rooms_and_a_reconnect_misses_nothing(chat, alice, bob):
+    a = chat.connect(user=alice)
+    assert a.send("channel.subscribe", {"channel": "room:kitchen"}).data["seq"] == 0
+    assert a.send("channel.subscribe", {"channel": "room:garden"}).status == 200
+    b = chat.connect(user=bob)
+    b.send("channel.subscribe", {"channel": "room:kitchen"})
+    for room, text in [("kitchen", "one"), ("garden", "two"), ("kitchen", "three")]:
+        assert a.send("chat.send", {"room": room, "text": text}).status == 200
+    assert [(m["room"], m["text"], m["seq"]) for m in chat_messages(a)] == [
+        ("kitchen", "one", 1),
+        ("garden", "two", 1),
+        ("kitchen", "three", 2),
+    ]
+    assert [m["text"] for m in chat_messages(b)] == ["one", "three"]
+    assert b.send("chat.send", {"room": "garden", "text": "x"}).error["code"] == "not_in_room"
+    b.disconnect()
+    a.send("chat.send", {"room": "kitchen", "text": "while bob was away"})
+    again = chat.connect(user=bob)
+    reply = again.send("channel.subscribe", {"channel": "room:kitchen", "since": 2}).data
+    assert [m["text"] for m in reply["messages"]] == ["while bob was away"]
+    assert reply["gap"] is False
+    reload = chat.connect(user=bob)  # a page reload asks for what the room keeps
+    reply = reload.send("channel.subscribe", {"channel": "room:kitchen", "since": 0}).data
+    assert [m["text"] for m in reply["messages"]] == ["one", "three", "while bob was away"]
 
 
 def test_a_malformed_room_is_refused(chat, alice):
     for channel in ("a b", "x" * 129, "<script>", "é"):
         assert chat.connect(user=alice, channel=channel).response.status_code == 400
+    for channel in ("kitchen", "room:a.b", "room:" + "x" * 65, "ROOM:kitchen", "room:a:b"):
+        assert chat.connect(user=alice, channel=channel).response.status_code == 403
+    assert not WebSocketSession.objects.exists()
 
 
 def test_routes_and_hooks_are_plain_functions():
-    assert set(chat_ws.router.routes) == {"chat.send", "chat.who"}
+    assert set(chat_ws.router.routes) == {
+        "chat.send",
+        "chat.who",
+        "channel.subscribe",
+        "channel.unsubscribe",
+        "channel.members",
+        "channel.history",
+    }
     assert chat_ws.router.routes["chat.send"].handler is chat_ws.send
     assert chat_ws.router.routes["chat.send"].login_required
-    assert chat_ws.announce_join in chat_ws.router.connect_hooks
-    assert chat_ws.announce_leave in chat_ws.router.disconnect_hooks
+    assert chat_ws.refuse_anonymous in chat_ws.router.connect_hooks
+    [rule] = chat_ws.router.channel_rules
+    assert rule.may_join is chat_ws.may_join_room and rule.presence and rule.history_count == 100
 
 
 # -- pages -----------------------------------------------------------------------------------------
@@ -212,9 +252,9 @@ def test_room_names_are_checked(pages, alice):
 
 
 def test_index_lists_rooms_with_people_online(pages, chat, alice, bob):
-    chat.connect(user=alice, channel="kitchen")
-    chat.connect(user=bob, channel="kitchen")
-    chat.connect(user=bob, channel="garden").disconnect()
+    chat.connect(user=alice, channel="room:kitchen")
+    chat.connect(user=bob, channel="room:kitchen")
+    chat.connect(user=bob, channel="room:garden").disconnect()
     pages.force_login(alice)
     page = pages.get("/").content.decode()
     assert "#kitchen" in page and "2 online" in page and "#garden" not in page

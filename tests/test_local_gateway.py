@@ -18,6 +18,7 @@ from itertools import count
 
 import aiohttp
 import pytest
+import yarl
 from botocore.exceptions import ClientError
 
 from tests.e2e.support import (
@@ -62,6 +63,8 @@ def make_gateway(backend):
 
     def make(**options) -> LocalGateway:
         options.setdefault("secret", SECRET)
+        # What management_client() signs with (the @connections API always checks SigV4).
+        options.setdefault("management_credentials", LOCAL_CREDENTIALS)
         target = options.pop("target", backend.url)
         gateway = LocalGateway(target, **options).start()
         started.append(gateway)
@@ -93,6 +96,22 @@ async def request(ws, payload) -> dict:
 
 async def whoami(ws) -> str:
     return (await request(ws, {"action": "whoami"}))["connectionId"]
+
+
+LOCAL_CREDENTIALS = {"AKIDLOCAL": "local-secret"}
+
+
+def sign(method: str, url: str, body: bytes = b"") -> dict[str, str]:
+    """SigV4 headers for a raw request, as management_client() would sign it."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method=method, url=url, data=body)
+    SigV4Auth(Credentials("AKIDLOCAL", "local-secret"), "execute-api", "us-east-1").add_auth(
+        request
+    )
+    return dict(request.headers.items())
 
 
 def sequence_ids(*ids: str):
@@ -144,7 +163,7 @@ def test_query_string_is_appended_to_a_target_that_has_one(make_gateway, backend
     gateway = make_gateway(target=backend.url + "?fixed=1", api_id="abcdef1234", stage="prod")
 
     async def scenario():
-        async with client(gateway, "/prod?token=t") as ws:
+        async with client(gateway, "?token=t") as ws:  # gateway.url ends in /prod
             await whoami(ws)
 
     run(scenario())
@@ -220,7 +239,7 @@ def test_plain_http_gets_upgrade_required(gateway, backend):
 
 def test_overlong_url_is_refused_before_django(gateway, backend):
     async def scenario():
-        status, raw = await RawWebSocket.connect(gateway.port, "/?q=" + "x" * 5000)
+        status, raw = await RawWebSocket.connect(gateway.port, "/local?q=" + "x" * 5000)
         await raw.close()
         return status
 
@@ -276,21 +295,23 @@ def test_without_known_routes_any_string_action_is_a_route(make_gateway, backend
     assert second["route"] == "$default"
 
 
-def test_binary_frames_go_to_default_and_binary_replies_come_back_binary(gateway, backend):
+def test_binary_frames_close_with_1003_and_binary_replies_come_back_binary(gateway, backend):
+    # AWS: binary frames in incoming payloads are not supported; the socket closes with 1003.
     backend.respond = lambda event: Reply(body=b"\xff\x00reply" * (event.event == "MESSAGE"))
 
     async def scenario():
         async with client(gateway) as ws:
-            await ws.send_bytes(b"\x00\x01\xfe")
+            await ws.send_str('{"action": "x"}')
             message = await ws.receive(timeout=5)
-            return message.type, message.data
+            await ws.send_bytes(b"\x00\x01\xfe")
+            closed = await ws.receive(timeout=5)
+            return message.type, message.data, closed.type, ws.close_code
 
-    kind, data = run(scenario())
+    kind, data, closed, code = run(scenario())
     assert (kind, data) == (aiohttp.WSMsgType.BINARY, b"\xff\x00reply")
-    message = backend.wait_for("MESSAGE")
-    assert message.route == "$default"
-    assert message.body == b"\x00\x01\xfe"
-    assert message.headers["Content-Type"] == "application/octet-stream"
+    assert (closed, code) == (aiohttp.WSMsgType.CLOSE, 1003)
+    backend.wait_for("DISCONNECT")
+    assert [m.body for m in backend.of("MESSAGE")] == [b'{"action": "x"}']
 
 
 def test_empty_reply_sends_nothing_and_error_replies_are_sent(gateway, backend):
@@ -650,17 +671,14 @@ def test_raw_management_requests(gateway):
             results = {}
             for name, method, path, data in [
                 ("gone", "POST", "/@connections/abc%3D", b"x"),
-                ("staged", "POST", "/local/@connections/abc%3D", b"x"),
                 ("slash", "POST", "/@connections/a/b", b"x"),
                 ("empty", "POST", "/@connections/", b"x"),
                 ("method", "PUT", "/@connections/abc", b"x"),
                 ("big", "POST", "/@connections/abc", b"x" * (128 * KB + 1)),
             ]:
+                url = yarl.URL(base + path, encoded=True)  # sent exactly as signed
                 async with session.request(
-                    method,
-                    base + path,
-                    data=data,
-                    headers={"Authorization": "AWS4-HMAC-SHA256 garbage"},
+                    method, url, data=data, headers=sign(method, base + path, data)
                 ) as response:
                     results[name] = (
                         response.status,
@@ -674,12 +692,18 @@ def test_raw_management_requests(gateway):
 
             async with session.post(base + "/@connections/abc", data=chunks()) as response:
                 results["chunked"] = (response.status, response.headers.get("x-amzn-ErrorType"))
+            root = gateway.control_plane_endpoint
+            for name, path in [("other stage", "/prod"), ("no stage", ""), ("nested", "/a/b")]:
+                async with session.post(f"{root}{path}/@connections/abc", data=b"x") as response:
+                    results[name] = (response.status, await response.json())
             return results
 
     results = run(scenario())
     assert results["gone"][:2] == (410, "GoneException")
     assert "abc=" in results["gone"][2]["message"]
-    assert results["staged"][:2] == (410, "GoneException")
+    # a wrong stage is refused as AWS refuses it (403 {"message": "Forbidden"})
+    for name in ("other stage", "no stage", "nested"):
+        assert results[name] == (403, {"message": "Forbidden"}), name
     assert results["slash"][0] == 404
     assert results["empty"][0] == 404
     assert results["method"][0] == 405
@@ -886,8 +910,11 @@ def test_start_and_stop_from_async_code(backend):
 
 
 def test_gateway_urls(gateway):
-    assert gateway.url == f"ws://127.0.0.1:{gateway.port}"
-    assert gateway.management_endpoint == f"http://127.0.0.1:{gateway.port}"
+    # AWS: wss://{api-id}.execute-api.{region}.amazonaws.com/{stage}, @connections under /{stage}.
+    assert gateway.url == f"ws://127.0.0.1:{gateway.port}/local"
+    assert gateway.management_endpoint == f"http://127.0.0.1:{gateway.port}/local"
+    assert gateway.api_endpoint == f"ws://127.0.0.1:{gateway.port}"
+    assert gateway.control_plane_endpoint == f"http://127.0.0.1:{gateway.port}"
 
 
 @pytest.mark.parametrize(

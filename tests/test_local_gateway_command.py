@@ -117,7 +117,7 @@ def test_the_command_serves_until_interrupted():
             if line.startswith("Quit with"):
                 break
         text = "".join(banner)
-        url = re.search(r"listening on (ws://127\.0\.0\.1:\d+)", text).group(1)
+        url = re.search(r"listening on (ws://127\.0\.0\.1:\d+/local)", text).group(1)
         assert 'WS_ROUTES["MANAGEMENT_ENDPOINT"]' in text
 
         async def scenario():
@@ -160,3 +160,42 @@ def test_missing_aiohttp_names_the_extra_to_install():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "pip install 'django-ws-routes[local]'" in done.stdout
+
+
+def test_state_without_target_serves_only_what_is_deployed(tmp_path):
+    config, warnings = build(f"--state={tmp_path / 'gateway.json'}")
+    assert config.target is None and config.secret is None
+    assert config.state_file == str(tmp_path / "gateway.json")
+    assert warnings == ""
+
+
+@pytest.mark.parametrize("content", ["{", '{"format": "something else"}', "[]"])
+def test_a_corrupt_state_file_is_refused_at_start(tmp_path, content):
+    import asyncio
+
+    path = tmp_path / "gateway.json"
+    path.write_text(content)
+    command = Command(stdout=StringIO(), stderr=StringIO())
+    config, _ = build(f"--state={path}", "--port=0")
+    with pytest.raises(CommandError, match="refusing to start"):
+        asyncio.run(command.serve(config))
+    assert path.read_text() == content
+
+
+@pytest.mark.django_db
+def test_the_quick_start_provisions_itself_through_the_deploy_code(settings):
+    from ws_routes.local_gateway import LocalGateway
+    from ws_routes.local_gateway.provision import provision_from_router
+    from ws_routes.models import ApiGateway
+
+    target = "http://127.0.0.1:8000/ws/"
+    with LocalGateway(target, secret=settings.GATEWAY_SECRET) as gateway:
+        lines = provision_from_router(gateway.control_plane_endpoint, target, "local")
+        deployed = gateway.server.control_plane.deployment("local")
+    assert "+ route echo" in lines and "+ route response echo $default" in lines
+    assert deployed is not None
+    api_id, snapshot = deployed
+    keys = {route["routeKey"] for route in snapshot["routes"].values()}
+    assert {"$connect", "$disconnect", "$default", "echo", "chat.send"} <= keys
+    assert snapshot["api"]["name"] == "runwsgateway-quick-start"
+    assert ApiGateway.objects.count() == 0  # the provisioning row was rolled back

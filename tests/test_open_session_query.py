@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from ws_routes.models import OpenSessionQuery, WebSocketSession
+from ws_routes.models import WebSocketSession
+from ws_routes.session_query import OpenSessionQuery
 
 pytestmark = pytest.mark.django_db
 

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.django_db
 
 class ChatView(WebSocketView):
     route_selection_key = "handler"
+    USE_WS_TOKEN = False  # these tests connect without a token (tokens: test_reference_compat*)
 
     def send_text(self, request, *args, **kwargs):
         self._debug("sending")
@@ -33,6 +34,8 @@ class ChatView(WebSocketView):
 
 
 class NoDefaultView(WebSocketView):
+    USE_WS_TOKEN = False
+
     def ping(self, request):
         return None
 

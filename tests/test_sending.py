@@ -525,11 +525,11 @@ def test_async_senders_run_concurrently(settings):
                 *(asend_to_sessions(unsaved(f"ok-{i}"), {"n": i}) for i in range(5))
             )
 
-        started = time.monotonic()
         results = asyncio.run(scenario())
-        elapsed = time.monotonic() - started
     assert [r.delivered for r in results] == [1] * 5
-    assert elapsed < 0.9  # five 0.2 s posts overlapped
+    # All five 0.2 s posts were in flight at once (counted by the server, not timed: a loaded
+    # machine stretches wall time, never the overlap).
+    assert fake.max_in_flight == 5
 
 
 # --------------------------------------------------------------------------------------------

@@ -62,11 +62,13 @@ def test_any_configured_secret_is_accepted_for_rotation(gateway, settings):
     assert gateway.connect(HTTP_X_WS_SECRET=new).status_code == 200
 
 
-def test_no_secrets_refuses_everything_unless_debug(gateway, settings):
+def test_no_secrets_refuses_everything_even_in_debug(gateway, settings):
+    # Issue 10 item 2: DEBUG used to accept every caller without a secret; it fails closed now.
     settings.WS_ROUTES = {**settings.WS_ROUTES, "GATEWAY_SECRETS": []}
     assert gateway.connect().status_code == 403
     settings.DEBUG = True
-    assert gateway.connect().status_code == 200
+    assert gateway.connect().status_code == 403
+    assert gateway.connect(HTTP_X_WS_SECRET="").status_code == 403
 
 
 def test_get_is_refused(client, gateway):
@@ -163,7 +165,8 @@ def test_cookie_login_from_browser_needs_origin_list(gateway, alice, settings):
 def test_connect_statement_budget(gateway, alice, django_assert_max_num_queries):
     with django_assert_max_num_queries(2):  # auth by token (2) ...
         raw_ok = ConnectToken.mint(alice)
-    with django_assert_max_num_queries(3):  # token read + token delete + session upsert
+    # token read + token delete + session upsert + the ?channel= subscription INSERT
+    with django_assert_max_num_queries(4):
         response = gateway.connect(query=f"token={raw_ok}&channel=lobby")
     assert response.status_code == 200
 

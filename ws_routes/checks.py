@@ -9,8 +9,9 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
 from .conf import DEFAULTS
+from .contract import SECRET_PATTERN
 
-SECRET_PATTERN = re.compile(r"[A-Za-z0-9._~+/=-]{32,256}")
+__all__ = ["SECRET_PATTERN", "check_ws_routes_settings"]
 
 
 @register(Tags.security, deploy=False)
@@ -39,10 +40,11 @@ def check_ws_routes_settings(app_configs: Any = None, **kwargs: Any) -> list[Any
                 id="ws_routes.E003",
             )
         )
-    elif not secrets and not settings.DEBUG:
+    elif not secrets:
         problems.append(
             Error(
-                "WS_ROUTES['GATEWAY_SECRETS'] is empty, so the gateway view refuses every call.",
+                "WS_ROUTES['GATEWAY_SECRETS'] is empty, so the gateway view refuses every call "
+                "(DEBUG included).",
                 hint="Generate one with "
                 '`python -c "import secrets; print(secrets.token_urlsafe(48))"`'
                 " and set WS_ROUTES = {'GATEWAY_SECRETS': [that value]}, then run syncroutes.",

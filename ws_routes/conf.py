@@ -15,14 +15,21 @@ from typing import Any
 
 from django.conf import settings
 
+from .compat.reference_settings import fallbacks
+
 DEFAULTS: dict[str, Any] = {
     # Secrets API Gateway sends in X-Ws-Secret. Any entry is accepted (rotation); the first one
-    # is the one written into the gateway's integration by syncroutes.
+    # is the one written into the gateway's integration by syncroutes. A list of strings of 32
+    # to 256 characters from A-Z a-z 0-9 . _ ~ + / = -; empty or anything else refuses every
+    # call (DEBUG included).
     "GATEWAY_SECRETS": [],
     # Key of the message body that names the route (API Gateway: $request.body.<key>).
     "ROUTE_SELECTION_KEY": "action",
     # Largest message body the view reads, in bytes (API Gateway's own limit is 128 KB).
     "MAX_BODY_BYTES": 128 * 1024,
+    # Deepest nesting of lists/objects a message may have; deeper is refused as invalid_json
+    # (a reply nested ~900 levels would not even encode).
+    "MAX_JSON_DEPTH": 64,
     # Browser origins allowed to open a socket, exact "scheme://host[:port]" strings, or "*".
     # Empty: a browser (one that sends Origin) may connect only with a one-time token, never on
     # the strength of its cookie alone (that would allow cross-site WebSocket hijacking).
@@ -32,10 +39,23 @@ DEFAULTS: dict[str, Any] = {
     # One-time connect tokens: query parameter, lifetime.
     "TOKEN_QUERY_PARAM": "token",
     "TOKEN_TTL_SECONDS": 60,
+    # Tokens one user may mint per minute at the token view (then 429).
+    "TOKEN_RATE_LIMIT_PER_MINUTE": 30,
     # ?channel= on connect: query parameter, allowed shape, and the channel when none is given.
     "CHANNEL_QUERY_PARAM": "channel",
     "CHANNEL_PATTERN": r"[A-Za-z0-9_.:@-]{1,128}",
     "DEFAULT_CHANNEL": "",
+    # Channels (docs/channels.md). A channel name no @router.channel() rule matches is refused
+    # on connect and subscribe; True lets any well-formed name through (the old behaviour).
+    "ALLOW_UNREGISTERED_CHANNELS": False,
+    # Channels one socket may follow at once (a subscribe storm gets too_many_subscriptions).
+    "MAX_SUBSCRIPTIONS_PER_SOCKET": 50,
+    # Dotted path to describe(user) -> dict, what presence pushes and members() show of a user.
+    # None: {"username": ...} only.
+    "PRESENCE_USER": None,
+    # Bytes of missed messages a subscribe reply carries at most (API Gateway caps a reply at
+    # 128 KB); beyond that the reply says more: true and the client asks channel.history.
+    "HISTORY_REPLAY_BYTES": 96 * 1024,
     # Connect attempts allowed per source IP per window (Django cache; None turns it off).
     "CONNECT_RATE_LIMIT": (60, 60),
     "CACHE_ALIAS": "default",
@@ -60,9 +80,11 @@ DEFAULTS: dict[str, Any] = {
     # How posts reach the management API: a dotted path or an instance of a Transport
     # (ws_routes.sending.HttpTransport, or Boto3Transport to go through botocore, e.g. moto).
     "SEND_TRANSPORT": "ws_routes.sending.HttpTransport",
-    # Endpoint of the apigatewayv2 control plane (syncroutes, createApiGateway...), e.g. a
-    # local emulator; None: boto3's own (which honours the AWS_ENDPOINT_URL_APIGATEWAYV2
-    # environment variable). Named after that variable.
+    # After every ``migrate``, sync each ApiGateway with sync_on_migrate=True (deploy pipelines
+    # run migrate; docs/auto-sync.md). Off by default: a migrate then never calls AWS.
+    "SYNC_ON_MIGRATE": False,
+    # endpoint_url of the apigatewayv2 client (the local gateway's control plane, e.g.
+    # "http://127.0.0.1:8001"); None: boto3's own AWS_ENDPOINT_URL_APIGATEWAYV2, else AWS.
     "AWS_ENDPOINT_URL_APIGATEWAYV2": None,
     # Pace of control-plane calls, per process and region: a token bucket of this many calls
     # per second and this burst (AWS throttles an account's control plane at about 10/s, burst
@@ -80,12 +102,13 @@ DEFAULTS: dict[str, Any] = {
 
 
 def ws_settings() -> dict[str, Any]:
-    """The merged settings: ``DEFAULTS`` overridden by ``settings.WS_ROUTES``.
+    """The merged settings: ``DEFAULTS``, then the reference package's settings (``WEBSOCKETS``,
+    ``AWS_GATEWAY_REGION_NAME``: deprecated fallbacks), then ``settings.WS_ROUTES``.
 
     Read on every call (a dict merge, cheap) so ``override_settings`` works in tests.
     """
     configured = getattr(settings, "WS_ROUTES", None) or {}
-    return {**DEFAULTS, **configured}
+    return {**DEFAULTS, **fallbacks(configured), **configured}
 
 
 def ws_setting(name: str) -> Any:
@@ -93,4 +116,6 @@ def ws_setting(name: str) -> Any:
     if name not in DEFAULTS:
         raise KeyError(f"unknown WS_ROUTES setting {name!r}")
     configured = getattr(settings, "WS_ROUTES", None) or {}
-    return configured.get(name, DEFAULTS[name])
+    if name in configured:
+        return configured[name]
+    return fallbacks(configured).get(name, DEFAULTS[name])

@@ -6,6 +6,7 @@ from API Gateway's context, and the local gateway and ``WsTestClient`` send them
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 #: Carries a static mapping ``'secret'``: the first of ``WS_ROUTES["GATEWAY_SECRETS"]``.
@@ -28,6 +29,29 @@ CONTEXT_HEADERS: Mapping[str, str] = {
     API_ID_HEADER: "context.apiId",
     STAGE_HEADER: "context.stage",
 }
+
+#: What a gateway secret may be: it is written into an integration mapping as ``'value'``.
+SECRET_PATTERN = re.compile(r"[A-Za-z0-9._~+/=-]{32,256}")
+
+#: Stage names the view and the sender accept (``.`` and ``..`` are refused by valid_stage).
+STAGE_PATTERN = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+
+
+def valid_stage(stage: object) -> bool:
+    """Whether ``stage`` may name a stage: 1-128 of ``A-Z a-z 0-9 _ . -``, never ``.`` or ``..``.
+
+    The stage becomes a path segment of the ``@connections`` URL (``https://{api}/{stage}/...``),
+    so a dot segment would make it point elsewhere. AWS allows only ``[A-Za-z0-9_-]`` in stage
+    names of WebSocket APIs; dots stay accepted here for stages created before this check.
+
+    Example: ``valid_stage("production")`` is True, ``valid_stage("..")`` is False.
+    """
+    return (
+        isinstance(stage, str)
+        and STAGE_PATTERN.fullmatch(stage) is not None
+        and stage.strip(".") != ""
+    )
+
 
 #: ``context.eventType`` values.
 CONNECT, MESSAGE, DISCONNECT = "CONNECT", "MESSAGE", "DISCONNECT"

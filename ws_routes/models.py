@@ -6,19 +6,21 @@ import hashlib
 import logging
 import secrets
 from datetime import timedelta
-from typing import Any, NamedTuple
+from typing import Any, Protocol
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
-from django.db.models import QuerySet
 from django.utils import timezone
 
 # Sends go through the package's attributes (sending.send_to_...) so that
 # WsTestClient.capture can patch them; the sending package never imports this module.
 from . import sending
+from .compat.send_options import check_send_options
 from .conf import ws_setting, ws_settings
 from .gateway_endpoints import GatewayEndpoints
 from .sending import SendResult
+from .token_sql import SpentToken, delete_returning
 
 logger = logging.getLogger("ws_routes")
 
@@ -84,6 +86,13 @@ class ApiGateway(models.Model):
         max_length=32, choices=ProvisioningStatus.choices, default=ProvisioningStatus.PENDING
     )
     last_error = models.TextField(blank=True, default="")
+    # Auto-sync (docs/auto-sync.md): synced after ``migrate`` when WS_ROUTES["SYNC_ON_MIGRATE"];
+    # the digest of what was synced lets ``check --deploy`` see a registry that moved on.
+    sync_on_migrate = models.BooleanField(
+        default=False, help_text="Sync after every migrate when WS_ROUTES['SYNC_ON_MIGRATE']."
+    )
+    registry_digest = models.CharField(max_length=64, blank=True, default="", editable=False)
+    registry_synced_on = models.DateTimeField(null=True, blank=True, editable=False)
     created_on = models.DateTimeField(auto_now_add=True)
     updated_on = models.DateTimeField(auto_now=True)
 
@@ -130,9 +139,18 @@ class GatewayRoute(models.Model):
         return self.route_key
 
 
-class WebSocketSessionQuerySet(models.QuerySet):
+class WebSocketSessionQuerySet(models.QuerySet["WebSocketSession"]):
     def connected(self) -> WebSocketSessionQuerySet:
         return self.filter(connected=True)
+
+    def in_channel(self, name: str) -> WebSocketSessionQuerySet:
+        """Sessions subscribed to channel ``name`` (index ``ws_routes_sub_channel``).
+
+        Example: ``WebSocketSession.objects.in_channel("room:kitchen").send({"n": 1})``.
+        """
+        if not isinstance(name, str):
+            raise TypeError(f"A channel name is a string, not {type(name).__name__}")
+        return self.filter(subscriptions__channel=name)
 
     def send(self, data: Any, *, on_commit: bool = False) -> SendResult:
         """Push ``data`` (JSON-serialisable) to every connected session in the queryset.
@@ -148,9 +166,40 @@ class WebSocketSessionQuerySet(models.QuerySet):
         endpoints = await _agateway_endpoints(self.db)
         return await sending.asend_to_queryset(self, data, endpoints=endpoints)
 
-    def send_message(self, data: Any) -> SendResult:
-        """The seed's name for :meth:`send`."""
+    def send_message(self, data: Any, **reference_options: Any) -> SendResult:
+        """The reference's name for :meth:`send`; its ``max_workers=`` is accepted (and warns)."""
+        check_send_options(reference_options)
         return self.send(data)
+
+
+class ChannelMembership(Protocol):
+    """Joining and leaving channels (``ws_routes.channels.membership``, a higher layer).
+
+    ``WsRoutesConfig.ready`` installs it with :func:`install_channel_membership`, so that this
+    module never imports the channels package (which imports it).
+    """
+
+    def join(self, session: WebSocketSession, name: str) -> Any: ...
+
+    def leave(self, session: WebSocketSession, name: str) -> Any: ...
+
+
+_membership: ChannelMembership | None = None
+
+
+def install_channel_membership(membership: ChannelMembership) -> None:
+    """Install what ``session.subscribe``/``unsubscribe`` call (once, at startup)."""
+    global _membership
+    _membership = membership
+
+
+def _installed_membership() -> ChannelMembership:
+    if _membership is None:
+        raise ImproperlyConfigured(
+            "Channel subscriptions are wired by the ws_routes app: add 'ws_routes' to "
+            "INSTALLED_APPS (its AppConfig.ready() installs them)."
+        )
+    return _membership
 
 
 class WebSocketSession(models.Model):
@@ -168,6 +217,9 @@ class WebSocketSession(models.Model):
     api_id = models.CharField(max_length=64, blank=True, default="")
     stage = models.CharField(max_length=128, blank=True, default="")
     source_ip = models.GenericIPAddressField(null=True, blank=True)
+    # The user's session auth hash at CONNECT (security.login_binding): a message acts as the
+    # user only while it still matches (a password change unbinds every socket of the user).
+    login_binding = models.CharField(max_length=128, blank=True, default="", editable=False)
     connected = models.BooleanField(default=True)
     connected_at = models.DateTimeField(default=timezone.now)
     disconnected_at = models.DateTimeField(null=True, blank=True)
@@ -188,6 +240,17 @@ class WebSocketSession(models.Model):
         return WebSocketSession.objects.filter(
             channel_name=self.channel_name, api_id=self.api_id, stage=self.stage, connected=True
         )
+
+    def subscribe(self, name: str) -> None:
+        """Follow channel ``name`` (no authorisation: server code decides); see docs/channels.md.
+
+        Example: ``request.websocket_session.subscribe("room:kitchen")``.
+        """
+        _installed_membership().join(self, name)
+
+    def unsubscribe(self, name: str) -> None:
+        """Stop following ``name``; ``WsError("not_subscribed")`` if this socket did not."""
+        _installed_membership().leave(self, name)
 
     def send(self, data: Any, *, on_commit: bool = False) -> SendResult:
         """Push ``data`` to this connection: ``request.websocket_session.send({"n": 1})``."""
@@ -219,119 +282,6 @@ async def _agateway_endpoints(using: str | None) -> GatewayEndpoints:
 
     # boto3's region chain may be read here for the first time: blocking, so not in the loop.
     return await sync_to_async(gateway_endpoints, thread_sensitive=False)(using)
-
-
-class _Columns(NamedTuple):
-    """Where one model's fields sit in the row: ``row[start:end]`` holds ``names``."""
-
-    start: int
-    end: int
-    names: list[str]
-
-
-class _SessionPlan(NamedTuple):
-    sql: str
-    params: tuple[Any, ...]
-    id_position: int  # which parameter is the connection id
-    converters: dict[int, Any]  # row index -> (converter functions, expression)
-    session: _Columns
-    user_model: Any
-    user: _Columns
-    user_pk_index: int
-
-
-class OpenSessionQuery:
-    """The message path's one query (open session joined with its user), compiled once per
-    database.
-
-    Building and compiling a ``select_related`` query costs Django ~10 times what SQLite takes
-    to run it, on every message. This keeps the SQL, the column layout and the value converters
-    of that query, and maps each row with the public ``Model.from_db``. Should a future Django
-    change the compiler so that the plan cannot be made, it falls back to the plain ORM query
-    (still one query).
-    """
-
-    _SENTINEL = "\x00ws_routes-connection-id\x00"
-
-    def __init__(self) -> None:
-        self._plans: dict[tuple[str, str], _SessionPlan | None] = {}
-
-    @staticmethod
-    def orm_query(alias: str, connection_id: str) -> QuerySet[WebSocketSession]:
-        """The query itself, as the ORM writes it."""
-        return (
-            WebSocketSession.objects.using(alias)
-            .select_related("user")
-            .filter(connection_id=connection_id, connected=True)[:1]
-        )
-
-    def _make_plan(self, alias: str) -> _SessionPlan:
-        compiler = self.orm_query(alias, self._SENTINEL).query.get_compiler(using=alias)
-        sql, params = compiler.as_sql()
-        select, klass_info = compiler.select, compiler.klass_info
-        (user_info,) = klass_info["related_klass_infos"]
-
-        def columns(info: Any) -> _Columns:
-            start, end = info["select_fields"][0], info["select_fields"][-1] + 1
-            return _Columns(start, end, [col.target.attname for col, _, _ in select[start:end]])
-
-        user_model = user_info["model"]
-        user = columns(user_info)
-        return _SessionPlan(
-            sql=sql,
-            params=tuple(params),
-            id_position=tuple(params).index(self._SENTINEL),
-            converters=compiler.get_converters([column for column, _, _ in select]),
-            session=columns(klass_info),
-            user_model=user_model,
-            user=user,
-            user_pk_index=user.start + user.names.index(user_model._meta.pk.attname),
-        )
-
-    def _plan(self, alias: str) -> _SessionPlan | None:
-        from django.db import connections
-
-        key = (alias, connections[alias].vendor)
-        if key not in self._plans:
-            try:
-                self._plans[key] = self._make_plan(alias)
-            except Exception:  # an ORM internal changed: stay correct, lose the shortcut
-                logger.warning("Cannot precompile the session query; using the ORM", exc_info=True)
-                self._plans[key] = None
-        return self._plans[key]
-
-    def get(self, connection_id: str, using: str | None = None) -> WebSocketSession | None:
-        """The connected session for ``connection_id`` with ``.user`` loaded, or ``None``."""
-        from django.db import connections, router
-
-        alias = using or router.db_for_read(WebSocketSession)
-        plan = self._plan(alias)
-        if plan is None:
-            return next(iter(self.orm_query(alias, connection_id)), None)
-        connection = connections[alias]  # per thread: never cached in the plan
-        params = list(plan.params)
-        params[plan.id_position] = connection_id
-        with connection.cursor() as cursor:
-            cursor.execute(plan.sql, params)
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        row = list(row)
-        for index, (functions, expression) in plan.converters.items():
-            for convert in functions:
-                row[index] = convert(row[index], expression, connection)
-        session = WebSocketSession.from_db(
-            alias, plan.session.names, row[plan.session.start : plan.session.end]
-        )
-        if row[plan.user_pk_index] is not None:
-            session.user = plan.user_model.from_db(
-                alias, plan.user.names, row[plan.user.start : plan.user.end]
-            )
-        return session
-
-
-#: ``open_session_query.get(connection_id)``: the one query of a message.
-open_session_query = OpenSessionQuery()
 
 
 def hash_token(raw: str) -> str:
@@ -367,21 +317,55 @@ class ConnectToken(models.Model):
 
     @classmethod
     def consume(cls, raw: str) -> Any | None:
-        """The token's user if ``raw`` is valid and unused, spending it; else ``None``.
+        """The token's user if ``raw`` is valid and unused, spending it; else ``None``."""
+        spent = cls.spend(raw)
+        return None if spent is None else spent[0]
 
-        Two statements: read the token with its user, then delete it; only the request whose
-        DELETE removed the row wins, so a token raced by two connects admits one.
+    @classmethod
+    def spend(cls, raw: str, using: str | None = None) -> tuple[Any, SpentToken] | None:
+        """``(user, spent)`` if ``raw`` is valid and unused, spending it; else ``None``.
+
+        The first statement spends the token with a write (``DELETE ... RETURNING``), so that
+        concurrent connects with one token queue on the row lock, and on SQLite on the write
+        lock, instead of failing with "database is locked" when a reader inside a transaction
+        (``ATOMIC_REQUESTS``) tries to become a writer: only the DELETE that removed the row
+        wins. Then the user is read. ``spent.restore()`` gives the token back when the connect
+        is refused for another reason.
         """
         if not isinstance(raw, str) or not 20 <= len(raw) <= 128:
             return None
-        token = (
-            cls.objects.select_related("user")
-            .filter(token_hash=hash_token(raw), expires_at__gt=timezone.now())
-            .first()
-        )
-        if token is None:
+        from django.db import connections, router
+
+        alias = using or router.db_for_write(cls)
+        connection = connections[alias]
+        now = timezone.now()
+        row: tuple[Any, ...] | None
+        if connection.vendor not in ("postgresql", "sqlite") or not (
+            connection.features.can_return_columns_from_insert
+        ):  # no DELETE ... RETURNING: read, then delete (the DELETE still picks one winner)
+            token = cls.objects.using(alias).filter(token_hash=hash_token(raw), expires_at__gt=now)
+            row = token.values_list("user_id", "created_at", "expires_at").first()
+            if row is not None and not token.delete()[0]:
+                row = None
+        else:
+            row = delete_returning(connection, cls, hash_token(raw), now)
+        if row is None:
             return None
-        deleted, _ = cls.objects.filter(pk=token.pk).delete()
-        if not deleted or not token.user.is_active:
-            return None
-        return token.user
+        user_model: Any = cls._meta.get_field("user").related_model
+        user = user_model._default_manager.using(alias).filter(pk=row[0]).first()
+        if user is None or not getattr(user, "is_active", True):
+            return None  # the token is spent all the same: it was this user's
+        spent = SpentToken(cls, alias, hash_token(raw), *row)
+        return user, spent
+
+
+from .channel_models import ChannelMessage, Subscription  # noqa: E402  (their own module)
+
+__all__ = [
+    "ApiGateway",
+    "ChannelMessage",
+    "ConnectToken",
+    "GatewayRoute",
+    "Subscription",
+    "WebSocketSession",
+]

@@ -7,81 +7,21 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
-from jsonschema import SchemaError
-from jsonschema.validators import validator_for
-
+from .channel_rules import ChannelRegistry, ChannelRule, make_rule
 from .errors import RouteConfigurationError
+from .handlers import check_signature as _check_signature
+from .handlers import handler_name as _handler_name
+from .route import ROUTE_KEY_PATTERN, Route
 from .schemas import draft4_problems
+from .typed import MessageType, MessageTypes
+from .validation import compile_body, wants_instance
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 Hook = TypeVar("Hook", bound=Callable[..., Any])
-
-#: What a route key may look like: API Gateway sends it back as ``context.routeKey``; keys starting
-#: with ``$`` are the gateway's own (``$connect``, ``$disconnect``, ``$default``).
-ROUTE_KEY_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}")
-
-
-@dataclass(frozen=True)
-class Route:
-    """One registered message route: its key, plain-function handler and checks.
-
-    ``validator`` is the JSON Schema validator compiled once at registration (``None``: no schema).
-    """
-
-    key: str
-    handler: Callable[..., Any]
-    schema: Mapping[str, Any] | None = None
-    login_required: bool = False
-    permission: str | None = None
-    gateway_validation: bool = False
-    validator: Any = field(default=None, repr=False, compare=False)
-    is_async: bool = field(default=False, repr=False, compare=False)
-
-
-def _handler_name(handler: Callable[..., Any]) -> str:
-    module = getattr(handler, "__module__", "?")
-    return f"{module}.{getattr(handler, '__qualname__', repr(handler))}"
-
-
-def _check_signature(handler: Callable[..., Any], what: str, args: tuple[str, ...]) -> None:
-    if not callable(handler):
-        raise RouteConfigurationError(f"{what}: {handler!r} is not callable.")
-    try:
-        signature = inspect.signature(handler)
-    except (TypeError, ValueError):  # builtins without a signature: let them be
-        return
-    try:
-        signature.bind(*args)
-    except TypeError as error:
-        wanted = ", ".join(args)
-        raise RouteConfigurationError(
-            f"{what}: handler {_handler_name(handler)}{signature} cannot be called as "
-            f"handler({wanted}) ({error}). Define it as `def {handler.__name__}({wanted}): ...`."
-        ) from None
-
-
-def _compile_schema(key: str, schema: Mapping[str, Any] | None) -> Any:
-    if schema is None:
-        return None
-    if not isinstance(schema, Mapping):
-        raise RouteConfigurationError(
-            f"Route {key!r}: schema must be a dict (a JSON Schema), not {type(schema).__name__}."
-        )
-    validator_class = validator_for(schema)
-    try:
-        validator_class.check_schema(schema)
-    except SchemaError as error:
-        path = "/".join(str(part) for part in error.path) or "(root)"
-        raise RouteConfigurationError(
-            f"Route {key!r}: invalid JSON Schema at {path}: {error.message}"
-        ) from None
-    return validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
 
 
 class Router:
@@ -98,15 +38,22 @@ class Router:
         urlpatterns = [path("ws/", include(router.urls))]
     """
 
-    def __init__(self, app_name: str = "ws_routes", route_selection_key: str | None = None) -> None:
+    def __init__(
+        self,
+        app_name: str = "ws_routes",
+        route_selection_key: str | None = None,
+        push_type_key: str = "type",
+    ) -> None:
         self.app_name = app_name
         self._route_selection_key = route_selection_key
         self._routes: dict[str, Route] = {}
+        self._messages = MessageTypes(push_type_key)
         self._default: Route | None = None
         self._connect_hooks: list[Callable[..., Any]] = []
         self._disconnect_hooks: list[Callable[..., Any]] = []
         self._frozen_by: str | None = None
         self._view: Callable[..., Any] | None = None
+        self._channels = ChannelRegistry()
 
     def __repr__(self) -> str:
         return f"<Router {self.app_name!r}: {len(self._routes)} routes>"
@@ -117,10 +64,11 @@ class Router:
         self,
         key: str,
         *,
-        schema: Mapping[str, Any] | None = None,
+        schema: Any = None,
         login_required: bool = False,
         permission: str | None = None,
         gateway_validation: bool = False,
+        reply_schema: Any = None,
     ) -> Callable[[Handler], Handler]:
         """Register ``handler(request, body)`` for messages whose action is ``key``.
 
@@ -139,6 +87,7 @@ class Router:
                 login_required=login_required,
                 permission=permission,
                 gateway_validation=gateway_validation,
+                reply_schema=reply_schema,
             )
             return handler
 
@@ -149,10 +98,11 @@ class Router:
         key: str,
         handler: Callable[..., Any],
         *,
-        schema: Mapping[str, Any] | None = None,
+        schema: Any = None,
         login_required: bool = False,
         permission: str | None = None,
         gateway_validation: bool = False,
+        reply_schema: Any = None,
     ) -> Route:
         """Register a route without the decorator: ``router.add_route("ping", ping)``."""
         if not isinstance(key, str) or not ROUTE_KEY_PATTERN.fullmatch(key):
@@ -172,8 +122,9 @@ class Router:
             raise RouteConfigurationError(
                 f"Route {key!r}: gateway_validation=True needs a schema to push to API Gateway."
             )
-        if gateway_validation and isinstance(schema, Mapping):
-            problems = draft4_problems(schema)
+        route = self._build_route(key, handler, schema, login_required, permission, reply_schema)
+        if gateway_validation and route.schema is not None:
+            problems = draft4_problems(route.schema)
             if problems:
                 raise RouteConfigurationError(
                     f"Route {key!r}: gateway_validation=True but API Gateway models are "
@@ -182,10 +133,9 @@ class Router:
                     "draft 4 terms (const -> enum: [value], $defs -> definitions) or drop "
                     "gateway_validation to validate in Django only."
                 )
-        route = self._build_route(
-            key, handler, schema, login_required, permission, gateway_validation
+        self._routes[key] = route = dataclasses.replace(
+            route, gateway_validation=gateway_validation
         )
-        self._routes[key] = route
         return route
 
     def _build_route(
@@ -195,31 +145,36 @@ class Router:
         schema: Mapping[str, Any] | None,
         login_required: bool,
         permission: str | None,
-        gateway_validation: bool = False,
+        reply_schema: Any = None,
     ) -> Route:
         _check_signature(handler, f"Route {key!r}", ("request", "body"))
         if permission is not None and (not isinstance(permission, str) or "." not in permission):
             raise RouteConfigurationError(
                 f"Route {key!r}: permission must be '<app_label>.<codename>', got {permission!r}."
             )
+        validator = compile_body(f"Route {key!r}", schema)
+        replies = compile_body(f"Route {key!r} reply_schema", reply_schema, mode="serialization")
         return Route(
             key=key,
             handler=handler,
-            schema=schema,
+            schema=validator.schema if validator is not None else None,
             login_required=bool(login_required or permission),
             permission=permission,
-            gateway_validation=gateway_validation,
-            validator=_compile_schema(key, schema),
+            validator=validator,
             is_async=inspect.iscoroutinefunction(handler),
+            reply_schema=replies.schema if replies is not None else None,
+            reply_validator=replies,
+            pass_instance=wants_instance(handler, validator),
         )
 
     def default(
         self,
         handler: Handler | None = None,
         *,
-        schema: Mapping[str, Any] | None = None,
+        schema: Any = None,
         login_required: bool = False,
         permission: str | None = None,
+        reply_schema: Any = None,
     ) -> Any:
         """Register the handler for messages whose action matches no route (``$default``).
 
@@ -234,10 +189,63 @@ class Router:
                     f"Router {self.app_name!r} already has a default handler "
                     f"({_handler_name(self._default.handler)})."
                 )
-            self._default = self._build_route("$default", fn, schema, login_required, permission)
+            self._default = self._build_route(
+                "$default", fn, schema, login_required, permission, reply_schema
+            )
             return fn
 
         return decorator(handler) if handler is not None else decorator
+
+    def message(self, name: str, *, schema: Any, description: str = "") -> MessageType:
+        """Declare a server-to-client push: ``{"type": name, ...}`` matching ``schema``.
+
+        ``WsTestClient`` checks pushes against the declarations; the AsyncAPI document lists them::
+
+            router.message("chat.message", schema={"type": "object", "required": ["text"]})
+        """
+        self._ensure_open(f"message {name!r}")
+        return self._messages.declare(name, schema, description)
+
+    def channel(
+        self,
+        pattern: str,
+        *,
+        presence: bool = False,
+        history: int | Any = None,
+        history_age: Any = None,
+    ) -> Callable[[Handler], Handler]:
+        """Register channels matching ``pattern`` and who may join them (see docs/channels.md).
+
+        Placeholders become the authoriser's arguments; it returns the function unchanged::
+
+            @router.channel("room:{name}", presence=True, history=100)
+            def may_join_room(request, name):
+                return request.user.is_authenticated
+        """
+
+        def decorator(may_join: Handler) -> Handler:
+            self.add_channel(
+                pattern, may_join, presence=presence, history=history, history_age=history_age
+            )
+            return may_join
+
+        return decorator
+
+    def add_channel(self, pattern: str, may_join: Any = None, **options: Any) -> ChannelRule:
+        """``router.channel`` without the decorator; ``may_join=None`` lets anyone join."""
+        self._ensure_open(f"channel {pattern!r}")
+        rule = make_rule(pattern, may_join, **options)
+        self._channels.add(rule)
+        return rule
+
+    @property
+    def channel_rules(self) -> tuple[ChannelRule, ...]:
+        """The registered channel rules, in the order they are tried."""
+        return self._channels.rules
+
+    def match_channel(self, name: Any) -> tuple[ChannelRule, Mapping[str, str]] | None:
+        """``(rule, placeholder values)`` for a channel name (``user:{user_id}`` built in)."""
+        return self._channels.match(name)
 
     def on_connect(self, hook: Hook) -> Hook:
         """Run ``hook(request)`` on every connect before the session is saved.
@@ -276,8 +284,11 @@ class Router:
                     f"{_handler_name(self._routes[new_key].handler)}."
                 )
             self._routes[new_key] = dataclasses.replace(route, key=new_key)
+        self._messages.merge(other._messages)
         self._connect_hooks.extend(other._connect_hooks)
         self._disconnect_hooks.extend(other._disconnect_hooks)
+        for rule in other.channel_rules:
+            self._channels.add(rule)
 
     def _ensure_open(self, what: str) -> None:
         if self._frozen_by is not None:
@@ -301,6 +312,11 @@ class Router:
         from .conf import ws_setting
 
         return self._route_selection_key or ws_setting("ROUTE_SELECTION_KEY")
+
+    @property
+    def messages(self) -> MessageTypes:
+        """The declared pushes (``router.message``), by name: ``router.messages.get("x")``."""
+        return self._messages
 
     @property
     def default_route(self) -> Route | None:
@@ -339,10 +355,8 @@ class Router:
     def view(self) -> Callable[..., Any]:
         """The one generated view (csrf-exempt) that API Gateway posts every event to."""
         if self._view is None:
-            from .views import make_gateway_view
-
             self.freeze("view")
-            self._view = make_gateway_view(self)
+            self._view = _mounted().make_view(self)
         return self._view
 
     @property
@@ -351,17 +365,38 @@ class Router:
 
         URL names: ``gateway`` (the integration target) and ``token`` (one-time connect tokens).
         """
-        from django.urls import path
-
-        from .views import connect_token_view
-
         view = self.view
         self.freeze("urls")
-        patterns = [
-            path("", view, name="gateway"),
-            path("token/", connect_token_view, name="token"),
-        ]
-        return patterns, self.app_name
+        return _mounted().urlpatterns(self, view), self.app_name
+
+
+class ViewMount(NamedTuple):
+    """How a router becomes views and URL patterns (``views.py``, a higher layer, provides it).
+
+    ``ws_routes.apps`` installs it at startup with :func:`mount_views`, so that this module never
+    imports the views (they import it).
+    """
+
+    make_view: Callable[[Router], Callable[..., Any]]
+    urlpatterns: Callable[[Router, Callable[..., Any]], list[Any]]
+
+
+_view_mount: ViewMount | None = None
+
+
+def mount_views(mount: ViewMount) -> None:
+    """Install how routers build their view and URLs (called once, by ``WsRoutesConfig.ready``)."""
+    global _view_mount
+    _view_mount = mount
+
+
+def _mounted() -> ViewMount:
+    if _view_mount is None:
+        raise RouteConfigurationError(
+            "A router's view and urls are built by the ws_routes app: add 'ws_routes' to "
+            "INSTALLED_APPS (its AppConfig.ready() installs them)."
+        )
+    return _view_mount
 
 
 #: The default router that ``ws_route`` writes to, like ``admin.site``.
@@ -371,10 +406,11 @@ router = Router()
 def ws_route(
     key: str,
     *,
-    schema: Mapping[str, Any] | None = None,
+    schema: Any = None,
     login_required: bool = False,
     permission: str | None = None,
     gateway_validation: bool = False,
+    reply_schema: Any = None,
     router: Router | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register a handler on the default ``router`` (or the one given).
@@ -392,6 +428,7 @@ def ws_route(
         login_required=login_required,
         permission=permission,
         gateway_validation=gateway_validation,
+        reply_schema=reply_schema,
     )
 
 

@@ -7,48 +7,115 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 import re
 from functools import lru_cache
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import caches
 
 from .conf import ws_setting
+from .contract import SECRET_PATTERN
 from .errors import WsError
+
+logger = logging.getLogger("ws_routes")
 
 CONNECTION_ID_PATTERN = re.compile(r"[A-Za-z0-9+/=_-]{1,128}")
 API_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{0,64}")
-STAGE_PATTERN = re.compile(r"[A-Za-z0-9_.-]{0,128}")
+
+
+_reported_problems: set[str] = set()
+
+
+def _report_once(problem: str) -> None:
+    """Log a misconfiguration once per process (every call is refused until it is fixed)."""
+    if problem not in _reported_problems:
+        _reported_problems.add(problem)
+        logger.error("%s Every gateway call is refused (403) until this is fixed.", problem)
+
+
+def configured_gateway_secrets() -> tuple[bytes, ...]:
+    """``GATEWAY_SECRETS`` as bytes, or ``()`` when the setting is empty or malformed.
+
+    Validated where it is used, because system checks never run under gunicorn: a string
+    (each character would be a secret), ``None`` (an unset environment variable), a number or a
+    short secret is refused, never ``str()``-ed into something that matches.
+    """
+    secrets = ws_setting("GATEWAY_SECRETS")
+    if not isinstance(secrets, (list, tuple)):
+        _report_once(
+            f"WS_ROUTES['GATEWAY_SECRETS'] is a {type(secrets).__name__}, not a list of strings: "
+            'write WS_ROUTES = {"GATEWAY_SECRETS": [os.environ["WS_GATEWAY_SECRET"]]}.'
+        )
+        return ()
+    if not secrets:
+        _report_once(
+            "WS_ROUTES['GATEWAY_SECRETS'] is empty (DEBUG does not change that): generate one "
+            'with `python -c "import secrets; print(secrets.token_urlsafe(48))"`.'
+        )
+        return ()
+    for index, secret in enumerate(secrets):
+        if not isinstance(secret, str) or not SECRET_PATTERN.fullmatch(secret):
+            _report_once(
+                f"WS_ROUTES['GATEWAY_SECRETS'][{index}] is not a string of 32 to 256 characters "
+                "from A-Z a-z 0-9 . _ ~ + / = - (manage.py check names it as ws_routes.E005)."
+            )
+            return ()
+    return tuple(secret.encode("ascii") for secret in secrets)
 
 
 def gateway_secret_is_valid(provided: str | None) -> bool:
     """Whether ``provided`` matches any configured secret, in constant time.
 
     Every configured secret is compared (no early exit), so timing says nothing about which one
-    matched. With none configured only ``DEBUG`` lets calls through (system check E004 says so).
+    matched. Fails closed: no secrets, or a malformed setting, refuses every call (DEBUG too).
     """
-    secrets = ws_setting("GATEWAY_SECRETS")
-    if not secrets:
-        return bool(settings.DEBUG)
-    if not provided:
+    secrets = configured_gateway_secrets()
+    if not secrets or not provided:
         return False
     candidate = provided.encode("utf-8", "surrogateescape")
     matched = False
     for secret in secrets:
-        matched |= hmac.compare_digest(candidate, str(secret).encode("utf-8"))
+        matched |= hmac.compare_digest(candidate, secret)
     return matched
 
 
 def clean_source_ip(value: str | None) -> str | None:
-    """The client IP API Gateway saw, or ``None`` when the header is absent or not an IP."""
+    """The client IP API Gateway saw, or ``None`` when the header is absent or not one IP.
+
+    An IPv4-mapped IPv6 address (``::ffff:1.2.3.4``) is written as the IPv4 address it is.
+    """
     if not value:
         return None
     try:
-        return str(ipaddress.ip_address(value.strip()))
+        address = ipaddress.ip_address(value.strip())
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+#: The bucket every connect without a usable source IP shares (never "no limit").
+UNKNOWN_SOURCE_BUCKET = "unknown"
+
+
+def rate_limit_bucket(source_ip: str | None) -> str:
+    """Which counter a connect from ``source_ip`` counts against.
+
+    IPv4: the address. IPv6: its /64 (one subscriber usually holds a whole /64, so per-address
+    counters are no limit). No, or an unparseable, IP: one shared bucket.
+
+    Example: ``rate_limit_bucket("2001:db8::1")`` → ``"2001:db8::/64"``.
+    """
+    cleaned = clean_source_ip(source_ip)
+    if cleaned is None:
+        return UNKNOWN_SOURCE_BUCKET
+    address = ipaddress.ip_address(cleaned.partition("%")[0])
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((int(address) >> 64 << 64, 64)))
+    return str(address)
 
 
 @lru_cache(maxsize=8)
@@ -85,18 +152,20 @@ def origin_is_allowed(origin: str | None) -> bool:
 def authenticate_connect(request: Any) -> Any:
     """The user a connect acts as: a one-time ``?token=``, else the forwarded session cookie.
 
-    Raises ``WsError`` 401 for a bad token and 403 for a cookie login from a browser origin
-    that ``ALLOWED_ORIGINS`` does not list (cross-site WebSocket hijacking).
+    A spent token is left on ``request.ws_spent_token`` so that a connect refused afterwards
+    can restore it. Raises ``WsError`` 401 for a bad token and 403 for a cookie login from a
+    browser origin that ``ALLOWED_ORIGINS`` does not list (cross-site WebSocket hijacking).
     """
     from .models import ConnectToken
 
     raw_token = request.GET.get(ws_setting("TOKEN_QUERY_PARAM"))
     if raw_token is not None:
-        user = ConnectToken.consume(raw_token)
-        if user is None:
+        consumed = ConnectToken.spend(raw_token)
+        if consumed is None:
             raise WsError(
                 "invalid_token", "The connect token is invalid, expired or used", status=401
             )
+        user, request.ws_spent_token = consumed
         return user
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
@@ -115,14 +184,15 @@ def authenticate_connect(request: Any) -> Any:
 def connect_rate_limited(source_ip: str | None) -> bool:
     """Count a connect attempt from ``source_ip``; ``True`` once over ``CONNECT_RATE_LIMIT``.
 
-    Uses the Django cache (atomic ``add``/``incr``), not database rows.
+    Counted per :func:`rate_limit_bucket` in the Django cache (atomic ``add``/``incr``), not in
+    database rows.
     """
     limit = ws_setting("CONNECT_RATE_LIMIT")
-    if not limit or not source_ip:
+    if not limit:
         return False
     attempts, window = limit
     cache = caches[ws_setting("CACHE_ALIAS")]
-    key = f"ws_routes:connect:{source_ip}"
+    key = f"ws_routes:connect:{rate_limit_bucket(source_ip)}"
     if cache.add(key, 1, timeout=window):
         return attempts < 1
     try:
@@ -131,6 +201,35 @@ def connect_rate_limited(source_ip: str | None) -> bool:
         cache.add(key, 1, timeout=window)
         return attempts < 1
     return count > attempts
+
+
+def login_binding(user: Any) -> str:
+    """What ties a socket to the login that opened it: the user's session auth hash.
+
+    Django's own sessions store the same value (``HASH_SESSION_KEY``) and log the user out when
+    it changes: a password change, or anything a custom user model folds into the hash. An
+    anonymous socket is bound to nothing (``""``).
+    """
+    if user is None or not user.is_authenticated:
+        return ""
+    get_hash = getattr(user, "get_session_auth_hash", None)
+    return get_hash() if get_hash is not None else ""
+
+
+def bound_user(session: Any) -> Any | None:
+    """The session's user if still active and still the login that opened the socket, else None.
+
+    Compares the binding stored at CONNECT with the one computed from the user row the message's
+    one query loaded (constant time; no other query). A mismatch makes the socket anonymous, as
+    Django makes a request anonymous when its session's hash no longer matches.
+    """
+    user = session.user
+    if user is None or not user.is_active:
+        return None
+    stored = (session.login_binding or "").encode()
+    if not stored or not hmac.compare_digest(stored, login_binding(user).encode()):
+        return None
+    return user
 
 
 def user_has_route_permission(user: Any, permission: str) -> bool:

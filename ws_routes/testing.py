@@ -34,10 +34,15 @@ from .conf import ws_setting
 from .contract import CONNECT, DISCONNECT, SOURCE_IP_HEADER, event_headers, meta_key
 from .routing import Router
 from .routing import router as default_router
+from .typed import CHECK_REPLIES_ATTRIBUTE, REPLY_PROBLEMS_ATTRIBUTE
 
 #: Used only inside WsTestClient calls when the project configures no secret.
 TEST_SECRET = "ws-routes-testing-secret-not-for-production"
 _connection_ids = itertools.count(1)
+
+
+class ContractViolation(AssertionError):
+    """A reply broke its route's ``reply_schema``, or a push is undeclared or invalid."""
 
 
 class Pushed(NamedTuple):
@@ -108,23 +113,48 @@ class WsTestClient:
 
     While a call runs (or for the whole ``with`` block) pushes are captured in ``pushed``
     instead of reaching AWS; each connected recipient counts as delivered.
+
+    The contract is checked: a reply that breaks its route's ``reply_schema`` raises
+    ``ContractViolation``, and so does a push that is undeclared or invalid when ``strict``
+    (default: when the router declares any push with ``router.message``). ``strict=False``
+    checks nothing.
     """
 
     def __init__(
-        self, router: Router | None = None, *, api_id: str = "testapi", stage: str = "test"
+        self,
+        router: Router | None = None,
+        *,
+        api_id: str = "testapi",
+        stage: str = "test",
+        strict: bool | None = None,
     ) -> None:
         self.router = router if router is not None else default_router
         self.api_id = api_id
         self.stage = stage
+        self.strict = strict
         self.pushed: list[Pushed] = []
+        #: Every contract violation seen, even one a handler's ``except`` swallowed.
+        self.violations: list[str] = []
         self._factory = RequestFactory()
         self._stack: ExitStack | None = None
 
     # -- capture -------------------------------------------------------------------------------
 
+    @property
+    def checks_pushes(self) -> bool:
+        return self.strict if self.strict is not None else len(self.router.messages) > 0
+
+    def _violation(self, text: str) -> ContractViolation:
+        self.violations.append(text)
+        return ContractViolation(text)
+
     def _record(self, sessions: Iterable[Any], data: Any) -> Any:
         from .sending import SendResult
 
+        if self.checks_pushes:
+            problems = self.router.messages.problems(data)
+            if problems:
+                raise self._violation(f"push {data!r:.200} breaks the contract: {problems}")
         delivered = 0
         for session in sessions:
             if session.connected:
@@ -216,11 +246,13 @@ class WsTestClient:
             api_id=self.api_id,
             stage=self.stage,
         )
-        meta = {meta_key(name): value for name, value in headers.items()}
+        meta: dict[str, Any] = {meta_key(name): value for name, value in headers.items()}
         meta.update(extra or {})
         path = "/" + (f"?{query}" if query else "")
         request = self._factory.post(path, body, content_type="application/json", **meta)
         request.user = user if user is not None else AnonymousUser()
+        setattr(request, CHECK_REPLIES_ATTRIBUTE, self.strict is not False)
+        seen = len(self.violations)
         with ExitStack() as stack:
             if not secrets:  # a project without secrets yet: test with a throwaway one
                 configured = getattr(settings, "WS_ROUTES", None) or {}
@@ -229,4 +261,10 @@ class WsTestClient:
                 )
             if self._stack is None:
                 stack.enter_context(self.capture())
-            return self.router.view(request)
+            response = self.router.view(request)
+        problems = getattr(request, REPLY_PROBLEMS_ATTRIBUTE, None)
+        if problems and self.strict is not False:
+            raise self._violation(f"the reply to {body[:200]!r} breaks reply_schema: {problems}")
+        if len(self.violations) > seen:  # raised inside the view, answered as a 500: say why
+            raise ContractViolation(self.violations[seen])
+        return response

@@ -1,4 +1,7 @@
-"""The one view API Gateway posts every event to, the connect-token view, and ``WebSocketView``.
+"""The one view API Gateway posts every event to and the connect-token view.
+
+``WebSocketView`` (the reference package's class-based API) lives in ``ws_routes.compat.view``
+and stays importable from here.
 
 A message costs one SQL query (the session joined with its user) and no writes; everything that
 can refuse a call without the database does so before that query.
@@ -7,23 +10,23 @@ can refuse a call without the database does so before that query.
 from __future__ import annotations
 
 import inspect
-import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import async_to_sync
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import caches
 from django.core.exceptions import PermissionDenied
-from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.urls import path
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
+from .channels import connect as channel_connect
 from .conf import ws_setting
 from .contract import (
     API_ID_HEADER,
@@ -38,30 +41,32 @@ from .contract import (
     SOURCE_IP_HEADER,
     STAGE_HEADER,
     meta_key,
+    valid_stage,
 )
 from .errors import WsError
-from .models import ConnectToken, WebSocketSession, open_session_query
-from .routing import Route, Router
+from .message_parsing import ParsedMessage
+from .models import ConnectToken, WebSocketSession
+from .replies import error_response, json_response, reply_response
+from .requests import ws_request
+from .routing import Router
 from .security import (
     API_ID_PATTERN,
     CONNECTION_ID_PATTERN,
-    STAGE_PATTERN,
     authenticate_connect,
+    bound_user,
     clean_channel,
     clean_source_ip,
     connect_rate_limited,
     gateway_secret_is_valid,
+    login_binding,
     origin_is_allowed,
     user_has_route_permission,
 )
+from .session_query import open_session_query
+from .typed import checked_reply
+from .validation import validated_body
 
 logger = logging.getLogger("ws_routes")
-
-#: API Gateway's own limit for a route response (and a message).
-MAX_REPLY_BYTES = 128 * 1024
-#: At most this many schema errors are listed in a reply.
-MAX_SCHEMA_ERRORS = 20
-_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,7 @@ def parse_gateway_event(request: HttpRequest) -> GatewayEvent:
         raise WsError("bad_request", "X-Ws-Connection-Id is missing or malformed")
     api_id = _header(request, API_ID_HEADER)
     stage = _header(request, STAGE_HEADER)
-    if not API_ID_PATTERN.fullmatch(api_id) or not STAGE_PATTERN.fullmatch(stage):
+    if not API_ID_PATTERN.fullmatch(api_id) or not (stage == "" or valid_stage(stage)):
         raise WsError("bad_request", "X-Ws-Api-Id or X-Ws-Stage is malformed")
     return GatewayEvent(
         kind=kind,
@@ -104,19 +109,6 @@ def parse_gateway_event(request: HttpRequest) -> GatewayEvent:
     )
 
 
-def _json_response(payload: Any, status: int = 200) -> HttpResponse:
-    text = json.dumps(payload, cls=DjangoJSONEncoder, ensure_ascii=False, separators=(",", ":"))
-    try:
-        content = text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate from the client's "\ud800": escape it
-        content = json.dumps(payload, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
-    return HttpResponse(content, status=status, content_type="application/json")
-
-
-def _error_response(error: WsError, envelope: Mapping[str, Any] | None = None) -> HttpResponse:
-    return _json_response({**(envelope or {}), "error": error.as_dict()}, error.status)
-
-
 def _call(fn: Callable[..., Any], *args: Any) -> Any:
     """Call a handler or hook, sync or ``async def``, from the sync view."""
     if inspect.iscoroutinefunction(fn):
@@ -124,53 +116,40 @@ def _call(fn: Callable[..., Any], *args: Any) -> Any:
     return fn(*args)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _json_path(path: Any) -> str:
-    parts = ["$"]
-    for part in path:
-        if isinstance(part, int):
-            parts.append(f"[{part}]")
-        elif isinstance(part, str) and part.isidentifier():
-            parts.append(f".{part}")
-        else:
-            parts.append(f"[{json.dumps(str(part), ensure_ascii=False)}]")
-    return "".join(parts)
-
-
-def schema_errors(route: Route, body: Any) -> list[dict[str, str]]:
-    """Each schema error with its JSON path (``$.text``), sorted, at most ``MAX_SCHEMA_ERRORS``."""
-    errors = sorted(route.validator.iter_errors(body), key=lambda e: [str(p) for p in e.path])
-    return [
-        {"path": _json_path(error.absolute_path), "message": _short_message(error)}
-        for error in errors[:MAX_SCHEMA_ERRORS]
-    ]
-
-
-def _short_message(error: Any) -> str:
-    """jsonschema quotes the whole offending value; shorten the quote, keep what is wrong."""
-    message = error.message
-    if len(message) > 300:
-        quoted = repr(error.instance)
-        if len(quoted) > 60 and quoted in message:
-            message = message.replace(quoted, quoted[:50] + "…")
-    return message[:300]
-
-
 # -- events ----------------------------------------------------------------------------------------
 
 
 def handle_connect(router: Router, request: HttpRequest, event: GatewayEvent) -> HttpResponse:
-    """Check origin, channel and identity, run ``on_connect`` hooks, then save the session."""
+    """Check origin, channel and identity, run ``on_connect`` hooks, then save the session.
+
+    A token is spent only by a connect that succeeds: refused afterwards (a hook, a failure),
+    it is given back, so a rejection leaves the database as it was.
+    """
     source_ip = clean_source_ip(event.raw_source_ip)  # parsed here only: messages never need it
     if connect_rate_limited(source_ip):
         raise WsError("rate_limited", "Too many connection attempts", status=429)
     if not origin_is_allowed(request.headers.get("Origin")):
         raise WsError("origin_not_allowed", "This origin may not connect", status=403)
     channel = clean_channel(request.GET.get(ws_setting("CHANNEL_QUERY_PARAM")))
-    user = authenticate_connect(request)
+    user = authenticate_connect(request)  # spends the token, if any
+    try:
+        _open_session(router, request, event, user, channel, source_ip)
+    except BaseException:
+        spent = getattr(request, "ws_spent_token", None)
+        if spent is not None:
+            spent.restore()
+        raise
+    return HttpResponse(status=200)
+
+
+def _open_session(
+    router: Router,
+    request: HttpRequest,
+    event: GatewayEvent,
+    user: Any,
+    channel: str,
+    source_ip: str | None,
+) -> None:
     if ws_setting("CONNECT_LOGIN_REQUIRED") and not user.is_authenticated:
         raise WsError("not_authenticated", "Log in to connect", status=401)
     session = WebSocketSession(
@@ -180,11 +159,13 @@ def handle_connect(router: Router, request: HttpRequest, event: GatewayEvent) ->
         api_id=event.api_id,
         stage=event.stage,
         source_ip=source_ip,
+        login_binding=login_binding(user),
         connected=True,
         connected_at=timezone.now(),
     )
     request.user = user
-    request.websocket_session = session
+    ws_request(request).websocket_session = session
+    channel_connect.authorise_connect_channel(router, request, channel)
     for hook in router.connect_hooks:
         if _call(hook, request) is False:
             raise WsError("connection_refused", "The connection was refused", status=403)
@@ -199,12 +180,13 @@ def handle_connect(router: Router, request: HttpRequest, event: GatewayEvent) ->
             "api_id",
             "stage",
             "source_ip",
+            "login_binding",
             "connected",
             "connected_at",
             "disconnected_at",
         ],
     )
-    return HttpResponse(status=200)
+    channel_connect.subscribe_connected(session)
 
 
 def handle_disconnect(router: Router, request: HttpRequest, event: GatewayEvent) -> HttpResponse:
@@ -212,14 +194,16 @@ def handle_disconnect(router: Router, request: HttpRequest, event: GatewayEvent)
     closed = WebSocketSession.objects.filter(
         connection_id=event.connection_id, connected=True
     ).update(connected=False, disconnected_at=timezone.now())
+    if closed:
+        channel_connect.unsubscribe_disconnected(event.connection_id)
     if closed and router.disconnect_hooks:
         session = SimpleLazyObject(
             lambda: WebSocketSession.objects.select_related("user").get(
                 connection_id=event.connection_id
             )
         )
-        request.websocket_session = session
-        request.user = SimpleLazyObject(lambda: session.user or AnonymousUser())
+        ws_request(request).websocket_session = cast(WebSocketSession, session)
+        request.user = cast(Any, SimpleLazyObject(lambda: session.user or AnonymousUser()))
         for hook in router.disconnect_hooks:
             try:
                 _call(hook, request)
@@ -229,59 +213,9 @@ def handle_disconnect(router: Router, request: HttpRequest, event: GatewayEvent)
     return HttpResponse(status=200)
 
 
-class _Message:
-    """What the client sent: the reply envelope (action, id) is known before anything can fail."""
-
-    def __init__(self, router: Router) -> None:
-        self.selection_key = router.route_selection_key
-        self.envelope: dict[str, Any] = {"action": None}
-        self.original: dict[str, Any] = {}
-
-    def parse(self, request: HttpRequest) -> dict[str, Any]:
-        limit = ws_setting("MAX_BODY_BYTES")
-        try:
-            declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            declared = 0
-        if declared > limit:
-            raise WsError("too_large", f"Messages are limited to {limit} bytes", status=413)
-        raw = request.read(limit + 1)
-        if len(raw) > limit:
-            raise WsError("too_large", f"Messages are limited to {limit} bytes", status=413)
-        try:
-            message = json.loads(raw, parse_constant=_reject_constant)
-        except (ValueError, RecursionError):
-            raise WsError("invalid_json", "The message is not valid JSON") from None
-        if not isinstance(message, dict):
-            raise WsError("invalid_message", "The message must be a JSON object")
-        self.original = message
-        action = message.get(self.selection_key)
-        if isinstance(action, str) and len(action) <= 128:
-            self.envelope["action"] = action
-        message_id = message.get("id", _MISSING)
-        if message_id is not _MISSING:
-            if isinstance(message_id, bool) or not (
-                (isinstance(message_id, str) and len(message_id) <= 128)
-                or (isinstance(message_id, int) and abs(message_id) < 2**53)
-            ):
-                raise WsError(
-                    "invalid_message",
-                    "id must be a string of at most 128 characters or an integer",
-                    [{"path": "$.id", "message": "invalid id"}],
-                )
-            self.envelope["id"] = message_id
-        if action is not None and self.envelope["action"] is None:
-            raise WsError(
-                "invalid_message",
-                f"{self.selection_key} must be a string of at most 128 characters",
-                [{"path": _json_path([self.selection_key]), "message": "invalid route key"}],
-            )
-        return {k: v for k, v in message.items() if k != self.selection_key and k != "id"}
-
-
-def handle_message(router: Router, request: HttpRequest, event: GatewayEvent) -> HttpResponse:
+def handle_message(router: Router, request: HttpRequest, event: GatewayEvent) -> HttpResponseBase:
     """Parse, route, load the session, authorise, validate, call the handler, reply."""
-    message = _Message(router)
+    message = ParsedMessage(router.route_selection_key)
     try:
         body = message.parse(request)
         route = router.resolve(message.envelope["action"])
@@ -290,23 +224,23 @@ def handle_message(router: Router, request: HttpRequest, event: GatewayEvent) ->
         session = open_session_query.get(event.connection_id)
         if session is None:
             raise WsError("unknown_connection", "This connection is not open", status=410)
-        user = session.user if session.user is not None and session.user.is_active else None
+        user = bound_user(session)  # None after a password change: the socket is anonymous
         request.user = user or AnonymousUser()
-        request.websocket_session = session
-        request.ws_message = message.original  # the seed's WebSocketView reads self.body
+        ws_request(request).websocket_session = session
+        ws_request(request).ws_message = message.original  # WebSocketView reads self.body
         if route.login_required and user is None:
             raise WsError("not_authenticated", "Log in to use this route", status=401)
         if route.permission and not user_has_route_permission(request.user, route.permission):
             raise WsError("permission_denied", "You may not use this route", status=403)
         if route.validator is not None:
-            problems = schema_errors(route, body)
-            if problems:
-                raise WsError("invalid_message", "The message does not match the schema", problems)
+            body = validated_body(route, body)
         result = _call(route.handler, request, body)
+        if route.reply_validator is not None:
+            result = checked_reply(route, request, result)
     except WsError as error:
-        return _error_response(error, message.envelope)
+        return error_response(error, message.envelope)
     except PermissionDenied:
-        return _error_response(
+        return error_response(
             WsError("permission_denied", "You may not use this route", status=403),
             message.envelope,
         )
@@ -314,7 +248,7 @@ def handle_message(router: Router, request: HttpRequest, event: GatewayEvent) ->
         logger.exception(
             "Handler for %r failed (request %s)", message.envelope["action"], event.request_id
         )
-        return _error_response(
+        return error_response(
             WsError("internal_error", "The server failed to handle this message", status=500),
             message.envelope,
         )
@@ -322,53 +256,39 @@ def handle_message(router: Router, request: HttpRequest, event: GatewayEvent) ->
         return result
     if result is None:
         return HttpResponse(status=200)
-    try:
-        response = _json_response({**message.envelope, "data": result})
-    except (TypeError, ValueError):
-        logger.exception("Reply of %r is not JSON-serialisable", message.envelope["action"])
-        return _error_response(
-            WsError("internal_error", "The server failed to handle this message", status=500),
-            message.envelope,
-        )
-    if len(response.content) > MAX_REPLY_BYTES:
-        logger.error("Reply of %r is over 128 KB", message.envelope["action"])
-        return _error_response(
-            WsError("reply_too_large", "The reply is over API Gateway's 128 KB", status=500),
-            message.envelope,
-        )
-    return response
+    return reply_response(message.envelope, result)
 
 
 EVENT_HANDLERS = {CONNECT: handle_connect, MESSAGE: handle_message, DISCONNECT: handle_disconnect}
 
 
-def dispatch_gateway_request(router: Router, request: HttpRequest) -> HttpResponse:
+def dispatch_gateway_request(router: Router, request: HttpRequest) -> HttpResponseBase:
     """Verify the caller is our gateway (before any query), then handle the event."""
     if not gateway_secret_is_valid(request.META.get(meta_key(SECRET_HEADER))):
-        return _error_response(
+        return error_response(
             WsError("forbidden", "This endpoint only answers its API Gateway", status=403)
         )
     if request.method != "POST":
-        return _error_response(WsError("method_not_allowed", "POST only", status=405))
+        return error_response(WsError("method_not_allowed", "POST only", status=405))
     try:
         event = parse_gateway_event(request)
         return EVENT_HANDLERS[event.kind](router, request, event)
     except WsError as error:
-        return _error_response(error)
+        return error_response(error)
     except PermissionDenied:
-        return _error_response(WsError("permission_denied", "Refused", status=403))
+        return error_response(WsError("permission_denied", "Refused", status=403))
     except Exception:
         logger.exception("WebSocket %s failed", request.META.get(meta_key(EVENT_HEADER), "event"))
-        return _error_response(
+        return error_response(
             WsError("internal_error", "The server failed to handle this event", status=500)
         )
 
 
-def make_gateway_view(router: Router) -> Callable[..., HttpResponse]:
+def make_gateway_view(router: Router) -> Callable[..., HttpResponseBase]:
     """Build the csrf-exempt view for ``router`` (``view.ws_router`` points back to it)."""
 
     @csrf_exempt
-    def gateway_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def gateway_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         return dispatch_gateway_request(router, request)
 
     gateway_view.ws_router = router  # type: ignore[attr-defined]
@@ -377,8 +297,13 @@ def make_gateway_view(router: Router) -> Callable[..., HttpResponse]:
 
 # -- connect tokens --------------------------------------------------------------------------------
 
-#: Tokens one user may mint per minute.
-TOKENS_PER_MINUTE = 30
+
+def router_urlpatterns(router: Router, view: Callable[..., Any]) -> list[Any]:
+    """The URL patterns of ``router.urls``: the gateway view and the one-time token view."""
+    return [
+        path("", view, name="gateway"),
+        path("token/", connect_token_view, name="token"),
+    ]
 
 
 @require_POST
@@ -390,96 +315,28 @@ def connect_token_view(request: HttpRequest) -> HttpResponse:
     """
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return _error_response(WsError("not_authenticated", "Log in first", status=401))
+        return error_response(WsError("not_authenticated", "Log in first", status=401))
     cache = caches[ws_setting("CACHE_ALIAS")]
     key = f"ws_routes:tokens:{user.pk}"
-    if not cache.add(key, 1, timeout=60) and cache.incr(key) > TOKENS_PER_MINUTE:
-        return _error_response(WsError("rate_limited", "Too many tokens", status=429))
+    per_minute = ws_setting("TOKEN_RATE_LIMIT_PER_MINUTE")
+    if not cache.add(key, 1, timeout=60) and cache.incr(key) > per_minute:
+        return error_response(WsError("rate_limited", "Too many tokens", status=429))
     ConnectToken.objects.filter(user=user, expires_at__lte=timezone.now()).delete()
-    return _json_response(
+    response = json_response(
         {"token": ConnectToken.mint(user), "expires_in": ws_setting("TOKEN_TTL_SECONDS")}
     )
+    response["Cache-Control"] = "no-store"  # a one-time credential: no cache may keep it
+    return response
 
 
-# -- the seed's class-based API --------------------------------------------------------------------
+# -- the reference's class-based API ---------------------------------------------------------------
 
+from .compat.view import WebSocketView  # noqa: E402  (kept importable as ws_routes.views.*)
 
-class WebSocketView:
-    """The seed package's class-based API, as an adapter on the same core.
-
-    A subclass's public methods are routes named after them; ``default`` handles the rest::
-
-        class ChatView(WebSocketView):
-            route_selection_key = "action"
-
-            def send_text(self, request, *args, **kwargs):
-                self.websocket_session.channel_members().send(self.body)
-
-        urlpatterns = [path("ws/<slug:route>", ChatView.as_view())]
-
-    Prefer ``Router`` for new code: plain functions, schemas, permissions.
-    """
-
-    route_selection_key = "action"
-    debug = False
-
-    def __init__(self, **kwargs: Any) -> None:
-        self.debug_log: list[str] = []
-        for name, value in kwargs.items():
-            setattr(self, name, value)
-        self.body: dict[str, Any] = {}
-        self.request: HttpRequest | None = None
-        self.websocket_session: WebSocketSession | None = None
-
-    def _debug(self, message: str) -> None:
-        if self.debug:
-            self.debug_log.append(str(message)[:500])
-        logger.debug("%s: %s", type(self).__name__, message)
-
-    @classmethod
-    def route_names(cls) -> list[str]:
-        """The public plain methods a subclass defines itself (never the base class's)."""
-        inherited = {name for name in dir(WebSocketView) if not name.startswith("_")}
-        names = []
-        for klass in reversed(cls.__mro__[: cls.__mro__.index(WebSocketView)]):
-            for name, member in vars(klass).items():
-                if (
-                    not name.startswith("_")
-                    and name not in inherited
-                    and inspect.isfunction(member)
-                    and name not in names
-                ):
-                    names.append(name)
-        return names
-
-    @classmethod
-    def build_router(cls, **initkwargs: Any) -> Router:
-        """A ``Router`` whose routes call a fresh instance's methods."""
-        router = Router(app_name=cls.__name__, route_selection_key=cls.route_selection_key)
-        for name in cls.route_names():
-            router.add_route(name, cls._method_handler(name, initkwargs))
-        if cls.default is not WebSocketView.default:
-            router.default(cls._method_handler("default", initkwargs))
-        return router
-
-    @classmethod
-    def _method_handler(cls, name: str, initkwargs: Mapping[str, Any]) -> Callable[..., Any]:
-        def handler(request: HttpRequest, body: Any) -> Any:
-            view = cls(**initkwargs)
-            view.request = request
-            view.body = getattr(request, "ws_message", body)
-            view.websocket_session = getattr(request, "websocket_session", None)
-            view._debug(f"dispatching to {name}")
-            return getattr(view, name)(request)
-
-        handler.__name__ = handler.__qualname__ = f"{cls.__name__}.{name}"
-        return handler
-
-    @classmethod
-    def as_view(cls, **initkwargs: Any) -> Callable[..., HttpResponse]:
-        """The gateway view for this class (``path("ws/<slug:route>", View.as_view())``)."""
-        return cls.build_router(**initkwargs).view
-
-    def default(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        """Override to handle messages whose action names no method."""
-        raise WsError("unknown_route", "No route for this action")
+__all__ = [
+    "WebSocketView",
+    "connect_token_view",
+    "dispatch_gateway_request",
+    "make_gateway_view",
+    "parse_gateway_event",
+]

@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from ws_routes.models import WebSocketSession
+from ws_routes.models import Subscription
 
 #: Room names: a subset of what ws_routes accepts as a channel (``CHANNEL_PATTERN``).
 ROOM_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -27,13 +27,13 @@ def index(request: HttpRequest) -> HttpResponse:
         if ROOM_PATTERN.fullmatch(name):
             return redirect("chat:room", room=name)
         error = "Room names are 1-64 letters, digits, '-' or '_'."
-    rooms = (
-        WebSocketSession.objects.connected()
-        .exclude(channel_name="")
-        .values("channel_name")
-        .annotate(online=Count("user", distinct=True))
-        .order_by("-online", "channel_name")[:20]
-    )
+    rooms = [
+        {"name": row["channel"][len("room:") :], "online": row["online"]}
+        for row in Subscription.objects.filter(channel__startswith="room:", session__connected=True)
+        .values("channel")
+        .annotate(online=Count("session__user", distinct=True))
+        .order_by("-online", "channel")[:20]
+    ]
     return render(request, "chat/index.html", {"rooms": rooms, "error": error})
 
 

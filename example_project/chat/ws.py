@@ -1,69 +1,145 @@
-"""The chat's WebSocket routes. A room is a channel: the page connects with ``?channel=<room>``.
+"""The chat's WebSocket routes. A room is the channel ``room:<name>``, with presence and history.
 
-Everything a client receives is either a reply to its own message (``{"action", "id", "data"}``)
-or a push; pushes carry a ``"type"`` so the page can tell them apart:
+The page connects once and subscribes to each room it follows (``channel.subscribe``, built in:
+``enable_channel_routes``); after a reconnect the browser client resubscribes with the last
+``seq`` it saw and gets what it missed. Pushes carry a ``"type"``:
 
-- ``{"type": "chat.message", "room", "from", "text", "at"}`` to everyone in the room,
-- ``{"type": "presence", "event": "join" | "leave", "room", "user"}`` to the others.
+- ``{"type": "chat.message", "room", "from", "text", "at", "channel", "seq"}`` to the room,
+- ``{"type": "presence", "channel", "event": "join" | "leave", "user": {"username"}}``.
 
 The chat has its own ``Router`` (mounted in ``example_project/urls.py``) rather than the default
-one, so it can be tested next to other apps' routes without key clashes.
+one, so it can be tested next to other apps' routes without key clashes. Its pushes and replies
+are declared, so ``WsTestClient`` checks them and ``manage.py wsschema`` documents them
+(``docs/asyncapi-example.json``).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.http import HttpRequest
 from django.utils import timezone
 
 from ws_routes import Router, WsError
-from ws_routes.models import WebSocketSession
+from ws_routes.channels import Channel, enable_channel_routes
 
 router = Router()
+enable_channel_routes(router)
 
-#: ``chat.send``: one non-blank text of at most 500 characters, nothing else.
+#: Room names: what the pages accept (a subset of a channel placeholder's characters).
+ROOM_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+#: ``chat.send``: one non-blank text of at most 500 characters, and the room (default: the
+#: ``?channel=`` of the connect).
 MESSAGE_SCHEMA = {
     "type": "object",
     "required": ["text"],
-    "properties": {"text": {"type": "string", "minLength": 1, "maxLength": 500, "pattern": r"\S"}},
+    "properties": {
+        "text": {"type": "string", "minLength": 1, "maxLength": 500, "pattern": r"\S"},
+        "room": {"type": "string", "minLength": 1, "maxLength": 64},
+    },
+    "additionalProperties": False,
+}
+WHO_SCHEMA = {
+    "type": "object",
+    "properties": {"room": {"type": "string", "minLength": 1, "maxLength": 64}},
+    "additionalProperties": False,
+}
+
+USERNAME = {"type": "string", "minLength": 1, "maxLength": 150}
+#: What a history channel adds to each push (docs/channels.md).
+SEQUENCED = {"channel": {"type": "string"}, "seq": {"type": "integer", "minimum": 1}}
+
+router.message(
+    "chat.message",
+    description="A message someone sent to the room (the sender gets it too), numbered by `seq`.",
+    schema={
+        "type": "object",
+        "required": ["type", "room", "from", "text", "at", "channel", "seq"],
+        "properties": {
+            "type": {"enum": ["chat.message"]},
+            "room": {"type": "string"},
+            "from": USERNAME,
+            "text": MESSAGE_SCHEMA["properties"]["text"],
+            "at": {"type": "string", "format": "date-time"},
+            **SEQUENCED,
+        },
+        "additionalProperties": False,
+    },
+)
+router.message(
+    "presence",
+    description="Someone joined or left a room's channel (sent to its subscribers).",
+    schema={
+        "type": "object",
+        "required": ["type", "channel", "event", "user"],
+        "properties": {
+            "type": {"enum": ["presence"]},
+            "channel": {"type": "string"},
+            "event": {"enum": ["join", "leave"]},
+            "user": {
+                "type": "object",
+                "required": ["username"],
+                "properties": {"username": USERNAME},
+            },
+        },
+        "additionalProperties": False,
+    },
+)
+SEND_REPLY = {
+    "type": "object",
+    "required": ["delivered"],
+    "properties": {"delivered": {"type": "integer", "minimum": 0}},
+    "additionalProperties": False,
+}
+WHO_REPLY = {
+    "type": "object",
+    "required": ["room", "online"],
+    "properties": {"room": {"type": "string"}, "online": {"type": "array", "items": USERNAME}},
     "additionalProperties": False,
 }
 
 
-def presence(event: str, session: WebSocketSession, username: str) -> dict[str, Any]:
-    return {"type": "presence", "event": event, "room": session.channel_name, "user": username}
+@router.channel("room:{name}", presence=True, history=100)
+def may_join_room(request: HttpRequest, name: str) -> bool:
+    """Any logged-in, active user may join any well-named room."""
+    user = request.user
+    if not user.is_authenticated or not user.is_active:
+        raise WsError("not_authenticated", "Log in to chat", status=401)
+    return bool(ROOM_PATTERN.fullmatch(name))
 
 
 @router.on_connect
-def announce_join(request: HttpRequest) -> None:
-    """Refuse anonymous visitors; tell the room who arrived.
-
-    The new session is not saved yet (and API Gateway refuses pushes to a connection before its
-    ``$connect`` answered), so only the others hear about it.
-    """
+def refuse_anonymous(request: HttpRequest) -> None:
+    """Refuse anonymous visitors (joins are announced by the room's presence rule)."""
     if not request.user.is_authenticated:
         raise WsError("not_authenticated", "Log in to chat", status=401)
-    session = request.websocket_session
-    session.channel_members().send(presence("join", session, request.user.get_username()))
 
 
-@router.on_disconnect
-def announce_leave(request: HttpRequest) -> None:
-    """Tell the room who left (the closed session is no longer among its members)."""
-    session = request.websocket_session
-    if session.user is not None:
-        session.channel_members().send(presence("leave", session, session.user.get_username()))
+def _room_channel(request: HttpRequest, body: dict[str, Any]) -> tuple[str, str]:
+    """The room a message is about, and its channel; the socket must be following it."""
+    session = request.websocket_session  # type: ignore[attr-defined]
+    if "room" in body:
+        room = body["room"]
+    elif session.channel_name.startswith("room:"):
+        room = session.channel_name[len("room:") :]
+    else:
+        raise WsError("no_room", "Say which room", [{"path": "$.room", "message": "required"}])
+    channel = f"room:{room}"
+    if not session.subscriptions.filter(channel=channel).exists():
+        raise WsError("not_in_room", "Join the room first", {"room": room}, status=403)
+    return room, channel
 
 
-@router.route("chat.send", schema=MESSAGE_SCHEMA, login_required=True)
+@router.route("chat.send", schema=MESSAGE_SCHEMA, login_required=True, reply_schema=SEND_REPLY)
 def send(request: HttpRequest, body: dict[str, Any]) -> dict[str, Any]:
     """Broadcast a message to the room, the sender included; reply with how many got it."""
-    session = request.websocket_session
-    result = session.channel_members().send(
+    room, channel = _room_channel(request, body)
+    result = Channel(channel).send(
         {
             "type": "chat.message",
-            "room": session.channel_name,
+            "room": room,
             "from": request.user.get_username(),
             "text": body["text"],
             "at": timezone.now().isoformat(),
@@ -72,15 +148,9 @@ def send(request: HttpRequest, body: dict[str, Any]) -> dict[str, Any]:
     return {"delivered": result.delivered}
 
 
-@router.route("chat.who", login_required=True, schema={"type": "object", "maxProperties": 0})
+@router.route("chat.who", login_required=True, schema=WHO_SCHEMA, reply_schema=WHO_REPLY)
 def who(request: HttpRequest, body: dict[str, Any]) -> dict[str, Any]:
-    """Who is online in this room: the users of its connected sessions, each named once."""
-    session = request.websocket_session
-    names = (
-        session.channel_members()
-        .filter(user__isnull=False)
-        .values_list("user__username", flat=True)
-        .distinct()
-        .order_by("user__username")
-    )
-    return {"room": session.channel_name, "online": list(names)}
+    """Who is online in a room: each user once, by name."""
+    room, channel = _room_channel(request, body)
+    names = [member["username"] for member in Channel(channel).members()]
+    return {"room": room, "online": names}

@@ -197,7 +197,7 @@ class RawWebSocket:
 
     @classmethod
     async def connect(
-        cls, port: int, path: str = "/", headers: dict[str, str] | None = None
+        cls, port: int, path: str = "/local", headers: dict[str, str] | None = None
     ) -> tuple[int, RawWebSocket]:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         key = base64.b64encode(os.urandom(16)).decode()

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Callable
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
+from unittest import mock
 
 import aiohttp
 import pytest
@@ -44,12 +46,19 @@ def gateway_for(live_server, settings, **options):
     router = router_at(target)
     assert router is not None and "echo" in router.routes
     options.setdefault("secret", settings.GATEWAY_SECRET)
-    with LocalGateway(
-        target,
-        route_keys=frozenset(router.routes),
-        route_selection_key=router.route_selection_key,
-        **options,
-    ) as gateway:
+    environment = {}
+    if "management_credentials" not in options:  # the pair management_client() signs with
+        options["management_credentials"] = {"AKIDLOCAL": "local-secret"}
+        environment = {"AWS_ACCESS_KEY_ID": "AKIDLOCAL", "AWS_SECRET_ACCESS_KEY": "local-secret"}
+    with (
+        mock.patch.dict(os.environ, environment),
+        LocalGateway(
+            target,
+            route_keys=frozenset(router.routes),
+            route_selection_key=router.route_selection_key,
+            **options,
+        ) as gateway,
+    ):
         endpoint = gateway.management_endpoint
         settings.WS_ROUTES = {**settings.WS_ROUTES, "MANAGEMENT_ENDPOINT": endpoint}
         reset = getattr(sending, "reset_sender", None)

@@ -70,3 +70,8 @@ def refuse_forbidden_channel(request):
 @router.on_disconnect
 def remember_disconnect(request):
     DISCONNECTED.append((request.websocket_session.connection_id, request.user.get_username()))
+
+
+# Channels the suite connects to with ?channel= (a name no rule matches is refused).
+for _pattern in ("lobby", "room{n}", "news", "a", "b", "x", "forbidden", "crash", "vip"):
+    router.add_channel(_pattern)

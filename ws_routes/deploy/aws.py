@@ -17,7 +17,10 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
+
 from ..conf import ws_setting
+from ..endpoint_override import apigatewayv2_endpoint_url
 from ..models import ApiGateway
 from . import pace
 from .errors import AwsCallError, PlanError
@@ -63,7 +66,11 @@ def _client(service: str, gateway: ApiGateway, endpoint_url: str | None = None) 
 
 def apigateway_client(gateway: ApiGateway) -> Any:
     """The cached ``apigatewayv2`` client for the gateway's region (connect 5 s, read 30 s)."""
-    return _client("apigatewayv2", gateway, ws_setting("AWS_ENDPOINT_URL_APIGATEWAYV2") or None)
+    try:
+        endpoint_url = apigatewayv2_endpoint_url()
+    except ImproperlyConfigured as error:  # a DeployError, so commands answer it plainly
+        raise PlanError(str(error)) from None
+    return _client("apigatewayv2", gateway, endpoint_url)
 
 
 def route53_client(gateway: ApiGateway) -> Any:

@@ -18,6 +18,7 @@ from django.urls import Resolver404, get_script_prefix, resolve
 from jsonschema import Draft4Validator, SchemaError
 
 from ..checks import SECRET_PATTERN
+from ..compat.url_layout import integration_uris, reference_layout_router
 from ..conf import ws_setting
 from ..contract import CONTEXT_HEADERS, SECRET_HEADER
 from ..models import ApiGateway
@@ -147,6 +148,9 @@ def resolve_router(gateway: ApiGateway) -> Router:
             f"{match.view_name or match.func!r}, which is not a ws_routes gateway view. Point "
             "target_base_endpoint at the path where you wrote path('...', include(router.urls))."
         )
+    reference_router = reference_layout_router(url)  # path("ws/<slug:route>", View.as_view())
+    if reference_router is not None:
+        return reference_router
     raise PlanError(
         f"Gateway {gateway.api_name!r}: no URL pattern matches {path!r} (the path of "
         f"target_base_endpoint {url!r}). Mount the router there, e.g. "
@@ -260,6 +264,7 @@ def desired_state(gateway: ApiGateway, router: Router | None = None) -> DesiredS
         raise PlanError(f"Gateway {gateway.api_name!r}: target_base_endpoint is blank.")
     if not gateway.stage_name:
         raise PlanError(f"Gateway {gateway.api_name!r}: stage_name is blank.")
+    router_uri, connect_uri = integration_uris(base_uri)  # the reference's slugs when so mounted
     warnings: list[str] = []
     expected_expression = f"$request.body.{ws_setting('ROUTE_SELECTION_KEY')}"
     if gateway.route_selection_expression != expected_expression:
@@ -271,10 +276,10 @@ def desired_state(gateway: ApiGateway, router: Router | None = None) -> DesiredS
 
     integrations = {
         ROUTER_ROLE: DesiredIntegration(
-            ROUTER_ROLE, base_uri, integration_request_parameters(secret)
+            ROUTER_ROLE, router_uri, integration_request_parameters(secret)
         ),
         CONNECT_ROLE: DesiredIntegration(
-            CONNECT_ROLE, base_uri, integration_request_parameters(secret, connect=True)
+            CONNECT_ROLE, connect_uri, integration_request_parameters(secret, connect=True)
         ),
     }
     routes: dict[str, DesiredRoute] = {

@@ -24,18 +24,22 @@ class GatewayConfig:
     """Settings of one local gateway; every limit defaults to API Gateway's.
 
     ``target`` is the URL API Gateway's integration would POST to (where ``router.urls`` is
-    mounted); ``secret`` is sent as ``X-Ws-Secret``. ``route_keys`` are the routes the emulated
+    mounted); ``secret`` is sent as ``X-Ws-Secret``. Both configure the quick-start stage
+    (``stage``) that answers while nothing is deployed there; ``None``: only deployments
+    answer. ``state_file``: where the control plane keeps what was deployed (JSON).
+    ``route_keys`` are the routes the emulated
     API has (``None``: any string action is a route); other actions go to ``$default``.
-    ``management_credentials`` maps access key id → secret key: when given, ``@connections``
-    requests must carry a valid SigV4 signature by one of them.
+    ``management_credentials`` maps access key id → secret key: ``@connections`` requests must
+    carry a valid SigV4 signature by one of them (``None``: the environment's
+    ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, else a generated pair, loopback only).
 
     Example::
 
         GatewayConfig(target="http://127.0.0.1:8000/ws/", secret="s3cret", port=0, idle_timeout=1)
     """
 
-    target: str
-    secret: str
+    target: str | None = None
+    secret: str | None = None
     host: str = "127.0.0.1"
     port: int = 8001
     route_selection_key: str = "action"
@@ -59,8 +63,22 @@ class GatewayConfig:
     http_idle_timeout: float = 30.0
     connection_id_factory: Callable[[], str] = field(default=new_connection_id, repr=False)
     management_credentials: Mapping[str, str] | None = field(default=None, repr=False)
+    state_file: str | None = None
 
     def __post_init__(self) -> None:
+        if self.target is not None:
+            self._check_target()
+        elif self.secret is not None:
+            raise ValueError("secret without target: the secret is sent to the target")
+        for name, value in (("api_id", self.api_id), ("stage", self.stage)):
+            if any(ch in value for ch in "\r\n\0") or not value.isprintable():
+                raise ValueError(f"{name} must be printable text on one line")
+        if not self.stage or not all(ch.isalnum() or ch in "-_" for ch in self.stage):
+            raise ValueError(f"stage must be 1+ characters from a-z A-Z 0-9 - _: {self.stage!r}")
+        self._check_limits()
+
+    def _check_target(self) -> None:
+        assert self.target is not None
         parts = urlsplit(self.target)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"target must be an http(s) URL, got {self.target!r}")
@@ -70,13 +88,10 @@ class GatewayConfig:
             raise ValueError(
                 "secret is required: the first of WS_ROUTES['GATEWAY_SECRETS'] (X-Ws-Secret)"
             )
-        for name, value in (
-            ("secret", self.secret),
-            ("api_id", self.api_id),
-            ("stage", self.stage),
-        ):
-            if any(ch in value for ch in "\r\n\0") or not value.isprintable():
-                raise ValueError(f"{name} must be printable text on one line")
+        if any(ch in self.secret for ch in "\r\n\0") or not self.secret.isprintable():
+            raise ValueError("secret must be printable text on one line")
+
+    def _check_limits(self) -> None:
         if not self.route_selection_key:
             raise ValueError("route_selection_key must not be empty")
         for name in (

@@ -81,6 +81,16 @@ def error_frame(error: IntegrationError, connection_id: str, request_id: str) ->
     )
 
 
+def forward_handshake_headers(
+    headers: CIMultiDict[str], handshake_headers: Mapping[str, str] | None
+) -> None:
+    """Add the handshake headers API Gateway passes on to the ``$connect`` integration."""
+    for name in FORWARDED_HANDSHAKE_HEADERS:
+        value = (handshake_headers or {}).get(name)
+        if value is not None:
+            headers[name] = value
+
+
 class Integration:
     """POSTs gateway events to the one target URL with the DESIGN.md headers.
 
@@ -100,9 +110,10 @@ class Integration:
 
     def url(self, query_string: str = "") -> str:
         """The target URL, with the handshake's query string appended on CONNECT."""
+        target = self.config.target or ""
         if not query_string:
-            return self.config.target
-        scheme, netloc, path, query, _ = urlsplit(self.config.target)
+            return target
+        scheme, netloc, path, query, _ = urlsplit(target)
         query = f"{query}&{query_string}" if query else query_string
         return urlunsplit((scheme, netloc, path, query, ""))
 
@@ -110,7 +121,7 @@ class Integration:
         config = self.config
         return CIMultiDict(
             event_headers(
-                secret=config.secret,
+                secret=config.secret or "",
                 connection_id=context.connection_id,
                 event=context.event,
                 route=context.route,
@@ -132,16 +143,25 @@ class Integration:
     ) -> IntegrationResponse:
         """POST one event; raises ``IntegrationTimeout`` / ``IntegrationError`` like AWS fails."""
         headers = self.headers(context)
-        for name in FORWARDED_HANDSHAKE_HEADERS:
-            value = (handshake_headers or {}).get(name)
-            if value is not None:
-                headers[name] = value
+        forward_handshake_headers(headers, handshake_headers)
         if content_type:
             headers["Content-Type"] = content_type
-        url = self.url(query_string)
+        return await self.post(context, self.url(query_string), headers, body)
+
+    async def post(
+        self,
+        context: EventContext,
+        url: str,
+        headers: CIMultiDict[str],
+        body: bytes,
+        timeout: float | None = None,
+    ) -> IntegrationResponse:
+        """POST ``body`` to ``url`` as the integration; raises like AWS fails (500 / 504)."""
+        client_timeout = self._timeout if timeout is None else aiohttp.ClientTimeout(total=timeout)
+        logged_url, _, query = url.partition("?")  # never log the query: it may carry ?token=
         try:
             async with self.session.post(
-                url, data=body, headers=headers, timeout=self._timeout, allow_redirects=False
+                url, data=body, headers=headers, timeout=client_timeout, allow_redirects=False
             ) as response:
                 data = await read_at_most(response.content, MAX_RESPONSE_BYTES)
                 if data is None:
@@ -157,14 +177,20 @@ class Integration:
                         "%s: %s answered a redirect (%s) to %s; API Gateway does not follow "
                         "redirects: check the target URL (trailing slash?)",
                         context.event,
-                        url,
+                        logged_url,
                         response.status,
                         response.headers.get("Location", "?"),
                     )
                 return IntegrationResponse(response.status, response.headers, data)
         except asyncio.TimeoutError:
-            logger.warning("%s %s: %s timed out", context.event, context.route, url)
+            logger.warning("%s %s: %s timed out", context.event, context.route, logged_url)
             raise IntegrationTimeout() from None
         except aiohttp.ClientError as error:
-            logger.warning("%s %s: %s unreachable: %s", context.event, context.route, url, error)
+            logger.warning(
+                "%s %s: %s unreachable: %s",
+                context.event,
+                context.route,
+                logged_url,
+                str(error).replace(query, "…") if query else error,
+            )
             raise IntegrationError() from None

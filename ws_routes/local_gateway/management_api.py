@@ -15,6 +15,7 @@ from aiohttp import web
 
 from .config import GatewayConfig
 from .connections import ClientBufferFull, ConnectionGone, ConnectionRegistry
+from .management_auth import ManagementCredentials
 from .sigv4 import SignatureError, verify_sigv4
 from .streams import read_at_most
 
@@ -46,33 +47,48 @@ def _frame(data: bytes) -> str | bytes:
 
 
 class ManagementApi:
-    """Answers ``@connections`` requests against the gateway's open connections."""
+    """Answers ``@connections`` requests against the gateway's open connections.
 
-    def __init__(self, config: GatewayConfig, registry: ConnectionRegistry) -> None:
+    Every request must be SigV4-signed by one of ``credentials`` (API Gateway: 403
+    ``ForbiddenException``), and none may come from a browser: a page could otherwise POST
+    ``text/plain`` to a known id without any CORS preflight.
+    """
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        registry: ConnectionRegistry,
+        credentials: ManagementCredentials,
+    ) -> None:
         self.config = config
         self.registry = registry
+        self.credentials = credentials
 
     async def handle(self, request: web.Request, raw_id: str) -> web.StreamResponse:
         """``raw_id`` is the path segment after ``/@connections/``, still percent-encoded."""
-        if request.method not in ("GET", "POST", "DELETE"):
-            return aws_error(405, "MethodNotAllowedException", f"{request.method} not allowed")
-        if not raw_id or "/" in raw_id:
-            return aws_error(404, "NotFoundException", "No such resource")
+        if "Origin" in request.headers:
+            # SDKs never send Origin; browsers always do on cross-origin POST/DELETE.
+            return aws_error(
+                403, "ForbiddenException", "Browser requests (with Origin) are refused."
+            )
         try:
             body = await self._read_body(request)
         except web.HTTPRequestEntityTooLarge:
             return self._too_large()
-        if self.config.management_credentials is not None:
-            try:
-                verify_sigv4(
-                    method=request.method,
-                    raw_path=request.raw_path,
-                    headers=request.headers,
-                    body=body,
-                    credentials=self.config.management_credentials,
-                )
-            except SignatureError as error:
-                return aws_error(403, "ForbiddenException", str(error))
+        try:
+            verify_sigv4(
+                method=request.method,
+                raw_path=request.raw_path,
+                headers=request.headers,
+                body=body,
+                credentials=self.credentials.keys,
+            )
+        except SignatureError as error:
+            return aws_error(403, "ForbiddenException", str(error))
+        if request.method not in ("GET", "POST", "DELETE"):
+            return aws_error(405, "MethodNotAllowedException", f"{request.method} not allowed")
+        if not raw_id or "/" in raw_id:
+            return aws_error(404, "NotFoundException", "No such resource")
         connection_id = unquote(raw_id)
         connection = self.registry.get(connection_id)
         if connection is None:

@@ -15,7 +15,8 @@ def select_route(data: str | bytes, key: str, route_keys: Container[str] | None)
 
     The message's JSON object names it under ``key``; anything else — a binary frame, text that
     is not a JSON object, a missing or non-string value, a key the API has no route for (when
-    ``route_keys`` is given), a ``$``-key — goes to ``$default``.
+    ``route_keys`` is given), a ``$``-key, a value with control characters — goes to
+    ``$default``.
 
     Example: ``select_route('{"action": "ping"}', "action", {"ping"})`` → ``"ping"``.
     """
@@ -29,6 +30,10 @@ def select_route(data: str | bytes, key: str, route_keys: Container[str] | None)
         return DEFAULT_ROUTE
     value = body.get(key)
     if not isinstance(value, str) or not value or value.startswith("$"):
+        return DEFAULT_ROUTE
+    if not value.isprintable():
+        # CR/LF and other control characters: no route key has them, so AWS finds no route
+        # (the route key would also become the X-Ws-Route header, which cannot hold them).
         return DEFAULT_ROUTE
     if route_keys is not None and value not in route_keys:
         return DEFAULT_ROUTE

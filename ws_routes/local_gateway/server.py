@@ -1,4 +1,10 @@
-"""One port, two faces: client WebSockets and the ``@connections`` management API.
+"""One port, three faces: client WebSockets, ``@connections`` and the control plane.
+
+Paths: ``/{stage}`` (WebSocket), ``/{stage}/@connections/{id}`` (management API), ``/v2/...``
+(the ``apigatewayv2`` control plane); anything else answers AWS's 403 ``{"message":
+"Forbidden"}``. One port rather than a second one for the control plane: the paths cannot
+collide (every control-plane path has at least three segments under ``/v2/``, no WebSocket
+path has two), and one ``--port`` is one thing to configure and to forward.
 
 :class:`GatewayServer` is the asyncio core (used by ``manage.py runwsgateway``);
 :class:`LocalGateway` runs one in a background thread with its own event loop, for tests and for
@@ -9,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections.abc import Coroutine
 from typing import Any
@@ -18,14 +25,24 @@ from aiohttp import web
 
 from .config import GatewayConfig
 from .connections import ConnectionRegistry
+from .control_plane import CONTROL_PLANE_PREFIX, ControlPlane
 from .integration import Integration
 from .management_api import CONNECTIONS_PATH, ManagementApi
+from .management_auth import ManagementCredentials, resolve_management_credentials
+from .stages import StageResolver
 from .websocket import GOING_AWAY, WebSocketEndpoint
 
 logger = logging.getLogger("ws_routes.local_gateway")
 
 #: Seconds ``stop()`` waits for DISCONNECT posts still in flight before cancelling them.
 DRAIN_SECONDS = 5.0
+
+
+def forbidden() -> web.Response:
+    """AWS's answer to a path outside a deployed stage (a wrong stage in a URL)."""
+    return web.json_response(
+        {"message": "Forbidden"}, status=403, headers={"x-amzn-ErrorType": "ForbiddenException"}
+    )
 
 
 class GatewayServer:
@@ -40,6 +57,13 @@ class GatewayServer:
 
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
+        # StateFileError here: a corrupt --state file is refused before anything binds.
+        self.control_plane = ControlPlane.from_file(config.state_file, lambda: self.api_endpoint)
+        self.stages = StageResolver(config, self.control_plane)
+        #: What ``@connections`` requests must be signed with (see ``management_auth``).
+        self.management_credentials: ManagementCredentials = resolve_management_credentials(
+            config.management_credentials, config.host, os.environ
+        )
         self.registry = ConnectionRegistry()
         self.port: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -47,13 +71,23 @@ class GatewayServer:
         self._session: aiohttp.ClientSession | None = None
 
     @property
-    def url(self) -> str:
-        """Where clients connect: ``ws://127.0.0.1:8001`` (any path is accepted)."""
+    def api_endpoint(self) -> str:
+        """What ``get_api`` answers as ``ApiEndpoint``: ``ws://127.0.0.1:8001`` (no stage)."""
         return f"ws://{self._host_for_urls()}:{self.port}"
 
     @property
+    def url(self) -> str:
+        """Where clients connect to the configured stage: ``ws://127.0.0.1:8001/local``."""
+        return f"{self.api_endpoint}/{self.config.stage}"
+
+    @property
     def management_endpoint(self) -> str:
-        """``endpoint_url`` for boto3 / ``WS_ROUTES["MANAGEMENT_ENDPOINT"]``."""
+        """``endpoint_url`` for boto3 / ``MANAGEMENT_ENDPOINT``: ``http://127.0.0.1:8001/local``."""
+        return f"{self.control_plane_endpoint}/{self.config.stage}"
+
+    @property
+    def control_plane_endpoint(self) -> str:
+        """``endpoint_url`` of ``apigatewayv2`` / ``AWS_ENDPOINT_URL_APIGATEWAYV2``."""
         return f"http://{self._host_for_urls()}:{self.port}"
 
     def _host_for_urls(self) -> str:
@@ -81,15 +115,22 @@ class GatewayServer:
             connector=aiohttp.TCPConnector(limit=100), auto_decompress=True
         )
         integration = Integration(config, self._session)
-        websocket = WebSocketEndpoint(config, self.registry, integration, self.spawn)
-        management = ManagementApi(config, self.registry)
+        websocket = WebSocketEndpoint(config, self.registry, integration, self.spawn, self.stages)
+        management = ManagementApi(config, self.registry, self.management_credentials)
 
         async def dispatch(request: web.Request) -> web.StreamResponse:
             path = request.raw_path.partition("?")[0]
-            _, marker, raw_id = path.partition(CONNECTIONS_PATH)
+            stage_path, marker, raw_id = path.partition(CONNECTIONS_PATH)
             if marker:
+                if self.stages.stage_of_path(stage_path) is None:
+                    return forbidden()
                 return await management.handle(request, raw_id)
-            return await websocket.handle(request)
+            if path.startswith(CONTROL_PLANE_PREFIX):
+                return await self.control_plane.handle(request)
+            runtime = self.stages.stage_of_path(path)
+            if runtime is None:
+                return forbidden()
+            return await websocket.handle(request, runtime)
 
         app = web.Application(client_max_size=config.max_message_bytes + 1)
         app.router.add_route("*", "/{tail:.*}", dispatch)
@@ -110,10 +151,11 @@ class GatewayServer:
             raise
         self.port = self._runner.addresses[0][1]
         logger.info(
-            "local API Gateway on %s -> %s (management API %s)",
+            "local API Gateway on %s -> %s (management API %s, control plane %s)",
             self.url,
-            config.target,
+            config.target or "deployed routes only",
             self.management_endpoint,
+            self.control_plane_endpoint,
         )
 
     async def stop(self) -> None:
@@ -149,7 +191,13 @@ class LocalGateway:
     """
 
     def __init__(
-        self, target: str, *, secret: str, port: int = 0, host: str = "127.0.0.1", **options: Any
+        self,
+        target: str | None = None,
+        *,
+        secret: str | None = None,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        **options: Any,
     ) -> None:
         self.config = GatewayConfig(target=target, secret=secret, port=port, host=host, **options)
         self.server = GatewayServer(self.config)
@@ -164,15 +212,35 @@ class LocalGateway:
 
     @property
     def url(self) -> str:
-        """``ws://127.0.0.1:<port>``: where WebSocket clients connect."""
+        """``ws://127.0.0.1:<port>/<stage>``: where WebSocket clients connect."""
         self.port  # noqa: B018 - raises if not started
         return self.server.url
 
     @property
     def management_endpoint(self) -> str:
-        """``http://127.0.0.1:<port>``: the ``@connections`` endpoint for boto3 or the sender."""
+        """``http://127.0.0.1:<port>/<stage>``: the ``@connections`` endpoint of the stage."""
         self.port  # noqa: B018 - raises if not started
         return self.server.management_endpoint
+
+    @property
+    def api_endpoint(self) -> str:
+        """``ws://127.0.0.1:<port>``: the ``ApiEndpoint`` of every API (clients add ``/stage``)."""
+        self.port  # noqa: B018 - raises if not started
+        return self.server.api_endpoint
+
+    @property
+    def control_plane_endpoint(self) -> str:
+        """``http://127.0.0.1:<port>``: ``endpoint_url`` for an ``apigatewayv2`` client."""
+        self.port  # noqa: B018 - raises if not started
+        return self.server.control_plane_endpoint
+
+    @property
+    def management_credentials(self) -> ManagementCredentials:
+        """The SigV4 keys ``@connections`` accepts.
+
+        Example: ``key_id, secret = gateway.management_credentials.first()``.
+        """
+        return self.server.management_credentials
 
     def connection_ids(self) -> list[str]:
         """Ids of the sockets open right now."""

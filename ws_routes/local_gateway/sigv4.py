@@ -1,8 +1,10 @@
-"""Optional AWS Signature Version 4 check of ``@connections`` requests.
+"""AWS Signature Version 4 check of ``@connections`` requests, as API Gateway does it.
 
-The local gateway accepts any request by default (it is a local tool and SDKs always sign);
-given credentials it verifies signatures the way API Gateway does, so a hand-written signer (the
-library's pooled async sender) can be tested against a real verifier.
+The local gateway verifies every management request (see ``management_auth`` for where its
+credentials come from), so no web page or local process without the key can post to, read or
+close a socket, and the library's hand-written signer is tested against a real verifier. As on
+AWS: the payload hash is computed from the body received (``X-Amz-Content-SHA256`` must agree
+with it), ``X-Amz-Date`` must be signed and within 15 minutes of the gateway's clock.
 """
 
 from __future__ import annotations
@@ -11,9 +13,16 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
 ALGORITHM = "AWS4-HMAC-SHA256"
+#: A signed request is refused when its X-Amz-Date is further than this from the gateway's
+#: clock. AWS (IAM User Guide, "AWS Signature Version 4 for API requests", replay protection):
+#: "in most cases, a request must reach AWS within five minutes of the time stamp"; the
+#: emulator allows 15 minutes of skew (issue 10) so a dev machine's drifting clock still works.
+MAX_CLOCK_SKEW = timedelta(minutes=15)
+_AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
 _AUTHORIZATION = re.compile(
     r"AWS4-HMAC-SHA256\s+Credential=(?P<credential>[^,\s]+),\s*"
     r"SignedHeaders=(?P<signed>[^,\s]+),\s*Signature=(?P<signature>[0-9a-f]{64})\s*"
@@ -49,6 +58,17 @@ def _canonical_header_value(headers: Mapping[str, str], name: str) -> str:
     return ",".join(" ".join(value.split()) for value in values)
 
 
+def _check_clock_skew(timestamp: str, now: datetime | None) -> None:
+    if not _AMZ_DATE.fullmatch(timestamp):
+        raise SignatureError("X-Amz-Date must be a date like 20240102T030405Z.")
+    signed_at = datetime.strptime(timestamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    current = now or datetime.now(timezone.utc)
+    if signed_at < current - MAX_CLOCK_SKEW:
+        raise SignatureError(f"Signature expired: {timestamp} is more than 15 minutes old.")
+    if signed_at > current + MAX_CLOCK_SKEW:
+        raise SignatureError(f"Signature not yet current: {timestamp} is in the future.")
+
+
 def _hmac(key: bytes, text: str) -> bytes:
     return hmac.new(key, text.encode("utf-8"), hashlib.sha256).digest()
 
@@ -68,11 +88,13 @@ def verify_sigv4(
     headers: Mapping[str, str],
     body: bytes,
     credentials: Mapping[str, str],
+    now: datetime | None = None,
 ) -> str:
     """Check one signed request; returns the access key id, raises ``SignatureError``.
 
     ``raw_path`` is the path and query string exactly as sent (still percent-encoded); for
     services other than S3, SigV4 encodes that path once more in the canonical request.
+    ``now`` (default: the clock) is what ``X-Amz-Date`` may differ from by ``MAX_CLOCK_SKEW``.
     """
     authorization = headers.get("Authorization", "")
     match = _AUTHORIZATION.fullmatch(authorization)
@@ -88,14 +110,22 @@ def verify_sigv4(
     timestamp = headers.get("X-Amz-Date", "")
     if not timestamp.startswith(scope_parts[0]):
         raise SignatureError("Date in Credential scope does not match X-Amz-Date.")
+    _check_clock_skew(timestamp, now)
     path, _, query = raw_path.partition("?")
     signed_names = match["signed"].split(";")
     if "host" not in signed_names:
         raise SignatureError("'Host' must be a signed header.")
+    if "x-amz-date" not in signed_names:
+        raise SignatureError("'X-Amz-Date' must be a signed header.")
     canonical_headers = "".join(
         f"{name}:{_canonical_header_value(headers, name)}\n" for name in signed_names
     )
-    payload_hash = headers.get("X-Amz-Content-SHA256") or hashlib.sha256(body).hexdigest()
+    # The body received, never the client's claim about it (that would let a signed request
+    # carry any body).
+    payload_hash = hashlib.sha256(body).hexdigest()
+    claimed = headers.get("X-Amz-Content-SHA256")
+    if claimed is not None and not hmac.compare_digest(claimed.strip().lower(), payload_hash):
+        raise SignatureError("X-Amz-Content-SHA256 does not match the body received.")
     canonical_request = "\n".join(
         [
             method.upper(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -13,6 +14,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from .config import AWS_MAX_URL_LENGTH, GatewayConfig
 from .connections import ClientBufferFull, Connection, ConnectionGone, ConnectionRegistry
 from .frames import FrameSizeGuard
+from .ids import new_request_id
 from .integration import (
     CONNECT,
     DISCONNECT,
@@ -22,7 +24,8 @@ from .integration import (
     IntegrationError,
     error_frame,
 )
-from .route_selection import CONNECT_ROUTE, DISCONNECT_ROUTE, select_route
+from .route_selection import CONNECT_ROUTE, DISCONNECT_ROUTE
+from .stages import StageResolver, StageRuntime
 
 logger = logging.getLogger("ws_routes.local_gateway")
 
@@ -31,6 +34,15 @@ Spawn = Callable[[Coroutine[Any, Any, Any]], "asyncio.Task[Any]"]
 #: Close codes and reasons API Gateway uses.
 GOING_AWAY = (int(WSCloseCode.GOING_AWAY), "Going away")  # idle timeout, 2 h life, shutdown
 MESSAGE_TOO_BIG = (int(WSCloseCode.MESSAGE_TOO_BIG), "Message too big")
+#: AWS developer guide, "Working with binary media types for WebSocket APIs": API Gateway
+#: WebSocket APIs don't support binary frames in incoming payloads; a binary frame closes the
+#: connection with code 1003. (The reason text AWS sends is not documented.)
+UNSUPPORTED_DATA = (int(WSCloseCode.UNSUPPORTED_DATA), "Binary frames are not supported")
+
+
+def gateway_frame(message: str, connection_id: str, id_name: str, id_value: str) -> str:
+    """One of AWS's own frames: ``{"message", "connectionId", "requestId"|"messageId"}``."""
+    return json.dumps({"message": message, "connectionId": connection_id, id_name: id_value})
 
 
 def _reply_frame(body: bytes) -> str | bytes:
@@ -49,11 +61,13 @@ class WebSocketEndpoint:
         registry: ConnectionRegistry,
         integration: Integration,
         spawn: Spawn,
+        stages: StageResolver,
     ) -> None:
         self.config = config
         self.registry = registry
         self.integration = integration
         self.spawn = spawn
+        self.stages = stages
         self._pending_ids: set[str] = set()
 
     def _new_connection_id(self) -> str:
@@ -63,8 +77,8 @@ class WebSocketEndpoint:
                 return candidate
         raise RuntimeError("connection_id_factory keeps returning ids in use")
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        """One client socket, from the handshake to the DISCONNECT sent after it closed."""
+    async def handle(self, request: web.Request, runtime: StageRuntime) -> web.StreamResponse:
+        """One client socket on ``runtime``'s stage, from the handshake to its DISCONNECT."""
         offered = tuple(
             name.strip()
             for name in request.headers.get("Sec-WebSocket-Protocol", "").split(",")
@@ -78,13 +92,13 @@ class WebSocketEndpoint:
             )
         if len(request.raw_path) > AWS_MAX_URL_LENGTH:
             return web.Response(status=414, text="URL too long\n")
-        opened = await self._open(request)
+        opened = await self._open(request, runtime)
         if not isinstance(opened, Connection):
             return opened  # the refused handshake
         connection = opened
         try:
             self._limit_frames(connection, request.transport)
-            await self._serve(connection)
+            await self._serve(connection, runtime.stage)
         finally:
             self.registry.remove(connection)
             await connection.wait_closed()
@@ -92,17 +106,19 @@ class WebSocketEndpoint:
                 connection.close(*GOING_AWAY)
                 await connection.wait_closed()
             self.spawn(
-                self._disconnect(connection.id, connection.source_ip, connection.ws.close_code)
+                self._disconnect(
+                    runtime, connection.id, connection.source_ip, connection.ws.close_code
+                )
             )
         return connection.ws
 
-    async def _open(self, request: web.Request) -> Connection | web.Response:
+    async def _open(self, request: web.Request, runtime: StageRuntime) -> Connection | web.Response:
         """CONNECT, then the 101 and the registry entry; or the response refusing the socket."""
         connection_id = self._new_connection_id()
         source_ip = request.remote or ""
         self._pending_ids.add(connection_id)
         try:
-            accepted, refusal = await self._connect(request, connection_id, source_ip)
+            accepted, refusal = await self._connect(request, runtime, connection_id, source_ip)
             if refusal is not None:
                 return refusal
             ws = web.WebSocketResponse(
@@ -115,7 +131,7 @@ class WebSocketEndpoint:
             try:
                 await ws.prepare(request)
             except Exception:  # the client left between CONNECT and the 101: Django must know
-                self.spawn(self._disconnect(connection_id, source_ip, None))
+                self.spawn(self._disconnect(runtime, connection_id, source_ip, None))
                 raise
             connection = Connection(
                 connection_id,
@@ -146,14 +162,19 @@ class WebSocketEndpoint:
         FrameSizeGuard.install(transport, limit, oversized)
 
     async def _connect(
-        self, request: web.Request, connection_id: str, source_ip: str
+        self, request: web.Request, runtime: StageRuntime, connection_id: str, source_ip: str
     ) -> tuple[tuple[str, ...], web.Response | None]:
         """POST CONNECT; returns (subprotocols to accept, refusal response or None)."""
+        if not runtime.has_route(CONNECT_ROUTE):
+            return (), None  # no $connect route: AWS opens the socket without calling anything
         context = self.integration.context(CONNECT, CONNECT_ROUTE, connection_id, source_ip)
         started = time.perf_counter()
         try:
-            response = await self.integration.call(
-                context, query_string=request.query_string, handshake_headers=request.headers
+            response = await runtime.call(
+                self.integration,
+                context,
+                query_string=request.query_string,
+                handshake_headers=request.headers,
             )
         except IntegrationError as error:
             _log(context, error.status, started)
@@ -169,7 +190,7 @@ class WebSocketEndpoint:
         protocol = response.headers.get("Sec-WebSocket-Protocol")
         return ((protocol,) if protocol else ()), None
 
-    async def _serve(self, connection: Connection) -> None:
+    async def _serve(self, connection: Connection, stage: str) -> None:
         watchdog = asyncio.create_task(self._watch(connection))
         inflight = asyncio.Semaphore(self.config.max_inflight_per_connection)
         try:
@@ -178,37 +199,55 @@ class WebSocketEndpoint:
                 if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                     break  # CLOSE / CLOSING / CLOSED / ERROR: aiohttp has answered the close
                 connection.touch()
+                if message.type == WSMsgType.BINARY:
+                    logger.info("closing %s: a binary frame (AWS refuses them)", connection.id)
+                    connection.close(*UNSUPPORTED_DATA)
+                    continue
                 await inflight.acquire()
-                task = self.spawn(self._message(connection, message.data))
+                task = self.spawn(self._message(connection, stage, message.data))
                 task.add_done_callback(lambda _task: inflight.release())
         finally:
             watchdog.cancel()
 
-    async def _message(self, connection: Connection, data: str | bytes) -> None:
-        route = select_route(data, self.config.route_selection_key, self.config.route_keys)
-        context = self.integration.context(MESSAGE, route, connection.id, connection.source_ip)
-        is_text = isinstance(data, str)
-        started = time.perf_counter()
+    async def _message(self, connection: Connection, stage: str, data: str) -> None:
+        runtime = self.stages.resolve(stage)
+        route = runtime.select_route(data) if runtime is not None else None
         reply: str | bytes | None
-        try:
-            response = await self.integration.call(
-                context,
-                body=data.encode("utf-8") if isinstance(data, str) else data,
-                content_type="application/json" if is_text else "application/octet-stream",
-            )
-        except IntegrationError as error:
-            _log(context, error.status, started)
-            reply = error_frame(error, connection.id, context.request_id)
+        if runtime is None or route is None:
+            # No route and no $default route: AWS answers with its own Forbidden frame.
+            reply = gateway_frame("Forbidden", connection.id, "requestId", new_request_id())
+        elif runtime.body_refused(route, data):
+            # The route's request model refused the body: the integration is not called.
+            reply = gateway_frame("Bad request body", connection.id, "messageId", new_request_id())
         else:
-            _log(context, response.status, started)
-            # Route response: every message route has one, so any non-empty body (whatever the
-            # status, as for proxy integrations) goes back to the client.
-            reply = _reply_frame(response.body) if response.body else None
+            reply = await self._integrate(connection, runtime, route, data)
         if reply is not None:
             try:
                 await connection.send(reply)
             except (ConnectionGone, ClientBufferFull) as error:
                 logger.info("reply to %s dropped: %s", connection.id, type(error).__name__)
+
+    async def _integrate(
+        self, connection: Connection, runtime: StageRuntime, route: str, data: str
+    ) -> str | bytes | None:
+        context = self.integration.context(MESSAGE, route, connection.id, connection.source_ip)
+        started = time.perf_counter()
+        try:
+            response = await runtime.call(
+                self.integration,
+                context,
+                body=data.encode("utf-8"),
+                content_type="application/json",
+            )
+        except IntegrationError as error:
+            _log(context, error.status, started)
+            return error_frame(error, connection.id, context.request_id)
+        _log(context, response.status, started)
+        # A proxy integration's body (whatever the status) reaches the client only through a
+        # route response; a one-way route drops it, as on AWS.
+        if not response.body or not runtime.replies(route):
+            return None
+        return _reply_frame(response.body)
 
     async def _watch(self, connection: Connection) -> None:
         """Close with 1001 after ``idle_timeout`` without traffic or ``max_lifetime`` in all."""
@@ -224,12 +263,17 @@ class WebSocketEndpoint:
                 return
             await asyncio.sleep(min(idle_at, end_at) - now)
 
-    async def _disconnect(self, connection_id: str, source_ip: str, close_code: int | None) -> None:
+    async def _disconnect(
+        self, runtime: StageRuntime, connection_id: str, source_ip: str, close_code: int | None
+    ) -> None:
         """POST DISCONNECT, best effort (AWS: "$disconnect is a best-effort event")."""
+        current = self.stages.resolve(runtime.stage) or runtime
+        if not current.has_route(DISCONNECT_ROUTE):
+            return
         context = self.integration.context(DISCONNECT, DISCONNECT_ROUTE, connection_id, source_ip)
         started = time.perf_counter()
         try:
-            response = await self.integration.call(context)
+            response = await current.call(self.integration, context)
         except IntegrationError as error:
             _log(context, error.status, started, close_code)
         else:

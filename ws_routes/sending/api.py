@@ -112,11 +112,11 @@ def _send(
     if isinstance(recipients, QuerySet):
         queryset = recipients
 
-        def send_now() -> SendResult:
+        def send_streamed() -> SendResult:
             outcome = deliver_stream(job, queryset_rows(queryset, job.chunk_size))
             return _finish(outcome, queryset.model, queryset.db)
 
-        return _deferrable(queryset.db, on_commit, send_now)
+        return _deferrable(queryset.db, on_commit, send_streamed)
 
     sessions = list(recipients)
     if not sessions:

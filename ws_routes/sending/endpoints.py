@@ -26,6 +26,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from ..aws_partitions import execute_api_host, is_aws_host
 from ..conf import ws_settings
+from ..contract import valid_stage
 from . import process
 
 # What the view accepts in X-Ws-Api-Id / X-Ws-Stage (security.py), but never empty. Checked
@@ -130,7 +131,8 @@ def endpoint_override(settings: dict[str, Any]) -> str | None:
 def _endpoint_url(template: str | None, api_id: str, stage: str, region: str | None) -> str:
     if "{api_id}" in (template or "{api_id}") and not _API_ID_RE.fullmatch(api_id or ""):
         raise ValueError(f"session has no valid API id ({api_id!r}) to build its endpoint from")
-    if "{stage}" in (template or "{stage}") and not _STAGE_RE.fullmatch(stage or ""):
+    # never "." or "..": a path segment
+    if "{stage}" in (template or "{stage}") and not valid_stage(stage):
         raise ValueError(f"session has no valid stage ({stage!r}) to build its endpoint from")
     if "{region}" in (template or "{region}") and not (region and _REGION_RE.fullmatch(region)):
         raise ImproperlyConfigured(_NO_REGION.format(api_id=api_id))

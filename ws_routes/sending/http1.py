@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 import time
 from collections import deque
@@ -29,6 +30,13 @@ from collections import deque
 #: Largest response head and body read; a larger one is an error (no server of ours sends it).
 MAX_HEAD_BYTES = 64 * 1024
 MAX_BODY_BYTES = 1024 * 1024
+#: RFC 9112 grammar the parser holds responses to (section 4 status-line, 5 field-line with
+#: RFC 9110 token names, 6.3 Content-Length, 7.1 chunk-size). Lengths are bounded: a
+#: 5,000-digit number is a malformed answer, not a ValueError from int().
+_STATUS_LINE = re.compile(rb"HTTP/1\.(?P<version>[01]) (?P<status>[1-9][0-9]{2})(?: [^\r\n]*)?")
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_DECIMAL = re.compile(rb"[0-9]{1,15}")
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,15}")
 #: Idle connections kept per pool, and how long one may stay idle before it is not reused.
 MAX_IDLE_PER_POOL = 512
 IDLE_SECONDS = 20.0
@@ -159,33 +167,58 @@ class _Connection(asyncio.Protocol):
             self._parse_chunks()
 
     def _parse_head(self, head: bytes) -> bool:
-        """Read status and framing; False for an interim (1xx) response, which is skipped."""
+        """Read status and framing; False for an interim (1xx) response, which is skipped.
+
+        Strict, as RFC 9112 asks of a client that must not be confused about where a response
+        ends (a wrong guess makes a stray body the next request's answer on a reused
+        connection): a status of exactly three digits, ``name: value`` lines with no obsolete
+        folding, at most one ``Content-Length`` value (repeats of the same value are the same
+        value), ``Transfer-Encoding`` only as exactly ``chunked``, and never both. Anything
+        else raises :class:`HttpError`, which closes the connection.
+        """
         lines = head.split(b"\r\n")
-        parts = lines[0].split(b" ", 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+        match = _STATUS_LINE.fullmatch(lines[0])
+        if match is None:
             raise HttpError(f"malformed status line {lines[0][:80]!r}")
-        status = int(parts[1])
+        status = int(match["status"])
         if 100 <= status < 200:
             return False
         self._status = status
-        self._keep_alive = parts[0] == b"HTTP/1.1"
-        length: int | None = None
+        self._keep_alive = match["version"] == b"1"
+        lengths: set[bytes] = set()
+        encodings: list[bytes] = []
         for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            value = value.strip()
+            name, colon, value = line.partition(b":")
+            if not colon or not _TOKEN.fullmatch(name):
+                raise HttpError(f"malformed header line {line[:80]!r}")  # folding included
+            name = name.lower()
+            value = value.strip(b" \t")
             if name == b"content-length":
-                if not value.isdigit():
-                    raise HttpError("malformed Content-Length")
-                length = int(value)
-            elif name == b"transfer-encoding" and b"chunked" in value.lower():
-                length = -1
+                lengths.update(part.strip(b" \t") for part in value.split(b","))
+            elif name == b"transfer-encoding":
+                encodings.extend(part.strip(b" \t").lower() for part in value.split(b","))
             elif name == b"connection":
-                token = value.lower()
-                if token == b"close":
+                tokens = {part.strip(b" \t").lower() for part in value.split(b",")}
+                if b"close" in tokens:
                     self._keep_alive = False
-                elif token == b"keep-alive":
+                elif b"keep-alive" in tokens:
                     self._keep_alive = True
+        length: int | None = None
+        if encodings:
+            if lengths:
+                raise HttpError("both Transfer-Encoding and Content-Length: ambiguous framing")
+            if match["version"] != b"1":  # RFC 9112 6.1: faulty framing in HTTP/1.0
+                raise HttpError("Transfer-Encoding in an HTTP/1.0 response")
+            if encodings != [b"chunked"]:
+                raise HttpError(f"unsupported Transfer-Encoding {b', '.join(encodings)[:80]!r}")
+            length = -1
+        elif lengths:
+            if len(lengths) > 1:
+                raise HttpError("conflicting Content-Length values")
+            (text,) = lengths
+            if not _DECIMAL.fullmatch(text):
+                raise HttpError("malformed Content-Length")
+            length = int(text)
         if status in (204, 304):
             length = 0
         if length is None:
@@ -212,11 +245,10 @@ class _Connection(asyncio.Protocol):
                     if len(buffer) > 1024:
                         raise HttpError("malformed chunk size")
                     return
-                size_text = bytes(buffer[:end]).split(b";", 1)[0].strip()
-                try:
-                    size = int(size_text, 16)
-                except ValueError:
-                    raise HttpError("malformed chunk size") from None
+                size_text = bytes(buffer[:end]).split(b";", 1)[0].rstrip(b" \t")
+                if not _CHUNK_SIZE.fullmatch(size_text):  # hex digits only: no -5, 0x2, 1_0
+                    raise HttpError("malformed chunk size")
+                size = int(size_text, 16)
                 del buffer[: end + 2]
                 self._chunk_left = size
                 self._chunk_state = "data" if size else "trailers"

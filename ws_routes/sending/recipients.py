@@ -44,8 +44,8 @@ def queryset_rows(queryset: QuerySet, chunk_size: int) -> Iterator[list[Row]]:
     query = queryset.query
     if query.is_sliced or query.combinator:
         batch: list[Row] = []
-        rows = queryset.values_list(*ROW_FIELDS, "connected").iterator(chunk_size=chunk_size)
-        for *row, connected in rows:
+        streamed = queryset.values_list(*ROW_FIELDS, "connected").iterator(chunk_size=chunk_size)
+        for *row, connected in streamed:
             if connected:
                 batch.append(tuple(row))
                 if len(batch) >= chunk_size:

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db.models import Q
 from django.utils import timezone
 
+from ws_routes.channels.presence import announce_stale_leaves
 from ws_routes.models import ConnectToken, WebSocketSession
 
 #: API Gateway closes every connection after 2 hours.
@@ -41,6 +42,10 @@ class Command(BaseCommand):
                 f"Would delete {stale.count()} sessions and {expired.count()} expired tokens."
             )
             return
+        leaves = announce_stale_leaves(stale)
         sessions, _ = stale.delete()
         tokens, _ = expired.delete()
-        self.stdout.write(f"Deleted {sessions} sessions and {tokens} expired tokens.")
+        self.stdout.write(
+            f"Deleted {sessions} sessions and {tokens} expired tokens; announced {leaves} "
+            "presence leaves."
+        )

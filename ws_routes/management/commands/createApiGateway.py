@@ -12,6 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ws_routes import deploy
+from ws_routes.management.auto_sync import sync_and_record
 
 
 class Command(BaseCommand):
@@ -23,7 +24,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, pk: int, **options: Any) -> None:
         try:
             gateway = deploy.find_gateway(pk)
-            result = deploy.sync_gateway(gateway)
+            result = sync_and_record(gateway)
         except deploy.DeployError as error:
             raise CommandError(str(error)) from error
         for line in deploy.sync_report(result):

@@ -1,11 +1,19 @@
 """``manage.py runwsgateway``: a local API Gateway WebSocket API in front of ``runserver``.
 
+Two ways to start (docs/local-gateway.md):
+
+- ``--state FILE`` (no ``--target``): the gateway serves only what is deployed to it, through
+  its control plane (``AWS_ENDPOINT_URL_APIGATEWAYV2=http://127.0.0.1:8001 manage.py
+  syncroutes``), and keeps it in FILE across restarts.
+- ``--target URL`` (the quick start) with nothing deployed: it provisions itself from the
+  router at start-up with the same deploy code (``--routes`` instead: a fixed route list).
+
 Example::
 
     python manage.py runserver 8000 &
     python manage.py runwsgateway --port 8001 --target http://127.0.0.1:8000/ws/
-    # browser: new WebSocket("ws://127.0.0.1:8001")
-    # settings: WS_ROUTES["MANAGEMENT_ENDPOINT"] = "http://127.0.0.1:8001"
+    # browser: new WebSocket("ws://127.0.0.1:8001/local")
+    # settings: WS_ROUTES["MANAGEMENT_ENDPOINT"] = "http://127.0.0.1:8001/{stage}"
 """
 
 from __future__ import annotations
@@ -28,6 +36,9 @@ from ws_routes.local_gateway.config import (
     AWS_INTEGRATION_TIMEOUT_SECONDS,
     AWS_MAX_LIFETIME_SECONDS,
 )
+from ws_routes.local_gateway.control_plane import StateFileError
+from ws_routes.local_gateway.provision import provision_from_router
+from ws_routes.security import configured_gateway_secrets
 
 
 def router_at(target: str) -> Any:
@@ -37,6 +48,9 @@ def router_at(target: str) -> Any:
     except Resolver404:
         return None
     return getattr(match.func, "ws_router", None)
+
+
+DEFAULT_TARGET = "http://127.0.0.1:8000/ws/"
 
 
 class Command(BaseCommand):
@@ -50,8 +64,12 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8001, help="Port (8001; 0: any free).")
         parser.add_argument(
             "--target",
-            default="http://127.0.0.1:8000/ws/",
-            help="URL where router.urls is mounted on the running Django server.",
+            help="URL where router.urls is mounted on the running Django server "
+            f"(default {DEFAULT_TARGET} unless --state is given).",
+        )
+        parser.add_argument(
+            "--state",
+            help="JSON file keeping what is deployed to this gateway across restarts.",
         )
         parser.add_argument(
             "--secret", help="X-Ws-Secret to send (default: first of WS_ROUTES['GATEWAY_SECRETS'])."
@@ -74,6 +92,16 @@ class Command(BaseCommand):
             "--max-lifetime", type=float, default=AWS_MAX_LIFETIME_SECONDS, help="Seconds (7200)."
         )
         parser.add_argument(
+            "--access-key-id",
+            help="SigV4 access key id @connections requests must be signed with (default: "
+            "AWS_ACCESS_KEY_ID from the environment, else a generated pair, printed).",
+        )
+        parser.add_argument(
+            "--secret-access-key",
+            help="Its secret key (default: AWS_SECRET_ACCESS_KEY). Prefer the environment: "
+            "a command line is visible to other users of the machine.",
+        )
+        parser.add_argument(
             "--integration-timeout",
             type=float,
             default=AWS_INTEGRATION_TIMEOUT_SECONDS,
@@ -82,15 +110,41 @@ class Command(BaseCommand):
 
     def build_config(self, options: dict[str, Any]) -> GatewayConfig:
         """The gateway's settings from the command line and the project's settings."""
-        target = options["target"]
+        target = options.get("target") or (None if options.get("state") else DEFAULT_TARGET)
+        if target is None:
+            return self._config(options, target=None, secret=None)
+        return self._quick_start_config(options, target)
+
+    def _config(self, options: dict[str, Any], **fields: Any) -> GatewayConfig:
+        key_id, secret_key = options.get("access_key_id"), options.get("secret_access_key")
+        if bool(key_id) != bool(secret_key):
+            raise CommandError("Pass both --access-key-id and --secret-access-key, or neither.")
+        try:
+            return GatewayConfig(
+                management_credentials={key_id: secret_key} if key_id and secret_key else None,
+                host=options["host"],
+                port=options["port"],
+                api_id=options["api_id"],
+                stage=options["stage"],
+                idle_timeout=options["idle_timeout"],
+                max_lifetime=options["max_lifetime"],
+                integration_timeout=options["integration_timeout"],
+                state_file=options.get("state"),
+                **fields,
+            )
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+
+    def _quick_start_config(self, options: dict[str, Any], target: str) -> GatewayConfig:
         secret = options.get("secret")
         if not secret:
-            secrets = ws_setting("GATEWAY_SECRETS")
+            secrets = configured_gateway_secrets()  # validated: never str() of a bad entry
             if not secrets:
                 raise CommandError(
-                    "No gateway secret: set WS_ROUTES['GATEWAY_SECRETS'] or pass --secret."
+                    "No valid gateway secret: set WS_ROUTES['GATEWAY_SECRETS'] to a list of "
+                    "secrets (see the README) or pass --secret."
                 )
-            secret = str(secrets[0])
+            secret = secrets[0].decode()
         router = router_at(target)
         routes = options.get("routes")
         if routes == "*":
@@ -108,22 +162,14 @@ class Command(BaseCommand):
         selection_key = options.get("route_selection_key") or (
             router.route_selection_key if router is not None else ws_setting("ROUTE_SELECTION_KEY")
         )
-        try:
-            return GatewayConfig(
-                target=target,
-                secret=secret,
-                host=options["host"],
-                port=options["port"],
-                route_selection_key=selection_key,
-                route_keys=route_keys,
-                api_id=options["api_id"],
-                stage=options["stage"],
-                idle_timeout=options["idle_timeout"],
-                max_lifetime=options["max_lifetime"],
-                integration_timeout=options["integration_timeout"],
-            )
-        except ValueError as error:
-            raise CommandError(str(error)) from None
+        self._provision = bool(router is not None and not routes and not options.get("secret"))
+        return self._config(
+            options,
+            target=target,
+            secret=secret,
+            route_selection_key=selection_key,
+            route_keys=route_keys,
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         config = self.build_config(options)
@@ -143,7 +189,10 @@ class Command(BaseCommand):
 
     async def serve(self, config: GatewayConfig) -> None:
         """Serve until SIGINT/SIGTERM, then close every socket (Django gets DISCONNECT)."""
-        server = GatewayServer(config)
+        try:
+            server = GatewayServer(config)
+        except (StateFileError, ValueError) as error:  # corrupt state; exposed host
+            raise CommandError(str(error)) from None
         try:
             await server.start()
         except OSError as error:
@@ -154,6 +203,8 @@ class Command(BaseCommand):
             # Windows, or not the main thread: Ctrl-C then raises KeyboardInterrupt instead.
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signum, stop.set)
+        if getattr(self, "_provision", False) and not server.control_plane.has_deployments():
+            await self._provision_self(server, config)
         self._banner(server, config)
         try:
             await stop.wait()
@@ -161,20 +212,60 @@ class Command(BaseCommand):
             self.stdout.write("Stopping: closing sockets (Django gets DISCONNECT)...")
             await server.stop()
 
+    async def _provision_self(self, server: GatewayServer, config: GatewayConfig) -> None:
+        """Deploy the router to our own control plane (boto3 calls: off the event loop)."""
+        assert config.target is not None
+        try:
+            lines = await asyncio.to_thread(
+                provision_from_router, server.control_plane_endpoint, config.target, config.stage
+            )
+        except Exception as error:  # configuration or database: the static stage still answers
+            self.stderr.write(
+                f"Could not provision the gateway from the router ({error}); serving the "
+                "quick-start configuration instead (every route replies, no models)."
+            )
+            return
+        self.stdout.write("Provisioned from the router (as syncroutes would):")
+        self.stdout.write("\n".join(f"  {line}" for line in lines))
+
+    @staticmethod
+    def _credential_lines(server: GatewayServer) -> list[str]:
+        credentials = server.management_credentials
+        key_id, secret_key = credentials.first()
+        if credentials.generated:
+            return [
+                "  SigV4 required on @connections; generated for this run (Django's sender "
+                "signs with these once exported where runserver runs):",
+                f"    export AWS_ACCESS_KEY_ID={key_id} AWS_SECRET_ACCESS_KEY={secret_key}",
+            ]
+        # Never print a secret we were given: it may be a real AWS key.
+        return [f"  SigV4 required on @connections: key {key_id} (from the {credentials.source})"]
+
     def _banner(self, server: GatewayServer, config: GatewayConfig) -> None:
         routes = "any action" if config.route_keys is None else ", ".join(sorted(config.route_keys))
-        lines = [
-            f"Local API Gateway (WebSocket API) listening on {server.url}",
-            f"  integration: POST {config.target}  (X-Ws-Api-Id {config.api_id}, "
-            f"stage {config.stage})",
-            f"  routes: $connect, $disconnect, $default, {routes or '(none)'} "
-            f"(selected by body[{config.route_selection_key!r}])",
-            f"  management API: {server.management_endpoint}/@connections/{{id}}",
+        lines = [f"Local API Gateway (WebSocket API) listening on {server.url}"]
+        deployed = server.control_plane.deployment(config.stage)
+        if deployed is not None:
+            lines.append(f"  stage {config.stage}: API {deployed[0]} as deployed")
+        elif config.target is not None:
+            lines += [
+                f"  integration: POST {config.target}  (X-Ws-Api-Id {config.api_id}, "
+                f"stage {config.stage})",
+                f"  routes: $connect, $disconnect, $default, {routes or '(none)'} "
+                f"(selected by body[{config.route_selection_key!r}])",
+            ]
+        lines += [
+            f"  clients: <ApiEndpoint>/<stage>, e.g. {server.url}",
+            f"  management API: {server.api_endpoint.replace('ws://', 'http://')}/<stage>"
+            "/@connections/{id}",
+            f"  control plane: AWS_ENDPOINT_URL_APIGATEWAYV2={server.control_plane_endpoint}",
+            *self._credential_lines(server),
         ]
+        wanted = f"{server.control_plane_endpoint}/{{stage}}"
         configured = ws_setting("MANAGEMENT_ENDPOINT")
-        if configured is None or not str(configured).startswith(server.management_endpoint):
+        if configured is None or not str(configured).startswith(server.control_plane_endpoint):
             lines.append(
-                f'  set WS_ROUTES["MANAGEMENT_ENDPOINT"] = "{server.management_endpoint}" '
+                f'  set WS_ROUTES["MANAGEMENT_ENDPOINT"] = "{wanted}" '
                 "so session.send() reaches these sockets"
             )
         lines.append("Quit with CONTROL-C.")

@@ -18,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ws_routes import deploy
 from ws_routes.deploy import iam
+from ws_routes.management.auto_sync import sync_and_record
 from ws_routes.models import ApiGateway
 
 
@@ -63,7 +64,7 @@ class Command(BaseCommand):
         for gateway in gateways:
             self.stdout.write(self.style.MIGRATE_HEADING(f"Gateway {gateway.api_name}:"))
             try:
-                result = deploy.sync_gateway(
+                result = sync_and_record(
                     gateway, prune=options["prune"], dry_run=options["dry_run"]
                 )
             except deploy.DeployError as error:

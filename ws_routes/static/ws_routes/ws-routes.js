@@ -35,7 +35,19 @@
  *   is emitted as an "error" event when nothing is pending.
  *
  * Events: "open" (), "close" ({code, reason, wasClean, willReconnect}), "message" (push),
- * "reply" (reply), "error" (WsRoutesError), "reconnecting" ({attempt, delay}).
+ * "reply" (reply), "error" (WsRoutesError), "reconnecting" ({attempt, delay}),
+ * "presence" ({channel, event: "join"|"leave", user}), "gap" ({channel, seq}).
+ *
+ * Channels (the server enables the channel.* routes, see docs/channels.md):
+ *
+ *   await ws.subscribe("room:kitchen", {history: true}); // history: also the kept messages
+ *   ws.on("presence", (p) => console.log(p.user.username, p.event, p.channel));
+ *   ws.on("gap", (g) => location.reload());  // missed more than the channel keeps
+ *   ws.unsubscribe("room:kitchen");
+ *
+ * The client remembers its subscriptions and the last "seq" of each channel; after every
+ * reconnect it subscribes again with since=<last seq>, emits what it missed as "message"
+ * events, in order, before the pushes that arrived meanwhile, and drops duplicates.
  *
  * A page left for another may be kept, socket open, in the browser's back/forward cache: close
  * on "pagehide" and connect again on a "pageshow" whose event.persisted is true.
@@ -51,7 +63,7 @@
   "use strict";
 
   var SOCKET_OPEN = 1;
-  var EVENTS = ["open", "close", "message", "reply", "error", "reconnecting"];
+  var EVENTS = ["open", "close", "message", "reply", "error", "reconnecting", "presence", "gap"];
   var REPLY_KEYS = ["action", "id", "data", "error"];
 
   /** An error with the server's shape: code, message, details (plus action/id/reply/status). */
@@ -140,6 +152,198 @@
     return settle;
   }
 
+
+  /** Channel names the server accepts: 1-128 of A-Z a-z 0-9 _ . : @ - (CHANNEL_PATTERN). */
+  var CHANNEL_NAME = /^[A-Za-z0-9_.:@-]{1,128}$/;
+  /** Out-of-order seqs held per channel before giving up on the ones in between. */
+  var MAX_AHEAD = 1000;
+
+  /**
+   * A WsRoutes client's channels: subscriptions, the last seq per channel, resume after a
+   * reconnect (replay first, then the pushes held meanwhile, duplicates dropped), presence.
+   */
+  class ChannelTracker {
+    constructor(client) {
+      this.client = client;
+      this.channels = new Map();
+    }
+
+    names() {
+      return Array.from(this.channels.keys());
+    }
+
+    lastSeq(name) {
+      var entry = this.channels.get(name);
+      return entry ? entry.last : null;
+    }
+
+    subscribe(name, options) {
+      if (typeof name !== "string" || !CHANNEL_NAME.test(name)) {
+        return Promise.reject(new TypeError("WsRoutes: invalid channel name " +
+          JSON.stringify(name) + " (1-128 characters from A-Z a-z 0-9 _ . : @ -)"));
+      }
+      if (this.channels.has(name)) return this.channels.get(name).ready.promise;
+      var entry = {
+        name: name, last: null, ahead: new Set(), resuming: false, held: [],
+        history: Boolean(options && options.history), ready: deferred(),
+      };
+      this.channels.set(name, entry);
+      if (this.client.connected) this._request(entry);
+      return entry.ready.promise;
+    }
+
+    unsubscribe(name) {
+      var entry = this.channels.get(name);
+      if (!entry) return Promise.resolve({channel: name, subscribed: false});
+      this.channels.delete(name);
+      entry.ready.reject(new WsRoutesError("unsubscribed", "Unsubscribed before it was done"));
+      if (!this.client.connected) return Promise.resolve({channel: name, subscribed: false});
+      return this.client.request("channel.unsubscribe", {channel: name}).catch(function (error) {
+        if (error.code === "not_subscribed") return {channel: name, subscribed: false};
+        throw error;
+      });
+    }
+
+    /** On every "open": subscribe again to everything, from the last seq seen. */
+    resume() {
+      var self = this;
+      this.channels.forEach(function (entry) { self._request(entry); });
+    }
+
+    _since(entry) {
+      if (entry.last !== null) return entry.last;
+      return entry.history ? 0 : null;
+    }
+
+    _request(entry) {
+      var self = this;
+      var since = this._since(entry);
+      var body = {channel: entry.name};
+      if (since !== null) body.since = since;
+      entry.resuming = since !== null;
+      entry.held = [];
+      return this.client.request("channel.subscribe", body).then(function (reply) {
+        return self._replayed(entry, reply);
+      }, function (error) {
+        if (error.code === "already_subscribed") {
+          // The ?channel= of the connect: subscribed by the server; fetch what was missed.
+          if (since === null) return self._done(entry, {channel: entry.name, subscribed: true});
+          return self._more(entry, {channel: entry.name, subscribed: true, more: true});
+        }
+        entry.resuming = false;
+        self._flush(entry);
+        if (error.code === "connection_closed" || error.code === "not_connected" ||
+            error.code === "timeout") {
+          return null; // retried at the next "open"
+        }
+        if (self.channels.get(entry.name) === entry) self.channels.delete(entry.name);
+        self.client._emit("error", error);
+        entry.ready.reject(error);
+        return null;
+      });
+    }
+
+    _replayed(entry, reply) {
+      if (this.channels.get(entry.name) !== entry) return null;
+      reply = isPlainObject(reply) ? reply : {};
+      if (entry.last === null && typeof reply.seq === "number" && !entry.resuming) {
+        entry.last = reply.seq; // a new subscription: count from the channel's current seq
+      }
+      this._skipGap(entry, reply);
+      this._deliverAll(entry, reply.messages);
+      if (reply.gap) this.client._emit("gap", {channel: entry.name, seq: reply.seq});
+      return this._more(entry, reply);
+    }
+
+    _more(entry, reply) {
+      var self = this;
+      if (!reply.more) return this._done(entry, reply);
+      var since = entry.last === null ? 0 : entry.last;
+      return this.client.request("channel.history", {channel: entry.name, since: since})
+        .then(function (next) {
+          if (self.channels.get(entry.name) !== entry) return null;
+          next = isPlainObject(next) ? next : {};
+          self._skipGap(entry, next);
+          self._deliverAll(entry, next.messages);
+          if (next.gap) self.client._emit("gap", {channel: entry.name, seq: next.seq});
+          return self._more(entry, Object.assign({}, reply, {more: Boolean(next.more)}));
+        }, function (error) {
+          entry.resuming = false;
+          self._flush(entry);
+          self.client._emit("error", error);
+          return null;
+        });
+    }
+
+    /** Messages the channel no longer keeps are skipped: count on from what it has. */
+    _skipGap(entry, reply) {
+      if (!reply.gap) return;
+      var messages = Array.isArray(reply.messages) ? reply.messages : [];
+      var first = messages.length && isPlainObject(messages[0]) ? messages[0].seq : reply.seq + 1;
+      if (typeof first === "number" && Number.isSafeInteger(first)) {
+        entry.last = first - 1;
+        entry.ahead.clear();
+      }
+    }
+
+    _done(entry, reply) {
+      entry.resuming = false;
+      this._flush(entry);
+      entry.ready.resolve(reply);
+      return reply;
+    }
+
+    _deliverAll(entry, messages) {
+      if (!Array.isArray(messages)) return;
+      for (var i = 0; i < messages.length; i++) this._deliver(entry, messages[i]);
+    }
+
+    /** Pushes held while a resume was in flight, in seq order, after the replay. */
+    _flush(entry) {
+      var held = entry.held.sort(function (a, b) { return a.seq - b.seq; });
+      entry.held = [];
+      for (var i = 0; i < held.length; i++) this._deliver(entry, held[i]);
+    }
+
+    /** A push; true when handled here (presence, or a channel this client follows). */
+    receive(push) {
+      if (!isPlainObject(push) || typeof push.channel !== "string") return false;
+      if (push.type === "presence") {
+        this.client._emit("presence", push);
+        return true;
+      }
+      var entry = this.channels.get(push.channel);
+      if (!entry) return false;
+      if (entry.resuming && typeof push.seq === "number") {
+        entry.held.push(push);
+      } else {
+        this._deliver(entry, push);
+      }
+      return true;
+    }
+
+    _deliver(entry, push) {
+      var seq = isPlainObject(push) ? push.seq : undefined;
+      if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 1) {
+        this.client._emit("message", push);
+        return;
+      }
+      if (entry.last === null) entry.last = seq - 1;
+      if (seq <= entry.last || entry.ahead.has(seq)) return; // seen already
+      this.client._emit("message", push);
+      if (seq === entry.last + 1) {
+        entry.last = seq;
+        while (entry.ahead.delete(entry.last + 1)) entry.last += 1;
+      } else {
+        entry.ahead.add(seq);
+        if (entry.ahead.size > MAX_AHEAD) {
+          entry.last = Math.max.apply(null, Array.from(entry.ahead));
+          entry.ahead.clear();
+        }
+      }
+    }
+  }
+
   class WsRoutes {
     /**
      * options: url (required), tokenUrl, csrfToken, channel, selectionKey ("action"),
@@ -164,6 +368,31 @@
       this._timer = null;
       this._generation = 0; // bumped by every attempt and by close(): stale callbacks see it
       this._opened = null;
+      this._channels = new ChannelTracker(this);
+    }
+
+    /**
+     * Follow a channel (channel.subscribe); resolves with the server's reply data once
+     * subscribed (after the next "open" if not connected). options.history: true also asks for
+     * the messages the channel keeps (since=0). Re-subscribed after every reconnect.
+     */
+    subscribe(name, options) {
+      return this._channels.subscribe(name, options);
+    }
+
+    /** Stop following a channel (channel.unsubscribe) and forget it. */
+    unsubscribe(name) {
+      return this._channels.unsubscribe(name);
+    }
+
+    /** The channels this client follows. */
+    get subscriptions() {
+      return this._channels.names();
+    }
+
+    /** The last seq seen on a history channel (null: none yet). */
+    lastSeq(name) {
+      return this._channels.lastSeq(name);
     }
 
     /** Subscribe to an event; returns a function that unsubscribes. */
@@ -336,6 +565,7 @@
           self._opened = null;
         }
         self._emit("open");
+        if (self.socket === socket) self._channels.resume();
       };
       socket.onmessage = function (event) {
         if (self.socket === socket) self._receive(event.data);
@@ -451,7 +681,7 @@
         return;
       }
       if (!isReply(value)) {
-        this._emit("message", value);
+        if (!this._channels.receive(value)) this._emit("message", value);
         return;
       }
       var pending = this._pending.get(value.id);

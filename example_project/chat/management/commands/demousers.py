@@ -9,10 +9,15 @@ from django.core.management.base import BaseCommand
 
 #: (username, password): two users, so that two browsers can chat with each other.
 DEMO_USERS = (("demo", "demo"), ("demo2", "demo2"))
+#: The staff user of /admin/ (the gateway, its routes, live sessions).
+DEMO_ADMIN = ("admin", "admin")
 
 
 class Command(BaseCommand):
-    help = "Create the demo users demo/demo and demo2/demo2 (again: resets their passwords)."
+    help = (
+        "Create the demo users demo/demo, demo2/demo2 and the staff user admin/admin "
+        "(again: resets their passwords)."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         user_model = get_user_model()
@@ -22,3 +27,9 @@ class Command(BaseCommand):
             user.is_active = True
             user.save()
             self.stdout.write(f"{'created' if created else 'reset'} user {username}/{password}")
+        username, password = DEMO_ADMIN
+        admin, created = user_model.objects.get_or_create(username=username)
+        admin.set_password(password)
+        admin.is_active = admin.is_staff = admin.is_superuser = True
+        admin.save()
+        self.stdout.write(f"{'created' if created else 'reset'} staff user {username}/{password}")

@@ -1,8 +1,10 @@
 """``manage.py rundemo``: the whole chat demo in one command (``make demo`` runs it).
 
-Migrates the SQLite database, creates the demo users, starts ``runserver`` and the local API
-Gateway (``runwsgateway``) on 127.0.0.1, prints where to go, and stops both on Ctrl-C: the
-gateway first, so that Django still receives its DISCONNECTs.
+Migrates the SQLite database, creates the demo users and a staff user, starts ``runserver`` and
+the local API Gateway (``runwsgateway``, empty: it serves only what is deployed to it) on
+127.0.0.1, creates the chat's ``ApiGateway`` row and deploys it to the gateway with
+``syncroutes`` (as on AWS), prints where to go, and stops both on Ctrl-C: the gateway first, so
+that Django still receives its DISCONNECTs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +24,27 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from .demousers import DEMO_USERS
+from ws_routes.local_gateway.management_auth import generate_credentials
+from ws_routes.models import ApiGateway
+
+from .demousers import DEMO_ADMIN, DEMO_USERS
 
 MANAGE_PY = Path(__file__).resolve().parents[3] / "manage.py"
 HOST = "127.0.0.1"
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
+#: The chat's gateway row; the admin shows it, its routes and the live sessions.
+DEMO_GATEWAY_NAME = "chat demo"
+#: What provisioning fills in: reset at start, since the gateway starts empty every run.
+RESET_FIELDS = {
+    "api_id": "",
+    "api_endpoint": "",
+    "integration_id": "",
+    "deployment_id": "",
+    "api_created": False,
+    "provisioning_status": ApiGateway.ProvisioningStatus.PENDING,
+    "last_error": "",
+}
 
 
 def port_is_open(port: int, host: str = HOST) -> bool:
@@ -74,6 +92,8 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("demousers", stdout=io.StringIO())
 
+        state_file = Path(settings.DATABASES["default"]["NAME"]).with_name("gateway-state.json")
+        state_file.unlink(missing_ok=True)  # a fresh gateway each run; the row is reset to match
         manage = [sys.executable, str(MANAGE_PY)]
         django_args = ["runserver", f"{HOST}:{http_port}"]
         if options["noreload"]:
@@ -88,14 +108,17 @@ class Command(BaseCommand):
                     HOST,
                     "--port",
                     str(gateway_port),
-                    "--target",
-                    f"http://{HOST}:{http_port}/ws/",
+                    "--state",
+                    str(state_file),
+                    "--stage",
+                    settings.DEMO_STAGE,
                 ]
             ),
             self.start(manage + django_args),
         ]
         try:
             self.wait_until_ready(servers, (gateway_port, http_port))
+            self.sync_gateway(http_port)
             self.banner(http_port, gateway_port)
             while all(server.poll() is None for server in servers):
                 time.sleep(0.5)
@@ -106,9 +129,38 @@ class Command(BaseCommand):
             for server in servers:
                 stop(server)
 
+    def sync_gateway(self, http_port: int) -> None:
+        """The chat's ApiGateway row, deployed to the local gateway by syncroutes' own code."""
+        ApiGateway.objects.update_or_create(
+            api_name=DEMO_GATEWAY_NAME,
+            defaults={
+                "api_description": "The example chat (make demo)",
+                "target_base_endpoint": f"http://{HOST}:{http_port}/ws/",
+                "stage_name": settings.DEMO_STAGE,
+                "region": "us-east-1",
+                "sync_on_migrate": True,
+                **RESET_FIELDS,
+            },
+        )
+        out = io.StringIO()
+        call_command("syncroutes", "--gateway", DEMO_GATEWAY_NAME, stdout=out)
+        self.stdout.write(out.getvalue())
+
     def start(self, command: list[str]) -> subprocess.Popen[Any]:
         # Its own process group: Ctrl-C reaches only this command, which stops them in order.
-        return subprocess.Popen(command, start_new_session=True)
+        # Both servers get this run's @connections key pair: the gateway verifies SigV4 with
+        # it, Django's sender signs with it (boto3's environment credentials).
+        return subprocess.Popen(command, start_new_session=True, env=self.environment)
+
+    @cached_property
+    def environment(self) -> dict[str, str]:
+        ((key_id, secret_key),) = generate_credentials().items()
+        inherited = {
+            name: value
+            for name, value in os.environ.items()
+            if name not in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE")
+        }
+        return {**inherited, "AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret_key}
 
     def wait_until_ready(
         self, servers: list[subprocess.Popen[Any]], ports: tuple[int, ...]
@@ -132,8 +184,11 @@ class Command(BaseCommand):
                     f"  Log in as  {logins}",
                     "  (the second one in a private window or another browser, then open",
                     "   the same room in both and chat)",
-                    f"  Local API Gateway: ws://{HOST}:{gateway_port}  "
-                    f"(@connections on http://{HOST}:{gateway_port})",
+                    f"  Admin (gateway, routes, live sessions): http://{HOST}:{http_port}/admin/"
+                    f"  as  {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}",
+                    f"  Local API Gateway: ws://{HOST}:{gateway_port}/{settings.DEMO_STAGE}  "
+                    f"(@connections on http://{HOST}:{gateway_port}/{settings.DEMO_STAGE}, "
+                    f"control plane http://{HOST}:{gateway_port})",
                     "  Ctrl-C stops both.",
                     "=" * 72,
                     "",

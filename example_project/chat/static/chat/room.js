@@ -1,4 +1,5 @@
-// The room page: connects with ws-routes.js, shows messages, who is online, and server errors.
+// The room page: one socket, following this room (and any other the user adds) as
+// room:<name> channels with presence and history, through ws-routes.js.
 (function () {
   "use strict";
 
@@ -10,14 +11,19 @@
   var form = document.getElementById("send-form");
   var input = document.getElementById("text");
   var button = document.getElementById("send");
+  var followForm = document.getElementById("follow-form");
+  var followInput = document.getElementById("follow");
+  var following = document.getElementById("following");
   var me = document.getElementById("me").textContent;
+  var room = page.dataset.room;
+  var channel = "room:" + room;
 
   var ws = new WsRoutes({
     url: page.dataset.websocketUrl,
     tokenUrl: page.dataset.tokenUrl,
     csrfToken: page.dataset.csrfToken,
-    channel: page.dataset.room,
   });
+  window.chatClient = ws; // for the browser test and the console
 
   function setStatus(text, isOpen) {
     status.textContent = text;
@@ -25,9 +31,16 @@
   }
 
   // Text only (textContent), never HTML: messages come from other users.
-  function addLine(className, from, text) {
+  function addLine(className, from, text, otherRoom) {
     var item = document.createElement("li");
     item.className = className;
+    if (otherRoom) {
+      var tag = document.createElement("span");
+      tag.className = "room-tag";
+      tag.textContent = "#" + otherRoom;
+      item.appendChild(tag);
+      item.appendChild(document.createTextNode(" "));
+    }
     if (from) {
       var name = document.createElement("span");
       name.className = "from";
@@ -58,26 +71,33 @@
   }
 
   function refreshOnline() {
-    ws.request("chat.who").then(function (data) {
+    ws.request("chat.who", {room: room}).then(function (data) {
       showOnline(data.online);
     }, function (error) {
-      if (error.code !== "connection_closed") showError(error);
+      if (["connection_closed", "not_connected", "not_in_room"].indexOf(error.code) === -1) {
+        showError(error);
+      }
     });
   }
 
-  // A join is announced while the newcomer's $connect is still running, before its session
-  // is saved (API Gateway opens the socket only when $connect returns), so chat.who may not
-  // list it yet: take the name from the announcement itself.
-  function addOnline(name) {
-    var names = Array.prototype.map.call(online.children, function (item) {
-      return item.textContent;
-    });
-    if (names.indexOf(name) === -1) showOnline(names.concat([name]).sort());
+  function showFollowing() {
+    following.replaceChildren.apply(following, ws.subscriptions.map(function (name) {
+      var item = document.createElement("li");
+      item.textContent = "#" + name.slice("room:".length);
+      return item;
+    }));
+  }
+
+  function follow(name) {
+    return ws.subscribe("room:" + name, {history: true}).then(function () {
+      showFollowing();
+      if (name === room) refreshOnline();
+    }, showError);
   }
 
   ws.on("open", function () {
     setStatus("connected", true);
-    refreshOnline();
+    if (ws.subscriptions.indexOf(channel) !== -1) refreshOnline();
   });
   ws.on("close", function (event) {
     setStatus(event.willReconnect ? "reconnecting…" : "disconnected");
@@ -90,19 +110,27 @@
   });
   ws.on("message", function (push) {
     if (push && push.type === "chat.message") {
-      addLine(push.from === me ? "mine" : "", push.from, push.text);
-    } else if (push && push.type === "presence") {
-      addLine("system", "", push.user + (push.event === "join" ? " joined" : " left"));
-      if (push.event === "join") addOnline(push.user);
-      else refreshOnline();  // the leaver's session is closed already; another tab may remain
+      var other = push.channel === channel ? "" : push.room;
+      addLine(push.from === me ? "mine" : "", push.from, push.text, other);
     }
+  });
+  // Presence: the library pushes joins once the subscription is visible, so chat.who lists
+  // the newcomer; a leave may leave another tab of the same user behind.
+  ws.on("presence", function (push) {
+    if (push.channel !== channel) return;
+    var name = push.user && push.user.username;
+    addLine("system", "", name + (push.event === "join" ? " joined" : " left"));
+    refreshOnline();
+  });
+  ws.on("gap", function (gap) {
+    if (gap.channel === channel) addLine("system", "", "(older messages are no longer kept)");
   });
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     errorBox.hidden = true;
     button.disabled = true;
-    ws.request("chat.send", {text: input.value}).then(function () {
+    ws.request("chat.send", {room: room, text: input.value}).then(function () {
       input.value = "";
     }, showError).finally(function () {
       button.disabled = false;
@@ -110,8 +138,15 @@
     });
   });
 
-  // Leave the room when the page goes away (the browser may keep it, socket open, in its
-  // back/forward cache) and rejoin if it comes back from there.
+  followForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    errorBox.hidden = true;
+    var name = followInput.value.trim();
+    if (name) follow(name).then(function () { followInput.value = ""; });
+  });
+
+  // Leave when the page goes away (the browser may keep it, socket open, in its
+  // back/forward cache) and come back, resuming, if it returns from there.
   window.addEventListener("pagehide", function () {
     ws.close(1000, "page hidden");
   });
@@ -119,5 +154,6 @@
     if (event.persisted) ws.connect();
   });
 
+  follow(room);
   ws.connect();
 })();

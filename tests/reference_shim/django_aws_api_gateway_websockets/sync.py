@@ -1,0 +1,5 @@
+"""No ws_routes counterpart is re-exported for the reference's `sync` module."""
+
+from .shim import missing_names
+
+__getattr__ = missing_names(__name__)

@@ -1,0 +1,222 @@
+"""Channel rules: which channel names exist, who may join them, and what they keep.
+
+A rule is registered with ``@router.channel("room:{name}")``; a channel name that matches no
+rule is refused (``ALLOW_UNREGISTERED_CHANNELS`` lifts that). ``user:{user_id}`` is built in:
+only that user may join it. This module is the registry layer: it imports nothing but errors.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import re
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from .errors import RouteConfigurationError
+
+#: What a placeholder matches: no ':' (a separator), so ``room:{name}`` never matches
+#: ``room:a:b``. Names are ASCII only (``CHANNEL_PATTERN``), case-sensitive and matched whole.
+PLACEHOLDER_VALUE = r"[A-Za-z0-9_.@-]{1,128}"
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_LITERAL = re.compile(r"[A-Za-z0-9_.:@-]*")
+#: At most this many messages a history channel keeps (a larger count is a configuration error).
+MAX_HISTORY_COUNT = 100_000
+
+MayJoin = Callable[..., Any]
+
+
+def _anyone(request: Any, **placeholders: str) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class ChannelRule:
+    """One registered channel pattern.
+
+    ``may_join(request, **placeholders) -> bool`` decides who joins; ``presence`` pushes joins
+    and leaves; ``history_count`` / ``history_age`` keep sent messages for resume.
+    """
+
+    pattern: str
+    matcher: re.Pattern[str] = field(repr=False, compare=False)
+    may_join: MayJoin = field(default=_anyone, compare=False)
+    presence: bool = False
+    history_count: int | None = None
+    history_age: timedelta | None = None
+    placeholders: tuple[str, ...] = ()
+
+    @property
+    def history(self) -> bool:
+        """Whether messages sent to matching channels are numbered and kept."""
+        return self.history_count is not None or self.history_age is not None
+
+    def match(self, name: str) -> dict[str, str] | None:
+        """The placeholder values if ``name`` matches this rule, else ``None``."""
+        found = self.matcher.fullmatch(name)
+        return None if found is None else found.groupdict()
+
+
+def compile_pattern(pattern: Any) -> tuple[re.Pattern[str], tuple[str, ...]]:
+    """``"room:{name}"`` -> a regex with a named group per placeholder, and their names."""
+    if not isinstance(pattern, str) or not pattern or len(pattern) > 128:
+        raise RouteConfigurationError(
+            f"Channel pattern {pattern!r}: use a string of 1 to 128 characters such as "
+            "'room:{name}'."
+        )
+    parts: list[str] = []
+    names: list[str] = []
+    position = 0
+    for placeholder in _PLACEHOLDER.finditer(pattern):
+        parts.append(_literal(pattern, pattern[position : placeholder.start()]))
+        name = placeholder.group(1)
+        if name in names or name == "request":
+            raise RouteConfigurationError(
+                f"Channel pattern {pattern!r}: placeholder {{{name}}} is repeated or reserved."
+            )
+        names.append(name)
+        parts.append(f"(?P<{name}>{PLACEHOLDER_VALUE})")
+        position = placeholder.end()
+    parts.append(_literal(pattern, pattern[position:]))
+    return re.compile("".join(parts)), tuple(names)
+
+
+def _literal(pattern: str, text: str) -> str:
+    if not _LITERAL.fullmatch(text):
+        raise RouteConfigurationError(
+            f"Channel pattern {pattern!r}: outside placeholders use only A-Z a-z 0-9 _ . : @ - "
+            "(the characters a channel name may have)."
+        )
+    return re.escape(text)
+
+
+def _history(value: Any, age: Any, pattern: str) -> tuple[int | None, timedelta | None]:
+    count: int | None = None
+    if isinstance(value, timedelta):
+        value, age = None, value if age is None else age
+    if value is not None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RouteConfigurationError(
+                f"Channel {pattern!r}: history must be a message count (int) or a timedelta."
+            )
+        if not 1 <= value <= MAX_HISTORY_COUNT:
+            raise RouteConfigurationError(
+                f"Channel {pattern!r}: history must keep 1 to {MAX_HISTORY_COUNT} messages."
+            )
+        count = value
+    if age is not None:
+        if isinstance(age, (int, float)) and not isinstance(age, bool):
+            age = timedelta(seconds=age)
+        if not isinstance(age, timedelta) or age <= timedelta(0):
+            raise RouteConfigurationError(
+                f"Channel {pattern!r}: history_age must be a positive timedelta or seconds."
+            )
+    return count, age
+
+
+def make_rule(
+    pattern: str,
+    may_join: MayJoin | None = None,
+    *,
+    presence: bool = False,
+    history: int | timedelta | None = None,
+    history_age: timedelta | float | None = None,
+) -> ChannelRule:
+    """Build and check a rule; every mistake is a ``RouteConfigurationError`` naming it."""
+    matcher, names = compile_pattern(pattern)
+    if may_join is None:
+        may_join = _anyone
+    elif not callable(may_join):
+        raise RouteConfigurationError(f"Channel {pattern!r}: {may_join!r} is not callable.")
+    else:
+        _check_authoriser(pattern, may_join, names)
+    count, age = _history(history, history_age, pattern)
+    return ChannelRule(
+        pattern=pattern,
+        matcher=matcher,
+        may_join=may_join,
+        presence=bool(presence),
+        history_count=count,
+        history_age=age,
+        placeholders=names,
+    )
+
+
+def _check_authoriser(pattern: str, may_join: MayJoin, names: tuple[str, ...]) -> None:
+    try:
+        signature = inspect.signature(may_join)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind("request", **{name: "value" for name in names})
+    except TypeError as error:
+        wanted = ", ".join(("request", *names))
+        raise RouteConfigurationError(
+            f"Channel {pattern!r}: authoriser {getattr(may_join, '__qualname__', may_join)}"
+            f"{signature} cannot be called as may_join({wanted}) ({error})."
+        ) from None
+
+
+def _own_user_channel(request: Any, user_id: str) -> bool:
+    """``user:{user_id}``: only that (active, logged-in) user."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    return str(user.pk) == user_id
+
+
+#: Built into every router, consulted after the router's own rules.
+USER_CHANNEL_RULE = make_rule("user:{user_id}", _own_user_channel)
+
+
+def user_channel(user: Any) -> str:
+    """The name of ``user``'s own channel: ``user:<pk>``."""
+    return f"user:{user.pk}"
+
+
+class ChannelRegistry:
+    """Rules of one router in registration order, then the built-in ``user:{user_id}``."""
+
+    def __init__(self) -> None:
+        self._rules: list[ChannelRule] = []
+        _REGISTRIES[next(_ORDER)] = self
+
+    def add(self, rule: ChannelRule) -> None:
+        for existing in self._rules:
+            if existing.pattern == rule.pattern:
+                raise RouteConfigurationError(
+                    f"Duplicate channel pattern {rule.pattern!r}: already registered."
+                )
+        self._rules.append(rule)
+
+    @property
+    def rules(self) -> tuple[ChannelRule, ...]:
+        return tuple(self._rules)
+
+    def match(self, name: Any) -> tuple[ChannelRule, Mapping[str, str]] | None:
+        """The first rule matching ``name`` and its placeholder values, else ``None``."""
+        if not isinstance(name, str):
+            return None
+        for rule in (*self._rules, USER_CHANNEL_RULE):
+            values = rule.match(name)
+            if values is not None:
+                return rule, values
+        return None
+
+
+#: Every router's registry in creation order (the default router's first: it is made when
+#: ``routing`` is imported), so a send to a channel finds its rule without knowing the router.
+_REGISTRIES: weakref.WeakValueDictionary[int, ChannelRegistry] = weakref.WeakValueDictionary()
+_ORDER = itertools.count()
+
+
+def find_channel_rule(name: str) -> ChannelRule | None:
+    """The first rule for ``name`` across all routers, ``user:{user_id}`` last; else ``None``."""
+    for _, registry in sorted(_REGISTRIES.items()):
+        for rule in registry.rules:
+            if rule.match(name) is not None:
+                return rule
+    return USER_CHANNEL_RULE if USER_CHANNEL_RULE.match(name) is not None else None

@@ -1,0 +1,163 @@
+"""What a client sent, strictly: UTF-8 JSON object, bounded depth, finite numbers, an envelope.
+
+The reply envelope (``action``, ``id``) is taken from the message before anything can fail, so
+every error reply (schema, permission, handler crash) still carries it.
+
+Example::
+
+    message = ParsedMessage(router.route_selection_key)
+    body = message.parse(request)        # raises WsError invalid_json / invalid_message / too_large
+    message.envelope                     # {"action": "chat.send", "id": 7}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, NamedTuple
+
+from django.http import HttpRequest
+
+from .conf import ws_setting
+from .errors import WsError
+from .validation import json_path
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+_MISSING = object()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def finite_float(text: str) -> float:
+    """``float(text)``, refusing what JSON cannot say (``1e400``).
+
+    Example: ``json.loads(text, parse_float=finite_float)``.
+    """
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: JSON has no infinity, and we could never echo it
+        raise ValueError(f"{text[:20]} is out of range")
+    return value
+
+
+def nesting_depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists/dicts deeper than ``limit`` (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+class DecodedJson(NamedTuple):
+    """A parsed body, how many brackets it opens, and why it is not strict JSON (or None)."""
+
+    value: Any
+    brackets: int
+    problem: str | None
+
+
+def decode_json(raw: bytes) -> DecodedJson:
+    """``raw`` as JSON, strictly: UTF-8 only (a leading BOM is dropped); ``WsError
+    ("invalid_json")`` when it cannot be parsed at all.
+
+    ``json.loads(bytes)`` would guess UTF-16/32 and Python would let through an encoded
+    surrogate; decoding first closes both. ``NaN``, ``Infinity`` and numbers like ``1e400``
+    (infinity once parsed) are not JSON either: they become ``None`` and ``problem`` says so,
+    so the caller can still read the envelope before refusing the message.
+    """
+    if raw.startswith(_UTF8_BOM):
+        raw = raw[len(_UTF8_BOM) :]
+    problems: list[str] = []
+
+    def constant(name: str) -> None:
+        problems.append("it has a non-number constant")
+
+    def number(text: str) -> float | None:
+        value = float(text)
+        if math.isfinite(value):
+            return value
+        problems.append("it has a number out of range")
+        return None
+
+    try:
+        text = raw.decode("utf-8")
+        message = json.loads(text, parse_constant=constant, parse_float=number)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
+        raise WsError("invalid_json", "The message is not valid UTF-8 JSON") from None
+    return DecodedJson(
+        message, text.count("[") + text.count("{"), problems[0] if problems else None
+    )
+
+
+def check_depth(message: Any, brackets: int, max_depth: int) -> None:
+    """``WsError("invalid_json")`` if ``message`` nests deeper than ``max_depth``.
+
+    The depth cannot exceed the number of opening brackets: most messages skip the walk.
+    """
+    if brackets > max_depth and nesting_depth_exceeds(message, max_depth):
+        raise WsError("invalid_json", f"The message is nested deeper than {max_depth} levels")
+
+
+class ParsedMessage:
+    """What the client sent: the reply envelope (action, id) is known before anything can fail."""
+
+    def __init__(self, selection_key: str) -> None:
+        self.selection_key = selection_key
+        self.envelope: dict[str, Any] = {"action": None}
+        self.original: dict[str, Any] = {}
+
+    def parse(self, request: HttpRequest) -> dict[str, Any]:
+        """The body without the route key and ``id``; ``WsError`` for anything malformed."""
+        limit = ws_setting("MAX_BODY_BYTES")
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit:
+            raise WsError("too_large", f"Messages are limited to {limit} bytes", status=413)
+        raw = request.read(limit + 1)
+        if len(raw) > limit:
+            raise WsError("too_large", f"Messages are limited to {limit} bytes", status=413)
+        message, brackets, problem = decode_json(raw)
+        if not isinstance(message, dict):
+            if problem:
+                raise WsError("invalid_json", f"The message is not valid JSON: {problem}")
+            check_depth(message, brackets, ws_setting("MAX_JSON_DEPTH"))
+            raise WsError("invalid_message", "The message must be a JSON object")
+        self.original = message
+        action = message.get(self.selection_key)
+        if isinstance(action, str) and len(action) <= 128:
+            self.envelope["action"] = action
+        message_id = message.get("id", _MISSING)
+        if message_id is not _MISSING:
+            if isinstance(message_id, bool) or not (
+                (isinstance(message_id, str) and len(message_id) <= 128)
+                or (isinstance(message_id, int) and abs(message_id) < 2**53)
+            ):
+                raise WsError(
+                    "invalid_message",
+                    "id must be a string of at most 128 characters or an integer",
+                    [{"path": "$.id", "message": "invalid id"}],
+                )
+            self.envelope["id"] = message_id
+        # Only now: a message nested too deep, or with 1e400 in it, still gets its envelope.
+        if problem:
+            raise WsError("invalid_json", f"The message is not valid JSON: {problem}")
+        check_depth(message, brackets, ws_setting("MAX_JSON_DEPTH"))
+        if action is not None and self.envelope["action"] is None:
+            raise WsError(
+                "invalid_message",
+                f"{self.selection_key} must be a string of at most 128 characters",
+                [{"path": json_path([self.selection_key]), "message": "invalid route key"}],
+            )
+        return {k: v for k, v in message.items() if k != self.selection_key and k != "id"}

@@ -1,0 +1,119 @@
+"""Encoding what the view answers: strict JSON, within API Gateway's 128 KB, envelope kept.
+
+Every reply is standard JSON (``allow_nan=False``: no ``Infinity``/``NaN``); a reply that cannot
+be encoded (not serialisable, nested past the stack) becomes an ``internal_error`` that still
+carries ``action``/``id``; an error reply is bounded like any other reply.
+
+Example: ``error_response(WsError("bad", "Bad"), {"action": "x", "id": 1})``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpResponse
+
+from .errors import WsError
+
+logger = logging.getLogger("ws_routes")
+
+#: API Gateway's own limit for a route response (and a message).
+MAX_REPLY_BYTES = 128 * 1024
+#: Encoded bytes of an error's ``details``; entries of a list beyond it are left out.
+MAX_DETAILS_BYTES = 16 * 1024
+#: Characters of an error's ``code`` and ``message`` kept when an error reply is over the limit.
+MAX_CODE_CHARS = 64
+MAX_MESSAGE_CHARS = 1024
+
+
+def encode_json(payload: Any) -> bytes:
+    """Compact UTF-8 JSON; raises ``ValueError``/``TypeError``/``RecursionError`` if impossible.
+
+    A lone surrogate (a client's ``"\\ud800"`` echoed back) is written as a ``\\u`` escape.
+    """
+    text = json.dumps(
+        payload, cls=DjangoJSONEncoder, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    )
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(
+            payload, cls=DjangoJSONEncoder, allow_nan=False, separators=(",", ":")
+        ).encode()
+
+
+def json_response(payload: Any, status: int = 200) -> HttpResponse:
+    """``payload`` as a JSON response (see :func:`encode_json` for what it raises)."""
+    return HttpResponse(encode_json(payload), status=status, content_type="application/json")
+
+
+def _bounded_details(details: Any) -> Any:
+    """``details`` if it encodes within ``MAX_DETAILS_BYTES``; a list keeps what fits."""
+    try:
+        if len(encode_json(details)) <= MAX_DETAILS_BYTES:
+            return details
+    except (TypeError, ValueError, RecursionError):
+        logger.error("Error details are not JSON-serialisable: left out")
+        return None
+    if isinstance(details, (list, tuple)):
+        kept: list[Any] = []
+        size = 2
+        for entry in details:
+            try:
+                size += len(encode_json(entry)) + 1
+            except (TypeError, ValueError, RecursionError):
+                break
+            if size > MAX_DETAILS_BYTES:
+                break
+            kept.append(entry)
+        return kept
+    return None
+
+
+def error_response(error: WsError, envelope: Mapping[str, Any] | None = None) -> HttpResponse:
+    """``{**envelope, "error": {...}}`` with ``error.status``, always encodable, at most 128 KB."""
+    envelope = dict(envelope or {})
+    body = {"code": str(error.code), "message": str(error.message)}
+    details = _bounded_details(error.details)
+    for candidate in (
+        {**body, "details": details},
+        {**body, "details": None},
+        {
+            "code": body["code"][:MAX_CODE_CHARS],
+            "message": body["message"][:MAX_MESSAGE_CHARS],
+            "details": None,
+        },
+    ):
+        try:
+            content = encode_json({**envelope, "error": candidate})
+        except (TypeError, ValueError, RecursionError):
+            continue
+        if len(content) <= MAX_REPLY_BYTES:
+            return HttpResponse(content, status=error.status, content_type="application/json")
+    content = encode_json({**envelope, "error": {"code": "internal_error", "details": None}})
+    return HttpResponse(content, status=500, content_type="application/json")
+
+
+def reply_response(envelope: Mapping[str, Any], result: Any) -> HttpResponse:
+    """A handler's return value as the reply, or the ``internal_error`` / ``reply_too_large``
+    error that replaces it, keeping the envelope either way."""
+    action = envelope.get("action")
+    try:
+        response = json_response({**envelope, "data": result})
+    except Exception:  # TypeError, ValueError (NaN, circular), RecursionError (deep nesting)
+        logger.exception("Reply of %r is not JSON-serialisable", action)
+        return error_response(
+            WsError("internal_error", "The server failed to handle this message", status=500),
+            envelope,
+        )
+    if len(response.content) > MAX_REPLY_BYTES:
+        logger.error("Reply of %r is over 128 KB", action)
+        return error_response(
+            WsError("reply_too_large", "The reply is over API Gateway's 128 KB", status=500),
+            envelope,
+        )
+    return response
