@@ -344,10 +344,12 @@ class WebSocketSessionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Disconnect the selected sessions", permissions=["change"])
     def disconnect(self, request: HttpRequest, queryset: QuerySet) -> None:
+        from ws_routes.models import gateway_endpoints
         from ws_routes.sending import disconnect_sessions
 
         try:
-            closed = disconnect_sessions(queryset)
+            # Each session's own gateway region, as session.send() uses.
+            closed = disconnect_sessions(queryset, endpoints=gateway_endpoints(queryset.db))
         except Exception as error:  # the sender talks to AWS: show, log, don't 500
             logger.exception("admin disconnect failed")
             self.message_user(

@@ -87,6 +87,11 @@ WS_ROUTES = {
     "ALLOWED_ORIGINS": ["https://app.example.com"],
     "REGION": "eu-west-2",
     "CONNECT_RATE_LIMIT": None,
+    # Control-plane pacing is tested on its own clock (tests/test_aws_fidelity_deploy.py);
+    # elsewhere it would only make the suite wait.
+    "DEPLOY_CALLS_PER_SECOND": None,
+    "DEPLOY_DEPLOYMENT_INTERVAL_SECONDS": 0,
+    "DEPLOY_THROTTLE_RETRIES": 0,
 }
 
 LOGGING = {

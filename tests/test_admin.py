@@ -18,6 +18,7 @@ from django.contrib.messages import get_messages
 from tests.deploy_support import add_handler_route
 from ws_routes import sending
 from ws_routes.checks import SECRET_PATTERN
+from ws_routes.gateway_endpoints import GatewayEndpoints
 from ws_routes.models import ApiGateway, GatewayRoute, WebSocketSession, WebSocketSessionQuerySet
 
 pytest_plugins = ["tests.deploy_fixtures"]
@@ -396,8 +397,10 @@ def test_send_message_failure_is_shown_not_raised(staff, sessions, monkeypatch):
 def test_disconnect_action(staff, sessions, monkeypatch):
     calls = []
 
-    def fake_disconnect(queryset):
+    def fake_disconnect(queryset, *, endpoints=None):
         calls.append(sorted(queryset.values_list("connection_id", flat=True)))
+        # Each session's own gateway region, as session.send() (issue 9, item 1).
+        assert isinstance(endpoints, GatewayEndpoints)
         return len(calls[-1])
 
     monkeypatch.setattr(sending, "disconnect_sessions", fake_disconnect, raising=False)
@@ -407,7 +410,7 @@ def test_disconnect_action(staff, sessions, monkeypatch):
     assert calls == [["lobby1=", "other1="]]
     assert texts(response) == ["2 session(s) disconnected."]
 
-    def broken(queryset):
+    def broken(queryset, **_):
         raise TimeoutError("read timeout")
 
     monkeypatch.setattr(sending, "disconnect_sessions", broken, raising=False)

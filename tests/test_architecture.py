@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "ws_routes.errors": 1,
     "ws_routes.schemas": 1,
     "ws_routes.endpoint_override": 1,
+    "ws_routes.aws_partitions": 1,
     "ws_routes.handlers": 1,
     "ws_routes.body_validators": 1,
     "ws_routes.pydantic_body": 1,
@@ -43,6 +44,7 @@ LAYERS: dict[str, int] = {
     "ws_routes.sending": 3,
     # 4 the tables
     "ws_routes.models": 4,
+    "ws_routes.gateway_endpoints": 4,
     "ws_routes.channel_models": 4,
     "ws_routes.session_query": 4,
     "ws_routes.broadcasting": 4,  # Broadcast records, shards, enqueue: given querysets, no models

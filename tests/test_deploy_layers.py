@@ -22,6 +22,7 @@ ROOT = Path(ws_routes.__file__).parent
 RANKS = {
     "change": 0,
     "errors": 1,
+    "pace": 1,
     "aws": 2,
     "records": 3,
     "desired": 4,

@@ -111,6 +111,18 @@ DEFAULTS: dict[str, Any] = {
     # endpoint_url of the apigatewayv2 client (the local gateway's control plane, e.g.
     # "http://127.0.0.1:8001"); None: boto3's own AWS_ENDPOINT_URL_APIGATEWAYV2, else AWS.
     "AWS_ENDPOINT_URL_APIGATEWAYV2": None,
+    # Pace of control-plane calls, per process and region: a token bucket of this many calls
+    # per second and this burst (AWS throttles an account's control plane at about 10/s, burst
+    # 40; docs/aws-fidelity.md). None: unpaced.
+    "DEPLOY_CALLS_PER_SECOND": 10.0,
+    "DEPLOY_CALLS_BURST": 40,
+    # Seconds between two CreateDeployment calls of a process (AWS: 1 every 5 s per account).
+    "DEPLOY_DEPLOYMENT_INTERVAL_SECONDS": 5.0,
+    # A throttled control-plane call (TooManyRequestsException) is retried this many times,
+    # with full-jitter backoff from 1 s (capped at 20 s), before the sync fails naming it.
+    "DEPLOY_THROTTLE_RETRIES": 6,
+    # How long a sync waits for a PENDING deployment to become DEPLOYED or FAILED.
+    "DEPLOY_DEPLOYMENT_WAIT_SECONDS": 30.0,
 }
 
 

@@ -18,7 +18,8 @@ from django.utils import timezone
 from . import sending
 from .broadcasting.records import Broadcast, BroadcastShard  # noqa: F401 - models of this app
 from .compat.send_options import check_send_options
-from .conf import ws_setting
+from .conf import ws_setting, ws_settings
+from .gateway_endpoints import GatewayEndpoints
 from .sending import SendResult
 from .token_sql import SpentToken, delete_returning
 
@@ -179,11 +180,14 @@ class WebSocketSessionQuerySet(models.QuerySet["WebSocketSession"]):
             from .broadcasting.enqueue import enqueue_broadcast
 
             return enqueue_broadcast(self, data, on_commit=on_commit)
-        return sending.send_to_queryset(self, data, on_commit=on_commit)
+        return sending.send_to_queryset(
+            self, data, on_commit=on_commit, endpoints=gateway_endpoints(self.db)
+        )
 
     async def asend(self, data: Any) -> SendResult:
         """``send`` for async code: ``await qs.asend(data)``."""
-        return await sending.asend_to_queryset(self, data)
+        endpoints = await _agateway_endpoints(self.db)
+        return await sending.asend_to_queryset(self, data, endpoints=endpoints)
 
     def send_message(self, data: Any, **reference_options: Any) -> SendResult:
         """The reference's name for :meth:`send`; its ``max_workers=`` is accepted (and warns)."""
@@ -273,14 +277,34 @@ class WebSocketSession(models.Model):
 
     def send(self, data: Any, *, on_commit: bool = False) -> SendResult:
         """Push ``data`` to this connection: ``request.websocket_session.send({"n": 1})``."""
-        return sending.send_to_sessions([self], data, on_commit=on_commit)
+        endpoints = gateway_endpoints(self._state.db)
+        return sending.send_to_sessions([self], data, on_commit=on_commit, endpoints=endpoints)
 
     async def asend(self, data: Any) -> SendResult:
-        return await sending.asend_to_sessions([self], data)
+        endpoints = await _agateway_endpoints(self._state.db)
+        return await sending.asend_to_sessions([self], data, endpoints=endpoints)
 
     def send_message(self, data: Any) -> SendResult:
         """The seed's name for :meth:`send`."""
         return self.send(data)
+
+
+def gateway_endpoints(using: str | None = None) -> GatewayEndpoints:
+    """Where sends go: each session's posts to its own gateway's region (its ``ApiGateway``
+    row), looked up once per API id per send. Pass it as ``endpoints=`` to the functions of
+    ``ws_routes.sending``. Example: ``send_to_sessions(s, data, endpoints=gateway_endpoints())``.
+    """
+    from django.db import router
+
+    gateways = ApiGateway._default_manager.using(using or router.db_for_read(ApiGateway))
+    return GatewayEndpoints(ws_settings(), gateways)
+
+
+async def _agateway_endpoints(using: str | None) -> GatewayEndpoints:
+    from asgiref.sync import sync_to_async
+
+    # boto3's region chain may be read here for the first time: blocking, so not in the loop.
+    return await sync_to_async(gateway_endpoints, thread_sensitive=False)(using)
 
 
 def hash_token(raw: str) -> str:

@@ -22,6 +22,7 @@ from django.db.models import QuerySet
 
 from .. import sending
 from ..conf import ws_settings
+from ..gateway_endpoints import GatewayEndpoints
 from .records import (
     Broadcast,
     BroadcastShard,
@@ -84,6 +85,9 @@ def run_shard(shard_id: int, *, transport: Any = None, endpoints: Any = None) ->
     shard = claim.shard
     assert shard is not None
     broadcast = Broadcast.objects.get(pk=shard.broadcast_id)
+    if endpoints is None:  # each session's posts to its own gateway row's region (issue 9)
+        gateways = apps.get_model("ws_routes", "ApiGateway")._default_manager
+        endpoints = GatewayEndpoints(ws_settings(), gateways.using(broadcast.recipients_db))
     try:
         recipients = shard_recipients(broadcast, shard)
         result = sending.send_to_queryset(

@@ -16,7 +16,8 @@ deployment, so a crash between the two is repaired by the next run.
 Modules, lowest layer first (each imports only those before it): ``change`` (the ``Change`` and
 ``ApplyContext`` types), ``errors``, ``aws`` (clients and ``call_aws``: every AWS call), ``records``
 (the ``ApiGateway`` row), ``desired``, ``actual``, ``mutations`` (one constructor per change),
-``plan``, ``apply``; ``custom_domain`` and ``iam`` beside ``apply``. To replace the AWS clients in
+``plan``, ``apply``; ``custom_domain`` and ``iam`` beside ``apply``; ``pace`` (the pace of
+control-plane calls) beside ``errors``. To replace the AWS clients in
 a test, patch ``ws_routes.deploy.aws.apigateway_client`` (the names below are re-exports).
 
 Example::
@@ -68,6 +69,7 @@ from .iam import (
     API_DISCOVERY_OPERATIONS,
     CONNECTION_METHODS,
     DOMAIN_OPERATIONS,
+    SYNC_OCCASIONAL_OPERATIONS,
     SYNC_OPERATIONS,
     caller_account_id,
     iam_policy,
@@ -90,6 +92,7 @@ __all__ = [
     "MODEL_PREFIX",
     "READ_TIMEOUT_SECONDS",
     "ROUTER_ROLE",
+    "SYNC_OCCASIONAL_OPERATIONS",
     "SYNC_OPERATIONS",
     "ActualState",
     "ApplyContext",

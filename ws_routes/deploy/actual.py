@@ -20,7 +20,7 @@ class ActualState:
     routes: dict[str, dict[str, Any]] = field(default_factory=dict)
     route_responses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
-    stages: set[str] = field(default_factory=set)
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)  # by StageName
     adopted_api_id: str = ""
 
 
@@ -77,5 +77,13 @@ def read_actual(
                 client, "get_route_responses", ApiId=api_id, RouteId=route["RouteId"]
             )
     state.models = {model["Name"]: model for model in list_all(client, "get_models", ApiId=api_id)}
-    state.stages = {stage["StageName"] for stage in list_all(client, "get_stages", ApiId=api_id)}
+    for name, model in state.models.items():
+        # GetModels' items may come without their Schema (botocore: Model.Schema is optional);
+        # the schema of a model we compare is then read on its own (GetModel).
+        if name in desired.models and model.get("Schema") is None:
+            one = call_aws(client, "get_model", ApiId=api_id, ModelId=model["ModelId"])
+            state.models[name] = {**model, "Schema": one.get("Schema")}
+    state.stages = {
+        stage["StageName"]: stage for stage in list_all(client, "get_stages", ApiId=api_id)
+    }
     return state

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..aws_partitions import partition_for
 from ..models import ApiGateway
 from . import aws
 from .aws import call_aws
@@ -38,6 +39,11 @@ SYNC_OPERATIONS = (
     "CreateDeployment",
 )
 
+#: apigatewayv2 operations a sync calls only in some cases, always allowed: GetModel (GetModels
+#: gave an item without its Schema), GetDeployment (a deployment answered PENDING), UpdateStage
+#: (the stage description changed).
+SYNC_OCCASIONAL_OPERATIONS = ("GetModel", "GetDeployment", "UpdateStage")
+
 #: Operations only called before the API exists (to find or create it by name).
 API_DISCOVERY_OPERATIONS = ("GetApis", "CreateApi")
 
@@ -48,12 +54,18 @@ DOMAIN_OPERATIONS = ("GetDomainName", "CreateDomainName", "GetApiMappings", "Cre
 CONNECTION_METHODS = ("POST", "DELETE")
 
 
+#: API Gateway's service-linked role, which AWS creates when the first regional custom domain of
+#: an account is made, with the caller's permission to create it.
+#: https://docs.aws.amazon.com/apigateway/latest/developerguide/using-service-linked-roles.html
+SERVICE_LINKED_ROLE_SERVICE = "ops.apigateway.amazonaws.com"
+SERVICE_LINKED_ROLE_PATH = (
+    f"role/aws-service-role/{SERVICE_LINKED_ROLE_SERVICE}/AWSServiceRoleForAPIGateway"
+)
+
+
 def _partition(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
+    """The ARN partition of a region, from botocore's partition data."""
+    return partition_for(region).id
 
 
 def caller_account_id(gateway: ApiGateway, *, client: Any = None) -> str:
@@ -89,7 +101,9 @@ def iam_policy(gateway: ApiGateway, *, account_id: str) -> dict[str, Any]:
     partition = _partition(region)
     service = botocore.session.get_session().get_service_model("apigatewayv2")
     operations = [
-        op for op in SYNC_OPERATIONS if not (gateway.api_id and op in API_DISCOVERY_OPERATIONS)
+        op
+        for op in (*SYNC_OPERATIONS, *SYNC_OCCASIONAL_OPERATIONS)
+        if not (gateway.api_id and op in API_DISCOVERY_OPERATIONS)
     ]
     if gateway.domain_name:
         operations.extend(DOMAIN_OPERATIONS)
@@ -103,8 +117,10 @@ def iam_policy(gateway: ApiGateway, *, account_id: str) -> dict[str, Any]:
         resources.setdefault(http["method"], set()).add(
             f"arn:{partition}:apigateway:{region}::{path}"
         )
-    if gateway.tags and not gateway.api_id:
-        # Tags given at creation are authorised on the tags resource too.
+    creates_domain = bool(gateway.domain_name) and not gateway.custom_domain_created
+    if gateway.tags and (not gateway.api_id or creates_domain):
+        # Tags given at creation (CreateApi, CreateDomainName) are authorised on the tags
+        # resource too (POST /v2/tags/{resource-arn}).
         resources.setdefault("POST", set()).add(f"arn:{partition}:apigateway:{region}::/tags/*")
     statements: list[dict[str, Any]] = [
         {
@@ -128,6 +144,16 @@ def iam_policy(gateway: ApiGateway, *, account_id: str) -> dict[str, Any]:
             ],
         }
     )
+    if gateway.domain_name:
+        statements.append(
+            {
+                "Sid": "ApiGatewayServiceLinkedRole",
+                "Effect": "Allow",
+                "Action": "iam:CreateServiceLinkedRole",
+                "Resource": f"arn:{partition}:iam::{account_id}:{SERVICE_LINKED_ROLE_PATH}",
+                "Condition": {"StringEquals": {"iam:AWSServiceName": SERVICE_LINKED_ROLE_SERVICE}},
+            }
+        )
     if gateway.hosted_zone_id:
         zone = gateway.hosted_zone_id.removeprefix("/hostedzone/")
         statements.append(

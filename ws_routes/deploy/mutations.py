@@ -6,17 +6,22 @@ decides which are needed and in which order. Example: ``str(create_stage_change(
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.utils import timezone
 
+from ..conf import ws_setting
 from ..models import ApiGateway
+from . import pace
 from .aws import call_aws, is_not_found
 from .change import ApplyContext, Change
 from .desired import DesiredIntegration, DesiredModel, DesiredRoute, DesiredState
 from .errors import AwsCallError
 from .records import BEFORE_DEPLOYED, aws_tags, save_fields
+
+logger = logging.getLogger("ws_routes.deploy")
 
 
 def route_arguments(
@@ -210,6 +215,45 @@ def create_stage_change(desired: DesiredState) -> Change:
     return Change("+", "stage", desired.stage_name, run=create_stage)
 
 
+def update_stage_change(desired: DesiredState, details: tuple[str, ...]) -> Change:
+    def update_stage(ctx: ApplyContext) -> None:
+        # UpdateStage's Description (botocore apigatewayv2 UpdateStageRequest.Description).
+        call_aws(
+            ctx.client,
+            "update_stage",
+            ApiId=ctx.api_id,
+            StageName=desired.stage_name,
+            Description=desired.stage_description,
+        )
+
+    return Change("~", "stage", desired.stage_name, details, run=update_stage)
+
+
+def _settled_deployment(ctx: ApplyContext, created: dict[str, Any]) -> dict[str, Any]:
+    """The deployment once it is no longer PENDING (polled with GetDeployment, paced, for up to
+    ``DEPLOY_DEPLOYMENT_WAIT_SECONDS``); raises naming AWS's message when it FAILED.
+
+    botocore apigatewayv2 ``CreateDeploymentResponse.DeploymentStatus``: PENDING | FAILED |
+    DEPLOYED, with ``DeploymentStatusMessage``.
+    """
+    deployment = created
+    clock = pace.pacer.clock
+    deadline = clock() + float(ws_setting("DEPLOY_DEPLOYMENT_WAIT_SECONDS") or 0)
+    while deployment.get("DeploymentStatus") == "PENDING" and clock() < deadline:
+        pace.pacer.sleep(1.0)
+        deployment = call_aws(
+            ctx.client, "get_deployment", ApiId=ctx.api_id, DeploymentId=created["DeploymentId"]
+        )
+    if deployment.get("DeploymentStatus") == "FAILED":
+        raise AwsCallError(
+            "create_deployment",
+            "DeploymentFailed",
+            f"deployment {created.get('DeploymentId')} FAILED: "
+            f"{deployment.get('DeploymentStatusMessage') or 'AWS gave no message'}",
+        )
+    return deployment
+
+
 def create_deployment_change(
     gateway: ApiGateway, stage_name: str, details: tuple[str, ...] = ()
 ) -> Change:
@@ -221,6 +265,14 @@ def create_deployment_change(
             StageName=stage_name,
             Description=f"ws_routes sync {timezone.now():%Y-%m-%dT%H:%M:%SZ}",
         )
+        deployment = _settled_deployment(ctx, created)
+        if deployment.get("DeploymentStatus") == "PENDING":
+            logger.warning(
+                "deployment %s of %s still PENDING after %ss; recorded as deployed",
+                created.get("DeploymentId"),
+                gateway.api_name,
+                ws_setting("DEPLOY_DEPLOYMENT_WAIT_SECONDS"),
+            )
         status = gateway.provisioning_status
         if status in BEFORE_DEPLOYED:
             status = ApiGateway.ProvisioningStatus.DEPLOYED

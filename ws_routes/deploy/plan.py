@@ -9,6 +9,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
@@ -23,6 +24,7 @@ from .actual import ActualState, read_actual
 from .change import Change
 from .desired import (
     BUILTIN_ROUTES,
+    CONNECT_ROLE,
     INTEGRATION_MARKER,
     MODEL_PREFIX,
     DesiredIntegration,
@@ -67,15 +69,38 @@ class Plan:
         return "\n".join(self.lines())
 
 
+_HEADER_PREFIXES = ("integration.request.header.", "route.request.header.")
+
+
+def _case_folded(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Request parameters with header names lower-cased: HTTP header names are
+    case-insensitive, and AWS may give them back in another case than they were sent."""
+    folded: dict[str, Any] = {}
+    for key, value in params.items():
+        for prefix in _HEADER_PREFIXES:
+            if key.startswith(prefix):
+                key = prefix + key[len(prefix) :].lower()
+                break
+        folded[key] = value
+    return folded
+
+
 def _params_details(actual: Mapping[str, str], desired: Mapping[str, str]) -> list[str]:
-    """Describe request parameter differences without ever printing a secret."""
+    """Describe request parameter differences without ever printing a secret.
+
+    Header names compare case-insensitively (``_case_folded``); names are printed as desired.
+    """
     details = []
-    secret_key = f"integration.request.header.{SECRET_HEADER}"
-    for key in sorted(set(actual) | set(desired)):
-        old, new = actual.get(key), desired.get(key)
+    # folded name -> the name to print (desired's spelling, else AWS's).
+    names = {**_case_folded({k: k for k in actual}), **_case_folded({k: k for k in desired})}
+    actual, desired = _case_folded(actual), _case_folded(desired)
+    secret_key = f"integration.request.header.{SECRET_HEADER.lower()}"
+    for folded in sorted(set(actual) | set(desired), key=lambda k: names[k]):
+        key = names[folded]
+        old, new = actual.get(folded), desired.get(folded)
         if old == new:
             continue
-        if key == secret_key:
+        if folded == secret_key:
             configured = [f"'{s}'" for s in configured_secrets()]
             if old is None:
                 details.append(f"{SECRET_HEADER} mapping added")
@@ -144,13 +169,13 @@ def _route_details(
             recreate = True
     elif desired.model is not None and actual.get("ModelSelectionExpression") != model_selection:
         details.append(f"model selection -> {model_selection}")
-    actual_params = actual.get("RequestParameters") or {}
-    if actual_params != dict(desired.request_parameters):
+    actual_params = _case_folded(actual.get("RequestParameters") or {})
+    if actual_params != _case_folded(desired.request_parameters):
         details.append(
             "request parameters "
             f"{sorted(actual_params) or 'none'} -> {sorted(desired.request_parameters) or 'none'}"
         )
-        if set(actual_params) - set(desired.request_parameters):
+        if set(actual_params) - set(_case_folded(desired.request_parameters)):
             recreate = True
     return details, recreate
 
@@ -209,6 +234,8 @@ class _Planner:
         self.keepers: set[str] = set()  # integration ids the desired roles keep
         self.kept_targets: set[str] = set()  # integration ids used by routes --no-prune keeps
         self.kept_models: set[str] = set()  # model names used by routes --no-prune keeps
+        # Integrations whose full mappings wait until the routes declared what they map.
+        self.deferred: list[tuple[DesiredIntegration, list[str]]] = []
 
     def add(self, change: Change) -> None:
         self.result.changes.append(change)
@@ -247,7 +274,12 @@ class _Planner:
         for route in self.actual.routes.values():
             integration_id = _target_id(route)
             references[integration_id] = references.get(integration_id, 0) + 1
-        for role, wanted in self.desired.integrations.items():
+        for role, full in self.desired.integrations.items():
+            wanted = self._declared_only(full)
+            if wanted != full:
+                added = sorted(set(full.request_parameters) - set(wanted.request_parameters))
+                details = [f"add {key} = {full.request_parameters[key]}" for key in added]
+                self.deferred.append((full, [*details, "after $connect declares it"]))
             candidates = [
                 i for i in self.actual.integrations if i.get("Description") == wanted.description
             ]
@@ -264,6 +296,28 @@ class _Planner:
             details = _integration_details(keeper, wanted)
             if details:
                 self.add(mutations.update_integration_change(wanted, details))
+
+    def _declared_only(self, wanted: DesiredIntegration) -> DesiredIntegration:
+        """``wanted`` less the mappings of ``route.request.*`` parameters the ``$connect`` route
+        does not declare yet. AWS's order: declare the route's request parameter, then map it
+        in the integration (https://docs.aws.amazon.com/apigateway/latest/developerguide/
+        websocket-api-data-mapping.html); so on create and update the connect integration
+        maps them in a second step, after the route change (``self.deferred``).
+        """
+        if wanted.role != CONNECT_ROLE:
+            return wanted
+        route = self.actual.routes.get("$connect") or {}
+        declared = set(route.get("RequestParameters") or {}) & set(
+            self.desired.routes["$connect"].request_parameters
+        )
+        kept = {
+            key: source
+            for key, source in wanted.request_parameters.items()
+            if not source.startswith("route.request.") or source in declared
+        }
+        if kept == dict(wanted.request_parameters):
+            return wanted
+        return dataclasses.replace(wanted, request_parameters=kept)
 
     def models(self) -> None:
         for name, wanted in self.desired.models.items():
@@ -312,6 +366,8 @@ class _Planner:
                 r.get("RouteResponseKey") == "$default" for r in responses
             ):
                 needs_route_response.append(key)
+        for full, details in self.deferred:  # routes now declare what these map
+            self.add(mutations.update_integration_change(full, details))
         for key in needs_route_response:
             self.add(mutations.create_route_response_change(key))
 
@@ -347,8 +403,13 @@ class _Planner:
             self.add(mutations.delete_model_change(name, existing["ModelId"]))
 
     def stage_and_deployment(self) -> None:
-        if self.desired.stage_name not in self.actual.stages:
+        stage = self.actual.stages.get(self.desired.stage_name)
+        if stage is None:
             self.add(mutations.create_stage_change(self.desired))
+        elif (stage.get("Description") or "") != self.desired.stage_description:
+            old = stage.get("Description") or ""
+            details = (f"description {old!r} -> {self.desired.stage_description!r}",)
+            self.add(mutations.update_stage_change(self.desired, details))
         if self.result.changes:
             self.add(mutations.create_deployment_change(self.gateway, self.desired.stage_name))
         elif not self.gateway.deployment_id:

@@ -111,11 +111,12 @@ def deliver_stream(job: SendJob, chunks: Iterator[list[Row]]) -> Outcome:
 
 
 async def adeliver_list(job: SendJob, rows: list[Row]) -> Outcome:
-    """:func:`deliver_list` for async callers (no database: any worker thread will do)."""
+    """:func:`deliver_list` for async callers. The resolver may read the database (the
+    gateway's region), so targets are made in the thread the ORM uses."""
     from asgiref.sync import sync_to_async
 
     pre = job.new_outcome()
-    targets = await sync_to_async(job.targets, thread_sensitive=False)(rows, pre)
+    targets = await sync_to_async(job.targets)(rows, pre)
     if not targets:
         return pre
     outcome = await process.await_on_loop(process.sender_loop(), job.deliver_list(targets))

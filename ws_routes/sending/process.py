@@ -48,6 +48,13 @@ def chain_credentials() -> Any:
     return None if credentials is None else credentials.get_frozen_credentials()
 
 
+def chain_ca_bundle() -> str | None:
+    """The CA bundle botocore would verify TLS with: ``AWS_CA_BUNDLE``, else the config file's
+    ``ca_bundle`` (botocore's config variable ``ca_bundle``), else None (the system's)."""
+    bundle = boto3_default_session()._session.get_config_variable("ca_bundle")
+    return str(bundle) if bundle else None
+
+
 def forget_aws_chain() -> None:
     """Forget boto3's session and region; the caller holds :data:`state_lock`."""
     _boto3_session.clear()

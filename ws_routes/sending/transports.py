@@ -15,6 +15,7 @@ import atexit
 import contextlib
 import logging
 import os
+import ssl
 import threading
 import time
 import urllib.request
@@ -95,7 +96,10 @@ class HttpTransport:
     config files, container or instance role), re-read at least every ``credentials_ttl``
     seconds; botocore refreshes temporary ones before they expire. With no credentials at all,
     requests to an overridden ``MANAGEMENT_ENDPOINT`` (a local gateway) go unsigned; requests to
-    AWS fail. HTTP proxies are not supported: behind one, use :class:`Boto3Transport`.
+    AWS fail. TLS is verified with botocore's CA bundle (``AWS_CA_BUNDLE`` or the config file's
+    ``ca_bundle``) when one is set. It speaks no proxy protocol: posts to a host an HTTP(S)
+    proxy applies to (``HTTPS_PROXY``/``HTTP_PROXY``, less ``NO_PROXY``) go through a
+    :class:`Boto3Transport` instead (logged once per host).
 
     Example: ``WS_ROUTES = {"SEND_TRANSPORT": "ws_routes.sending.HttpTransport"}`` (the default).
     """
@@ -110,6 +114,9 @@ class HttpTransport:
         self._credentials_read_at = -1e9
         self._pools: ConnectionPools | None = None
         self._proxied: dict[str, bool] = {}
+        self._proxy_transport: Boto3Transport | None = None
+        # (CA bundle path, context): botocore's bundle, read with the credentials.
+        self._tls: tuple[str | None, ssl.SSLContext | None] = (None, None)
         _live_transports.add(self)
 
     def _after_fork(self) -> None:
@@ -117,9 +124,32 @@ class HttpTransport:
         self._pools = None
         self._credentials_read_at = -1e9
 
+    def _read_ca_bundle(self) -> None:
+        bundle = process.chain_ca_bundle()
+        if bundle == self._tls[0] and (bundle is None or self._tls[1] is not None):
+            return
+        context = None
+        if bundle is not None:
+            try:
+                context = ssl.create_default_context(cafile=bundle)
+            except (OSError, ssl.SSLError) as exc:
+                raise ImproperlyConfigured(
+                    f"the CA bundle {bundle!r} (AWS_CA_BUNDLE or the AWS config file's "
+                    f"ca_bundle) cannot be loaded: {exc}"
+                ) from exc
+        pools, self._pools = self._pools, None
+        if pools is not None:  # connections verified with the old bundle: not reused
+            loop = process.running_loop()
+            if loop is not None and loop.is_running():
+                loop.call_soon_threadsafe(pools.close)  # the loop owns the sockets
+        self._tls = (bundle, context)
+
     def prepare(self) -> None:
+        if self._proxy_transport is not None:
+            self._proxy_transport.prepare()
         if time.monotonic() - self._credentials_read_at < self.credentials_ttl:
             return
+        self._read_ca_bundle()
         credentials = self._credentials_source()
         if credentials != self._signing[0]:
             self._signing = (credentials, {})
@@ -145,7 +175,19 @@ class HttpTransport:
                 endpoint.hostname
             )
             self._proxied[endpoint.hostname] = proxied
+            if proxied:
+                logger.info(
+                    "a proxy applies to %s: its posts go through Boto3Transport (botocore "
+                    "speaks the proxy protocol, HttpTransport does not)",
+                    endpoint.hostname,
+                )
         return proxied
+
+    def _through_proxy(self) -> Boto3Transport:
+        transport = self._proxy_transport
+        if transport is None:
+            transport = self._proxy_transport = Boto3Transport()
+        return transport
 
     async def request(
         self,
@@ -155,6 +197,10 @@ class HttpTransport:
         payload: Payload,
         timeout: float,
     ) -> int:
+        if self._behind_proxy(endpoint):
+            return await self._through_proxy().request(
+                method, endpoint, connection_id, payload, timeout
+            )
         path = endpoint.connection_path(connection_id)
         signer = self._signer(endpoint.region)
         if signer is not None:
@@ -164,12 +210,6 @@ class HttpTransport:
             raise TransportError("no AWS credentials found by boto3's chain", retryable=False)
         else:
             auth = ""
-        if self._behind_proxy(endpoint):
-            raise TransportError(
-                f"a proxy is configured for {endpoint.hostname}; HttpTransport does not use "
-                "proxies: set WS_ROUTES['SEND_TRANSPORT'] to 'ws_routes.sending.Boto3Transport'",
-                retryable=False,
-            )
         body = payload.body
         data = (
             f"{method} {path} HTTP/1.1\r\nHost: {endpoint.host}\r\n"
@@ -177,7 +217,7 @@ class HttpTransport:
         ).encode("ascii") + body
         pools = self._pools
         if pools is None:
-            pools = self._pools = ConnectionPools()
+            pools = self._pools = ConnectionPools(self._tls[1])
         try:
             status, answer = await pools.request(
                 endpoint.scheme, endpoint.hostname, endpoint.port, data, timeout
@@ -192,6 +232,9 @@ class HttpTransport:
         pools, self._pools = self._pools, None
         if pools is not None:
             pools.close()
+        proxied, self._proxy_transport = self._proxy_transport, None
+        if proxied is not None:
+            await proxied.aclose()
 
 
 class Boto3Transport:

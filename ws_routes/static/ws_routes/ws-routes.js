@@ -29,6 +29,11 @@
  *   (parsed JSON, or the raw text when the frame is not JSON). Give pushes a "type" field
  *   and no "action": a push made only of "action"/"id"/"data"/"error" would read as a reply.
  *
+ * - an error frame of API Gateway itself ({"message", "connectionId", "requestId"}), when the
+ *   integration failed or timed out or a model refused the body: it rejects the OLDEST pending
+ *   request() (AWS's frame names no request) with a WsRoutesError of code "gateway_error", or
+ *   is emitted as an "error" event when nothing is pending.
+ *
  * Events: "open" (), "close" ({code, reason, wasClean, willReconnect}), "message" (push),
  * "reply" (reply), "error" (WsRoutesError), "reconnecting" ({attempt, delay}),
  * "presence" ({channel, event: "join"|"leave", user}), "gap" ({channel, seq}).
@@ -99,6 +104,20 @@
   }
 
   /** Text of a frame (string, ArrayBuffer or typed array), then its JSON if it parses. */
+  // API Gateway's own error frames, sent instead of the integration's answer when it fails,
+  // times out or a model refuses the body: {"message": "Internal server error" | "Endpoint
+  // request timed out" | "Bad request body" | "Forbidden", "connectionId", "requestId" or
+  // "messageId"} (docs/aws-fidelity.md). They carry no client id, so they settle the oldest
+  // pending request.
+  var GATEWAY_FRAME_KEYS = {message: true, connectionId: true, requestId: true, messageId: true};
+
+  function isGatewayErrorFrame(value) {
+    if (!isPlainObject(value) || typeof value.message !== "string") return false;
+    if (typeof value.connectionId !== "string") return false;
+    if (typeof value.requestId !== "string" && typeof value.messageId !== "string") return false;
+    return Object.keys(value).every(function (key) { return GATEWAY_FRAME_KEYS[key] === true; });
+  }
+
   function decodeFrame(raw) {
     var text = raw;
     if (typeof raw !== "string") {
@@ -657,6 +676,10 @@
         return;
       }
       var value = frame.value;
+      if (isGatewayErrorFrame(value)) {
+        this._gatewayError(value);
+        return;
+      }
       if (!isReply(value)) {
         if (!this._channels.receive(value)) this._emit("message", value);
         return;
@@ -675,6 +698,23 @@
         this._emit("error", errorFromReply(value));
       }
       this._emit("reply", value);
+    }
+
+    /** An AWS error frame: reject the oldest pending request with code "gateway_error". */
+    _gatewayError(frame) {
+      var details = {connectionId: frame.connectionId,
+        requestId: frame.requestId || frame.messageId};
+      var oldest = this._pending.entries().next();
+      if (oldest.done) {
+        this._emit("error", new WsRoutesError("gateway_error", frame.message, details));
+        return;
+      }
+      var id = oldest.value[0];
+      var request = oldest.value[1];
+      this._pending.delete(id);
+      clearTimeout(request.timer);
+      request.reject(new WsRoutesError("gateway_error", frame.message, details,
+        {action: request.action, id: id}));
     }
 
     _rejectPending(error) {
