@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from ..models import ApiGateway, GatewayRoute
@@ -122,6 +123,11 @@ def sync_gateway(
     error: DeployError | None = None
     result: SyncResult | None = None
     with transaction.atomic():
+        if connection.vendor == "sqlite":
+            # SQLite has no row locks, and a transaction that reads before it writes fails at
+            # once ("database is locked") when another connection wrote meanwhile. Writing first
+            # takes the database's write lock, waiting for it like PostgreSQL's row lock does.
+            ApiGateway.objects.filter(pk=gateway.pk).update(updated_on=F("updated_on"))
         try:
             locked = ApiGateway.objects.select_for_update().get(pk=gateway.pk)
         except ApiGateway.DoesNotExist:
