@@ -116,12 +116,15 @@ def test_worker_killed_mid_shard_is_redelivered_and_completed_by_another(api):
     survivor = None
     try:
         broadcast = WebSocketSession.objects.send({"n": 1}, background=True)
+        # Mid-shard, by count rather than by time (a loaded machine stretches time): a quarter
+        # of the first 200-recipient shard is out, which leaves it at least 0.3 s from done
+        # (10 posts in flight at 20 ms each).
         deadline = time.monotonic() + 30
-        while not BroadcastShard.objects.filter(broadcast=broadcast, state="running").exists():
+        while len(api.received) < 50:
             assert time.monotonic() < deadline, "no shard started"
-            time.sleep(0.05)
-        time.sleep(0.3)  # mid-shard: some posts of it are out
+            time.sleep(0.005)
         os.kill(victim.pid, signal.SIGKILL)
+        assert not BroadcastShard.objects.filter(broadcast=broadcast, state="done").exists()
         victim.wait(timeout=10)
         survivor = start_worker(api.url, "survivor")
         wait_for(broadcast, 90)
