@@ -51,6 +51,14 @@ def seed(count: int) -> None:
     Subscription.objects.bulk_create(batch)
 
 
+def rss_mib(field: str = "VmRSS") -> float:
+    """This process's resident memory (``VmRSS``) or its peak so far (``VmHWM``), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
 def timed(name: str) -> dict[str, float]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -90,6 +98,7 @@ def main() -> None:
     from django.conf import settings
 
     settings.DEBUG = True  # query times for the INSERT (CaptureQueriesContext)
+    rss_before = rss_mib()
     for name in CHANNELS.values():  # warm up: clients, pools, the prepared plans
         timed(name)
     gc.collect()
@@ -97,7 +106,13 @@ def main() -> None:
     for _ in range(ROUNDS):
         for kind, name in CHANNELS.items():
             runs[kind].append(timed(name))
-    report: dict[str, Any] = {"subscribers": args.subscribers, "rounds": ROUNDS}
+    report: dict[str, Any] = {
+        "subscribers": args.subscribers,
+        "rounds": ROUNDS,
+        # Subscribers are read in chunks: the peak stays near the start however many there are.
+        "rss_before_mib": rss_before,
+        "peak_rss_mib": rss_mib("VmHWM"),
+    }
     for kind, rows in runs.items():
         delivered = sum(r["delivered"] for r in rows)
         seconds = sum(r["seconds"] for r in rows)
