@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from django.urls import Resolver404, get_script_prefix, resolve
+from django.urls import Resolver404, ResolverMatch, get_script_prefix, resolve
 
 from ..routing import Router
 
@@ -24,19 +24,27 @@ MESSAGE_SLUG = "default"
 CONNECT_SLUG = "connect"
 
 
-def _router_at(path: str) -> Router | None:
+def resolve_public_path(path: str) -> ResolverMatch | None:
+    """What serves ``path`` of a public URL, with or without the script prefix; else ``None``.
+
+    Example: ``resolve_public_path("/ws/").func.ws_router`` for a mounted router.
+    """
     candidates = [path]
     prefix = get_script_prefix()
     if prefix != "/" and path.startswith(prefix):
         candidates.append("/" + path[len(prefix) :])
     for candidate in candidates:
         try:
-            match = resolve(candidate)
+            return resolve(candidate)
         except Resolver404:
             continue
-        router = getattr(match.func, "ws_router", None)
-        return router if isinstance(router, Router) else None
     return None
+
+
+def _router_at(path: str) -> Router | None:
+    match = resolve_public_path(path)
+    router = getattr(match.func, "ws_router", None) if match is not None else None
+    return router if isinstance(router, Router) else None
 
 
 def reference_layout_router(base_url: str) -> Router | None:

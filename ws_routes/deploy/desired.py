@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.urls import Resolver404, get_script_prefix, resolve
 from jsonschema import Draft4Validator, SchemaError
 
 from ..checks import SECRET_PATTERN
-from ..compat.url_layout import integration_uris, reference_layout_router
+from ..compat.url_layout import integration_uris, reference_layout_router, resolve_public_path
 from ..conf import ws_setting
 from ..contract import CONTEXT_HEADERS, SECRET_HEADER
 from ..models import ApiGateway
@@ -131,15 +130,8 @@ def resolve_router(gateway: ApiGateway) -> Router:
             f"Gateway {gateway.api_name!r}: target_base_endpoint {url!r} is not an http(s) URL."
         )
     path = parts.path or "/"
-    candidates = [path]
-    prefix = get_script_prefix()
-    if prefix != "/" and path.startswith(prefix):
-        candidates.append("/" + path[len(prefix) :])
-    for candidate in candidates:
-        try:
-            match = resolve(candidate)
-        except Resolver404:
-            continue
+    match = resolve_public_path(path)
+    if match is not None:
         router = getattr(match.func, "ws_router", None)
         if isinstance(router, Router):
             return router
