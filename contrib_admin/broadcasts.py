@@ -40,6 +40,8 @@ class BroadcastAdmin(admin.ModelAdmin):
 
     @admin.display(description="progress")
     def progress(self, obj: Broadcast) -> str:
+        if obj.total is None:
+            return "counting"
         return f"{obj.accounted / obj.total:.0%}" if obj.total else "100%"
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:

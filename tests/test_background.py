@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
+from django.utils import timezone
 
 from tests.background_support import closed_port, eager_celery, make_sessions
 from tests.fake_management_api import FakeManagementApi
@@ -85,7 +88,7 @@ def test_background_send_returns_a_finished_broadcast_and_counts_everyone(api, e
 def test_shards_are_keyset_ranges_of_about_the_shard_size(api):
     make_sessions(1050)
     WebSocketSession.objects.filter(pk__in=lobby().values("pk")[:7]).update(connected=False)
-    shards = plan_shards(lobby(), 100)
+    shards = plan_shards(lobby().filter(connected=True), 100)
     assert sum(s.expected for s in shards) == 1043
     assert all(s.expected <= 100 for s in shards)
     assert all(a.expected + b.expected > 100 for a, b in zip(shards, shards[1:], strict=False))
@@ -93,31 +96,144 @@ def test_shards_are_keyset_ranges_of_about_the_shard_size(api):
         assert earlier.last_pk < later.first_pk
 
 
-def test_enqueue_is_one_grouped_query_not_one_per_recipient(api, eager, settings):
+def test_planning_is_one_grouped_query_not_one_per_recipient(api, eager, settings):
     from django.test.utils import CaptureQueriesContext
 
     make_sessions(2000)
     with CaptureQueriesContext(connection) as queries:
-        plan_shards(lobby(), 100)
+        plan_shards(lobby().filter(connected=True), 100)
     assert len(queries) == 1
+
+
+@pytest.mark.parametrize(
+    "recipients", [lobby, lambda: WebSocketSession.objects.in_channel("lobby")]
+)
+def test_the_caller_does_the_same_queries_whatever_the_recipients(api, recipients):
+    """Enqueue cost does not grow with the set: no count, no grouping, in the caller."""
+    from django.test.utils import CaptureQueriesContext
+
+    def enqueue_queries() -> list[str]:
+        with (
+            mock.patch("ws_routes.broadcasting.publish.publish") as publish,
+            mock.patch("ws_routes.broadcasting.enqueue.celery_app"),
+            CaptureQueriesContext(connection) as queries,
+        ):
+            broadcast = recipients().send({"n": 1}, background=True)
+        publish.assert_called_once()
+        assert broadcast.total is None and broadcast.state == Broadcast.State.ENQUEUED
+        assert not BroadcastShard.objects.filter(broadcast=broadcast).exists()
+        return [q["sql"] for q in queries.captured_queries]
+
+    make_sessions(20)
+    small = enqueue_queries()
+    make_sessions(3000, prefix="more")
+    large = enqueue_queries()
+    assert len(small) == len(large) <= 3, large  # largest pk, a LIMIT 1 count, one INSERT
+    assert not any("GROUP BY" in sql for sql in large)
+    assert any("LIMIT 1" in sql and "COUNT" in sql for sql in large)
 
 
 def test_recipients_are_fixed_at_enqueue_time(api, settings):
     make_sessions(120)
-    with eager_celery() as app:
-        app.conf.task_always_eager = True
-        shards = plan_shards(lobby(), 100)
-    # Enqueue without running: publish nothing (inline threshold 0, broker mocked away).
     broadcast = _enqueue_without_running(lobby(), {"n": 1})
+    assert broadcast.total is None  # counted by the start task, on a worker
     make_sessions(5, prefix="late")  # connected after the enqueue: larger pks, not included
-    gone_since = lobby().order_by("pk")[:4]
-    WebSocketSession.objects.filter(pk__in=[s.pk for s in gone_since]).update(connected=False)
+    gone_since = [s.pk for s in lobby().order_by("pk")[:4]]
+    # Disconnected after the enqueue (as the $disconnect view marks them): recipients, gone.
+    WebSocketSession.objects.filter(pk__in=gone_since).update(
+        connected=False, disconnected_at=timezone.now()
+    )
     for shard_id in runner.start_broadcast(broadcast.pk):
         runner.run_shard(shard_id)
     broadcast.refresh_from_db()
-    assert broadcast.total == 120 == sum(s.expected for s in shards)
+    assert broadcast.total == 120
     assert (broadcast.delivered, broadcast.gone) == (116, 4)
     assert not any(r.connection_id.startswith("late") for r in api.received)
+
+
+def test_sessions_gone_before_the_enqueue_are_not_recipients(api):
+    make_sessions(30)
+    before = timezone.now() - timedelta(seconds=5)
+    gone = [s.pk for s in lobby().order_by("pk")[:10]]
+    WebSocketSession.objects.filter(pk__in=gone).update(connected=False, disconnected_at=before)
+    broadcast = _enqueue_without_running(lobby(), {"n": 1})
+    runner.run_inline(broadcast.pk)
+    broadcast.refresh_from_db()
+    assert (broadcast.total, broadcast.delivered, broadcast.gone) == (20, 20, 0)
+
+
+def test_sparse_primary_keys_still_give_shards_of_at_most_the_shard_size(api):
+    """Planning follows where recipients are, not the width of the primary key range."""
+    make_sessions(250)
+    WebSocketSession.objects.filter(pk__gt=lobby().order_by("pk")[5].pk).update(
+        channel_name="elsewhere"
+    )
+    make_sessions(1000, prefix="far", channel="elsewhere")
+    make_sessions(240, prefix="late-lobby")  # big pks, far from the first 6
+    broadcast = _enqueue_without_running(WebSocketSession.objects.filter(channel_name="lobby"), 1)
+    runner.start_broadcast(broadcast.pk)
+    broadcast.refresh_from_db()
+    shards = list(BroadcastShard.objects.filter(broadcast=broadcast).order_by("index"))
+    assert sum(s.expected for s in shards) == broadcast.total == 246
+    assert all(s.expected <= 100 for s in shards) and len(shards) == 3
+
+
+def test_a_redelivered_or_racing_start_counts_and_writes_shards_once(api, transactional_db):
+    make_sessions(450)
+    broadcast = _enqueue_without_running(lobby(), {"n": 1})
+    results, errors, barrier = [], [], threading.Barrier(3)
+
+    def start():
+        barrier.wait()
+        try:
+            results.append(runner.start_broadcast(broadcast.pk))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=start) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    shards = BroadcastShard.objects.filter(broadcast=broadcast)
+    assert shards.count() == 5 and all(
+        sorted(r) == sorted(shards.values_list("pk", flat=True)) for r in results
+    )
+    broadcast.refresh_from_db()
+    assert (broadcast.total, broadcast.shards_total, broadcast.pending_shards) == (450, 5, 5)
+    assert runner.start_broadcast(broadcast.pk) == results[0]  # once more: the same shards
+
+
+def test_cancel_before_the_start_counts_everyone_cancelled_and_start_does_nothing(api):
+    make_sessions(130)
+    broadcast = _enqueue_without_running(lobby(), {"n": 1})
+    assert broadcast.cancel() == 130
+    assert (broadcast.state, broadcast.total, broadcast.cancelled) == ("cancelled", 130, 130)
+    assert broadcast.finished_at and broadcast.accounted == broadcast.total
+    assert runner.start_broadcast(broadcast.pk) == []
+    assert not BroadcastShard.objects.filter(broadcast=broadcast).exists()
+    assert not api.received
+
+
+def test_a_start_that_keeps_raising_ends_failed_not_enqueued_forever(api, monkeypatch):
+    make_sessions(130)
+    broadcast = _enqueue_without_running(lobby(), {"n": 1})
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(runner, "plan_shards", broken)
+    with eager_celery():
+        from ws_routes.tasks import start_broadcast
+
+        start_broadcast.apply(args=(broadcast.pk,))
+    broadcast.refresh_from_db()
+    assert broadcast.state == Broadcast.State.FAILED and "database on fire" in broadcast.error
+    assert broadcast.failed == broadcast.total == 130 and broadcast.finished_at
+    assert not api.received
 
 
 def _enqueue_without_running(queryset, data):

@@ -16,7 +16,7 @@ from typing import Any
 
 from celery import shared_task
 
-from .broadcasting.publish import SHARD_TASK, START_TASK, publish
+from .broadcasting.publish import SHARD_TASK, START_TASK, BroadcastEnqueueError, publish
 from .conf import ws_setting
 
 _LATE = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True}
@@ -24,15 +24,28 @@ _LATE = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True
 
 @shared_task(name=START_TASK, bind=True, max_retries=10, **_LATE)
 def start_broadcast(self: Any, broadcast_id: int) -> int:
-    """Publish the shard tasks of a broadcast; returns how many."""
+    """Count the recipients, write the shards, publish their tasks; returns how many.
+
+    A start that raises (the database away, say) is retried; after ``max_retries`` the
+    broadcast ends ``failed`` with the error instead of staying enqueued.
+    """
     from .broadcasting import runner  # models: only once Django is set up
 
-    shard_ids = runner.start_broadcast(broadcast_id)
+    try:
+        shard_ids = runner.start_broadcast(broadcast_id)
+    except Exception as exc:
+        if self.request.is_eager or self.request.retries >= self.max_retries:
+            runner.fail_unstartable(broadcast_id, f"{type(exc).__name__}: {exc}")
+            return 0
+        raise self.retry(exc=exc, countdown=min(30, 2**self.request.retries)) from exc
     if shard_ids is None:  # not committed yet, or deleted: look again shortly, then give up
         raise self.retry(countdown=1)
     queue = ws_setting("BACKGROUND_QUEUE")
-    for shard_id in shard_ids:
-        publish(SHARD_TASK, (shard_id,), queue)
+    try:
+        for shard_id in shard_ids:
+            publish(SHARD_TASK, (shard_id,), queue)
+    except BroadcastEnqueueError as exc:  # publishing again is safe: claims are conditional
+        raise self.retry(exc=exc, countdown=min(30, 2**self.request.retries)) from exc
     return len(shard_ids)
 
 

@@ -1,11 +1,13 @@
-"""Enqueue a background broadcast: checks first, then one transaction, then one publish.
+"""Enqueue a background broadcast: checks first, then one row, then one publish.
 
 Everything that can be refused is refused before anything is written: the payload (over
-128 KiB, not JSON), the queryset (sliced, not picklable), Celery missing. Then the recipients
-are split into keyset shards (:mod:`.shards`), the ``Broadcast`` and its shards are written in
-one transaction, and a single ``start`` task is published (it publishes the shard tasks from a
-worker, so the caller does one broker round trip whatever the size). A broker that is down
-raises :class:`BroadcastEnqueueError` and the records are deleted: nothing is half-enqueued.
+128 KiB, not JSON), the queryset (sliced, not picklable), Celery missing. The caller's cost
+does not grow with the recipients: the set is fixed by the table's largest primary key and the
+enqueue instant (:mod:`.shards`), at most ``BACKGROUND_INLINE_MAX + 1`` recipients are counted
+(to run small sends here), one ``Broadcast`` row is written and a single ``start`` task is
+published. The worker that runs it counts the recipients, writes the shards and publishes one
+task per shard. A broker that is down raises :class:`BroadcastEnqueueError` and the record is
+deleted: nothing is half-enqueued.
 
 Example::
 
@@ -27,9 +29,9 @@ from ..conf import ws_settings
 from ..sending import encode_payload
 from . import publish as publishing
 from .publish import START_TASK, BroadcastEnqueueError, celery_app
-from .records import Broadcast, BroadcastShard, fail_broadcast
+from .records import Broadcast, fail_broadcast
 from .runner import run_inline
-from .shards import CannotShard, check_shardable, plan_shards
+from .shards import CannotShard, check_shard_size, check_shardable, largest_pk
 
 logger = logging.getLogger("ws_routes.background")
 
@@ -49,6 +51,7 @@ def enqueue_broadcast(
     rollback leaves nothing). Sends of at most ``BACKGROUND_INLINE_MAX`` recipients run here
     and return their finished ``Broadcast``. ``publish=False`` only writes the records (the
     caller runs the shards itself, as the ``broadcast`` command does without ``--background``).
+    Until the start task has counted them, ``total`` is None.
     """
     if not isinstance(queryset, QuerySet):
         raise TypeError(f"a background send needs a QuerySet, not {type(queryset).__name__}")
@@ -61,44 +64,35 @@ def enqueue_broadcast(
             f"this queryset cannot be handed to a worker (its query does not pickle: {exc})"
         ) from exc
     settings = ws_settings()
-    shards = plan_shards(queryset, int(settings["BACKGROUND_SHARD_SIZE"]))
-    total = sum(shard.expected for shard in shards)
-    inline = total <= int(settings["BACKGROUND_INLINE_MAX"])
+    check_shard_size(int(settings["BACKGROUND_SHARD_SIZE"]))
+    inline_max = max(0, int(settings["BACKGROUND_INLINE_MAX"]))
+    max_pk = largest_pk(queryset)
+    # Bounded: at most inline_max + 1 rows are counted, whatever the size of the set.
+    some = 0
+    if max_pk is not None:
+        connected = queryset.filter(connected=True, pk__lte=max_pk).order_by()
+        some = connected[: inline_max + 1].count()
+    inline = some <= inline_max
     if publish and not inline:
         celery_app()  # ImproperlyConfigured without Celery, before anything is written
     model = queryset.model._meta
-    with transaction.atomic():
-        broadcast = Broadcast.objects.create(
-            payload=body,
-            payload_digest=hashlib.sha256(body).hexdigest(),
-            recipients_model=model.label_lower,
-            recipients_db=queryset.db,
-            recipients_query=query_blob,
-            description=description[:255],
-            total=total,
-            shards_total=len(shards),
-            pending_shards=len(shards),
-        )
-        BroadcastShard.objects.bulk_create(
-            BroadcastShard(
-                broadcast=broadcast,
-                index=index,
-                first_pk=shard.first_pk,
-                last_pk=shard.last_pk,
-                expected=shard.expected,
-            )
-            for index, shard in enumerate(shards)
-        )
-    if shards and not publish:
+    broadcast = Broadcast.objects.create(
+        payload=body,
+        payload_digest=hashlib.sha256(body).hexdigest(),
+        recipients_model=model.label_lower,
+        recipients_db=queryset.db,
+        recipients_query=query_blob,
+        recipients_max_pk=max_pk,
+        description=description[:255],
+        total=0 if not some else None,
+        state=Broadcast.State.FINISHED if not some else Broadcast.State.ENQUEUED,
+        started_at=timezone.now() if not some else None,
+        finished_at=timezone.now() if not some else None,
+    )
+    if not some or not publish:
         return broadcast
-    if not shards or inline:
-        if shards:
-            run_inline(broadcast.pk)
-        else:
-            now = timezone.now()
-            Broadcast.objects.filter(pk=broadcast.pk).update(
-                state=Broadcast.State.FINISHED, started_at=now, finished_at=now
-            )
+    if inline:
+        run_inline(broadcast.pk)
         broadcast.refresh_from_db()
         return broadcast
     queue = settings["BACKGROUND_QUEUE"]

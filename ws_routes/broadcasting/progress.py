@@ -11,8 +11,10 @@ from .records import Broadcast
 
 def progress_line(broadcast: Broadcast, elapsed: float, width: int = 20) -> str:
     """The bar of ``broadcast`` as it was last read, ``elapsed`` seconds after it started."""
-    total = broadcast.total
     done = broadcast.accounted
+    if broadcast.total is None:
+        return f"[{'-' * width}] recipients not counted yet (the start task counts them)"
+    total = broadcast.total
     share = done / total if total else 1.0
     filled = int(share * width)
     rate = done / elapsed if elapsed > 0 else 0.0

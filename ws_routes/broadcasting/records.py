@@ -3,7 +3,8 @@ state: claim a shard, record its counts, cancel, finish. Each is one short state
 in one transaction), so any number of workers can share a broadcast.
 
 A shard is a keyset range of primary keys ``[first_pk, last_pk]`` holding ``expected``
-recipients at enqueue time. ``delivered + gone + failed + cancelled == total`` once finished.
+recipients, written by the start task when it counts the recipient set fixed at enqueue time
+(``total`` is None until then). ``delivered + gone + failed + cancelled == total`` once finished.
 
 Example::
 
@@ -20,6 +21,8 @@ from typing import Any
 from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+
+from .shards import ShardRange, recipients_at_enqueue
 
 
 class Broadcast(models.Model):
@@ -38,9 +41,13 @@ class Broadcast(models.Model):
     recipients_model = models.CharField(max_length=128)
     recipients_db = models.CharField(max_length=64, default="default")
     recipients_query = models.BinaryField()
+    # The table's largest primary key at enqueue: sessions that connect later are not recipients.
+    recipients_max_pk = models.BigIntegerField(null=True, blank=True)
     description = models.CharField(max_length=255, blank=True, default="")
     state = models.CharField(max_length=16, choices=State.choices, default=State.ENQUEUED)
-    total = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Recipients; empty until the start task counted them."
+    )
     delivered = models.PositiveIntegerField(default=0)
     gone = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
@@ -60,7 +67,8 @@ class Broadcast(models.Model):
         permissions = [("cancel_broadcast", "Can cancel a background broadcast")]
 
     def __str__(self) -> str:
-        return f"broadcast {self.pk} to {self.total} ({self.state})"
+        to = "recipients not counted yet" if self.total is None else self.total
+        return f"broadcast {self.pk} to {to} ({self.state})"
 
     @property
     def accounted(self) -> int:
@@ -81,8 +89,15 @@ class Broadcast(models.Model):
     def cancel(self) -> int:
         """Drop the shards no worker has taken yet; returns the recipients cancelled.
 
-        Shards already running finish; the broadcast ends ``cancelled`` when they have.
+        Shards already running finish; the broadcast ends ``cancelled`` when they have. Before
+        the start task counted the recipients, they are counted here, all cancelled.
         """
+        if self.total is None and self.state == self.State.ENQUEUED:
+            recipients = recipients_at_enqueue(self).count()
+            # Conditional: a start task that counted first wins, and the shards are dropped below.
+            if end_uncounted(self.pk, self.State.CANCELLED, cancelled=recipients, total=recipients):
+                self.refresh_from_db()
+                return recipients
         with transaction.atomic(using=self._state.db):
             shards = BroadcastShard.objects.select_for_update().filter(
                 broadcast_id=self.pk, state=BroadcastShard.State.PENDING
@@ -249,8 +264,77 @@ def release_shard(shard: BroadcastShard, error: str) -> None:
     ).update(state=shard.State.PENDING, lease_until=None, error=error[:2000])
 
 
+def plan_broadcast(broadcast_id: Any, shards: list[ShardRange]) -> bool:
+    """Start a broadcast with the shards its start task counted, once.
+
+    The UPDATE is conditional on the broadcast being uncounted, so a redelivered or racing
+    start task, or a cancel that came first, writes nothing (False); the shards are written
+    in the same transaction.
+    """
+    with transaction.atomic():
+        planned = Broadcast.objects.filter(
+            pk=broadcast_id, state=Broadcast.State.ENQUEUED, total__isnull=True
+        ).update(
+            state=Broadcast.State.RUNNING,
+            started_at=timezone.now(),
+            total=sum(shard.expected for shard in shards),
+            shards_total=len(shards),
+            pending_shards=len(shards),
+        )
+        if not planned:
+            return False
+        BroadcastShard.objects.bulk_create(
+            BroadcastShard(
+                broadcast_id=broadcast_id,
+                index=index,
+                first_pk=shard.first_pk,
+                last_pk=shard.last_pk,
+                expected=shard.expected,
+            )
+            for index, shard in enumerate(shards)
+        )
+        _finish_if_done(broadcast_id)  # nobody left to send to: finished now
+    return True
+
+
+def end_uncounted(
+    broadcast_id: Any,
+    state: str,
+    *,
+    total: int,
+    cancelled: int = 0,
+    failed: int = 0,
+    error: str = "",
+) -> bool:
+    """End a broadcast its start task has not counted yet (cancelled, or failed to start):
+    one conditional UPDATE, so it loses to a start task that counted first (False)."""
+    now = timezone.now()
+    ended = Broadcast.objects.filter(
+        pk=broadcast_id, state=Broadcast.State.ENQUEUED, total__isnull=True
+    ).update(
+        state=state,
+        total=total,
+        cancelled=cancelled,
+        failed=failed,
+        error=error[:2000],
+        finished_at=now,
+    )
+    return bool(ended)
+
+
 def fail_broadcast(broadcast_id: Any, error: str) -> None:
     """End a broadcast that could not be started (e.g. its recipients cannot be read)."""
+    uncounted = Broadcast.objects.filter(
+        pk=broadcast_id, state=Broadcast.State.ENQUEUED, total__isnull=True
+    ).first()
+    if uncounted is not None:
+        try:
+            recipients = recipients_at_enqueue(uncounted).count()
+        except Exception:  # the reason it could not start: nobody counted, the error kept
+            recipients = 0
+        failed = Broadcast.State.FAILED
+        if end_uncounted(broadcast_id, failed, total=recipients, failed=recipients, error=error):
+            return
     with transaction.atomic():
         pending = BroadcastShard.objects.filter(
             broadcast_id=broadcast_id,

@@ -13,7 +13,6 @@ Example::
 from __future__ import annotations
 
 import logging
-import pickle
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,9 +28,11 @@ from .records import (
     claim_shard,
     fail_broadcast,
     fail_shard,
+    plan_broadcast,
     record_shard,
     release_shard,
 )
+from .shards import plan_shards, recipients_at_enqueue
 
 logger = logging.getLogger("ws_routes.background")
 
@@ -46,14 +47,19 @@ class ShardRun:
 
 
 def start_broadcast(broadcast_id: Any) -> list[int] | None:
-    """Mark the broadcast running; the ids of its shards still to run, or None when the
-    record is not visible (yet: the enqueuing transaction may not have committed)."""
+    """Count the recipients and write the shards (once), mark the broadcast running; the ids
+    of its shards still to run, or None when the record is not visible (yet: the enqueuing
+    transaction may not have committed)."""
     broadcast = Broadcast.objects.filter(pk=broadcast_id).first()
     if broadcast is None:
         return None
     if broadcast.is_done:
         return []
-    broadcast.mark_started()
+    if broadcast.total is None:  # the grouped count runs here, on a worker, not in the caller
+        shard_size = int(ws_settings()["BACKGROUND_SHARD_SIZE"])
+        plan_broadcast(broadcast.pk, plan_shards(recipients_at_enqueue(broadcast), shard_size))
+    else:  # counted already: a redelivered start task, or a record written before 0006
+        broadcast.mark_started()
     pending = BroadcastShard.objects.filter(
         broadcast_id=broadcast_id,
         state__in=[BroadcastShard.State.PENDING, BroadcastShard.State.RUNNING],
@@ -62,12 +68,10 @@ def start_broadcast(broadcast_id: Any) -> list[int] | None:
 
 
 def shard_recipients(broadcast: Broadcast, shard: BroadcastShard) -> QuerySet:
-    """The shard's sessions: the enqueued queryset within the shard's primary key range, at
-    most the ``expected`` recipients counted at enqueue time."""
-    model = apps.get_model(broadcast.recipients_model)
-    queryset = model._default_manager.db_manager(broadcast.recipients_db).all()
-    queryset.query = pickle.loads(bytes(broadcast.recipients_query))  # noqa: S301 - our own row
-    in_range = queryset.filter(pk__gte=shard.first_pk, pk__lte=shard.last_pk, connected=True)
+    """The shard's sessions still connected: the recipients fixed at enqueue time within the
+    shard's primary key range, at most the ``expected`` recipients counted there."""
+    recipients = recipients_at_enqueue(broadcast)
+    in_range = recipients.filter(pk__gte=shard.first_pk, pk__lte=shard.last_pk, connected=True)
     return in_range.order_by("pk")[: shard.expected]
 
 

@@ -1,21 +1,26 @@
-"""Split a queryset's recipients into keyset ranges of primary keys, at enqueue time.
+"""Which sessions a background broadcast goes to, and their split into keyset ranges.
 
-One grouped query counts connected recipients per granule of ``shard_size`` consecutive
-primary keys (``pk / shard_size``), then adjacent granules are merged while a shard holds at
-most ``shard_size`` recipients (two adjacent shards hold more). The database counts:
-200,000 recipients are one query returning about 200 rows, not 200,000 primary keys.
-Sessions that connect later get
-larger primary keys than any range, so the set is fixed at enqueue time.
+The caller's enqueue fixes the recipient set in constant time, whatever its size: the largest
+primary key of the sessions' table (``recipients_max_pk``: sessions that connect later have
+larger ones) and the enqueue instant (sessions that disconnect after it are still recipients,
+counted ``gone``). Counting and splitting happen on a worker, in the start task: one grouped
+query counts the recipients per granule of ``shard_size`` consecutive primary keys
+(``pk / shard_size``), then adjacent granules are merged while a shard holds at most
+``shard_size`` recipients (two adjacent shards hold more). 200,000 recipients are one query
+returning about 200 rows, not 200,000 primary keys.
 
-Example: ``plan_shards(WebSocketSession.objects.filter(channel_name="lobby"), 1000)``.
+Example: ``plan_shards(recipients_at_enqueue(broadcast), 1000)``.
 """
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
+from typing import Any
 
+from django.apps import apps
 from django.db import models
-from django.db.models import Count, F, Max, Min, QuerySet
+from django.db.models import Count, F, Max, Min, Q, QuerySet
 
 
 @dataclass(frozen=True)
@@ -47,14 +52,33 @@ def check_shardable(queryset: QuerySet) -> None:
         )
 
 
-def plan_shards(queryset: QuerySet, shard_size: int) -> list[ShardRange]:
-    """Keyset ranges covering the connected sessions of ``queryset``, in primary key order."""
-    check_shardable(queryset)
-    if shard_size < 1:
-        raise ValueError("WS_ROUTES['BACKGROUND_SHARD_SIZE'] must be at least 1")
+def largest_pk(queryset: QuerySet) -> int | None:
+    """The largest primary key of the queryset's whole table (one index lookup), or None."""
+    table = queryset.model._base_manager.db_manager(queryset.db)
+    return table.order_by("-pk").values_list("pk", flat=True).first()
+
+
+def recipients_at_enqueue(broadcast: Any) -> QuerySet:
+    """The sessions ``broadcast`` was enqueued for: its queryset, at most its
+    ``recipients_max_pk``, connected at its ``created_at`` (still connected, or disconnected
+    since). A record without a bound (written before 0006) means the connected ones."""
+    model = apps.get_model(broadcast.recipients_model)
+    queryset = model._default_manager.db_manager(broadcast.recipients_db).all()
+    queryset.query = pickle.loads(bytes(broadcast.recipients_query))  # noqa: S301 - our own row
+    if broadcast.recipients_max_pk is None:
+        return queryset.filter(connected=True)
+    return queryset.filter(
+        Q(connected=True) | Q(disconnected_at__gte=broadcast.created_at),
+        pk__lte=broadcast.recipients_max_pk,
+    )
+
+
+def plan_shards(recipients: QuerySet, shard_size: int) -> list[ShardRange]:
+    """Keyset ranges covering ``recipients`` (already filtered), in primary key order."""
+    check_shardable(recipients)
+    check_shard_size(shard_size)
     granules = (
-        queryset.filter(connected=True)
-        .order_by()
+        recipients.order_by()
         .annotate(granule=F("pk") / shard_size)
         .values("granule")
         .annotate(n=Count("pk", distinct=True), low=Min("pk"), high=Max("pk"))
@@ -74,3 +98,8 @@ def plan_shards(queryset: QuerySet, shard_size: int) -> list[ShardRange]:
     if count:
         shards.append(ShardRange(first, last, count))
     return shards
+
+
+def check_shard_size(shard_size: int) -> None:
+    if shard_size < 1:
+        raise ValueError("WS_ROUTES['BACKGROUND_SHARD_SIZE'] must be at least 1")

@@ -59,7 +59,11 @@ class Command(BaseCommand):
                 broadcast = self._in_process(queryset, data, channel, started)
         except (TypeError, ValueError, RuntimeError) as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(f"broadcast {broadcast.pk}: {broadcast.total} recipients")
+        broadcast.refresh_from_db()  # an eager or inline run may have counted them already
+        if broadcast.total is None:
+            self.stdout.write(f"broadcast {broadcast.pk}: enqueued (a worker counts recipients)")
+        else:
+            self.stdout.write(f"broadcast {broadcast.pk}: {broadcast.total} recipients")
         if options["background"] and options["wait"]:
             while not broadcast.is_done:
                 self._show(broadcast, started)
