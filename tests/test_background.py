@@ -218,6 +218,37 @@ def test_cancel_before_the_start_counts_everyone_cancelled_and_start_does_nothin
     assert not api.received
 
 
+def test_a_cancel_racing_the_start_cancels_everyone_once(api, transactional_db):
+    make_sessions(450)
+    broadcast = _enqueue_without_running(lobby(), {"n": 1})
+    errors, barrier = [], threading.Barrier(2)
+
+    def run(action):
+        barrier.wait()
+        try:
+            action()
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    actions = [
+        lambda: runner.start_broadcast(broadcast.pk),
+        lambda: Broadcast.objects.get(pk=broadcast.pk).cancel(),
+    ]
+    threads = [threading.Thread(target=run, args=(action,)) for action in actions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    broadcast.refresh_from_db()
+    assert broadcast.state == Broadcast.State.CANCELLED and broadcast.finished_at
+    assert broadcast.total == broadcast.cancelled == broadcast.accounted == 450
+    assert not BroadcastShard.objects.filter(broadcast=broadcast).exclude(state="cancelled")
+    assert not api.received
+
+
 def test_a_start_that_keeps_raising_ends_failed_not_enqueued_forever(api, monkeypatch):
     make_sessions(130)
     broadcast = _enqueue_without_running(lobby(), {"n": 1})
@@ -406,6 +437,26 @@ def test_a_broker_that_is_down_raises_and_leaves_nothing(api, settings):
         app.set_current()
     assert not Broadcast.objects.exists() and not BroadcastShard.objects.exists()
     assert not api.received
+
+
+def test_a_broker_down_at_commit_fails_the_broadcast_with_everyone_counted(
+    api, settings, transactional_db
+):
+    from celery import Celery
+
+    from tests.celery_app import app
+
+    make_sessions(150)
+    Celery("broker_down", broker=f"redis://127.0.0.1:{closed_port()}/0", set_as_current=True)
+    try:
+        with transaction.atomic():
+            broadcast = lobby().send({"n": 1}, background=True, on_commit=True)
+    finally:
+        app.set_current()
+    broadcast.refresh_from_db()
+    assert broadcast.state == Broadcast.State.FAILED and "nothing was enqueued" in broadcast.error
+    assert broadcast.total == broadcast.failed == broadcast.accounted == 150
+    assert broadcast.finished_at and not api.received
 
 
 def test_sliced_and_combined_querysets_are_refused_clearly(api, eager):

@@ -43,6 +43,8 @@ def start_worker(api_url: str, name: str) -> subprocess.Popen:
                 "MANAGEMENT_ENDPOINT": api_url + "/{api_id}/{stage}",
                 "SEND_CONCURRENCY": 10,
                 "BACKGROUND_SHARD_LEASE_SECONDS": 3,
+                # The worker's start task counts and splits: the shard size is the worker's.
+                "BACKGROUND_SHARD_SIZE": 200,
             }
         ),
         "AWS_ACCESS_KEY_ID": "testing",
@@ -116,15 +118,15 @@ def test_worker_killed_mid_shard_is_redelivered_and_completed_by_another(api):
     survivor = None
     try:
         broadcast = WebSocketSession.objects.send({"n": 1}, background=True)
-        # Mid-shard, by count rather than by time (a loaded machine stretches time): a quarter
-        # of the first 200-recipient shard is out, which leaves it at least 0.3 s from done
-        # (10 posts in flight at 20 ms each).
+        # Mid-shard, by count rather than by time (a loaded machine stretches time): 50 posts
+        # are out and the worker holds a shard (of up to 200: 10 posts in flight at 20 ms).
         deadline = time.monotonic() + 30
-        while len(api.received) < 50:
+        running = BroadcastShard.objects.filter(broadcast=broadcast, state="running")
+        while len(api.received) < 50 or not running.exists():
             assert time.monotonic() < deadline, "no shard started"
             time.sleep(0.005)
         os.kill(victim.pid, signal.SIGKILL)
-        assert not BroadcastShard.objects.filter(broadcast=broadcast, state="done").exists()
+        assert running.exists()  # killed holding a shard
         victim.wait(timeout=10)
         survivor = start_worker(api.url, "survivor")
         wait_for(broadcast, 90)
