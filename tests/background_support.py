@@ -35,6 +35,36 @@ def make_sessions(count: int, channel: str = "lobby", prefix: str = "c", **field
         )
 
 
+def run_together(*actions: Any) -> list[Any]:
+    """Run ``actions`` in threads released at once (a barrier); their results, in order.
+    Any exception is re-raised after all have ended; each thread closes its DB connection."""
+    import threading
+
+    from django.db import connection
+
+    barrier = threading.Barrier(len(actions))
+    results: list[Any] = [None] * len(actions)
+    errors: list[BaseException] = []
+
+    def run(index: int, action: Any) -> None:
+        barrier.wait()
+        try:
+            results[index] = action()
+        except BaseException as exc:  # reported below, after every thread ended
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=item) for item in enumerate(actions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
 def redis_reachable(host: str = "127.0.0.1", port: int = 6379) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):

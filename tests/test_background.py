@@ -16,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.utils import timezone
 
-from tests.background_support import closed_port, eager_celery, make_sessions
+from tests.background_support import closed_port, eager_celery, make_sessions, run_together
 from tests.fake_management_api import FakeManagementApi
 from ws_routes.broadcasting import runner
 from ws_routes.broadcasting.enqueue import enqueue_broadcast
@@ -181,23 +181,7 @@ def test_sparse_primary_keys_still_give_shards_of_at_most_the_shard_size(api):
 def test_a_redelivered_or_racing_start_counts_and_writes_shards_once(api, transactional_db):
     make_sessions(450)
     broadcast = _enqueue_without_running(lobby(), {"n": 1})
-    results, errors, barrier = [], [], threading.Barrier(3)
-
-    def start():
-        barrier.wait()
-        try:
-            results.append(runner.start_broadcast(broadcast.pk))
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=start) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    results = run_together(*[lambda: runner.start_broadcast(broadcast.pk)] * 3)
     shards = BroadcastShard.objects.filter(broadcast=broadcast)
     assert shards.count() == 5 and all(
         sorted(r) == sorted(shards.values_list("pk", flat=True)) for r in results
@@ -221,27 +205,10 @@ def test_cancel_before_the_start_counts_everyone_cancelled_and_start_does_nothin
 def test_a_cancel_racing_the_start_cancels_everyone_once(api, transactional_db):
     make_sessions(450)
     broadcast = _enqueue_without_running(lobby(), {"n": 1})
-    errors, barrier = [], threading.Barrier(2)
-
-    def run(action):
-        barrier.wait()
-        try:
-            action()
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    actions = [
+    run_together(
         lambda: runner.start_broadcast(broadcast.pk),
         lambda: Broadcast.objects.get(pk=broadcast.pk).cancel(),
-    ]
-    threads = [threading.Thread(target=run, args=(action,)) for action in actions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    )
     broadcast.refresh_from_db()
     assert broadcast.state == Broadcast.State.CANCELLED and broadcast.finished_at
     assert broadcast.total == broadcast.cancelled == broadcast.accounted == 450

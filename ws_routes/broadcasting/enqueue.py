@@ -76,6 +76,7 @@ def enqueue_broadcast(
     if publish and not inline:
         celery_app()  # ImproperlyConfigured without Celery, before anything is written
     model = queryset.model._meta
+    nobody, now = not some, timezone.now()
     broadcast = Broadcast.objects.create(
         payload=body,
         payload_digest=hashlib.sha256(body).hexdigest(),
@@ -84,12 +85,12 @@ def enqueue_broadcast(
         recipients_query=query_blob,
         recipients_max_pk=max_pk,
         description=description[:255],
-        total=0 if not some else None,
-        state=Broadcast.State.FINISHED if not some else Broadcast.State.ENQUEUED,
-        started_at=timezone.now() if not some else None,
-        finished_at=timezone.now() if not some else None,
+        total=0 if nobody else None,
+        state=Broadcast.State.FINISHED if nobody else Broadcast.State.ENQUEUED,
+        started_at=now if nobody else None,
+        finished_at=now if nobody else None,
     )
-    if not some or not publish:
+    if nobody or not publish:
         return broadcast
     if inline:
         run_inline(broadcast.pk)

@@ -264,6 +264,13 @@ def release_shard(shard: BroadcastShard, error: str) -> None:
     ).update(state=shard.State.PENDING, lease_until=None, error=error[:2000])
 
 
+def _uncounted(broadcast_id: Any) -> models.QuerySet:
+    """The broadcast, while no start task has counted it (the condition of every first write)."""
+    return Broadcast.objects.filter(
+        pk=broadcast_id, state=Broadcast.State.ENQUEUED, total__isnull=True
+    )
+
+
 def plan_broadcast(broadcast_id: Any, shards: list[ShardRange]) -> bool:
     """Start a broadcast with the shards its start task counted, once.
 
@@ -272,9 +279,7 @@ def plan_broadcast(broadcast_id: Any, shards: list[ShardRange]) -> bool:
     in the same transaction.
     """
     with transaction.atomic():
-        planned = Broadcast.objects.filter(
-            pk=broadcast_id, state=Broadcast.State.ENQUEUED, total__isnull=True
-        ).update(
+        planned = _uncounted(broadcast_id).update(
             state=Broadcast.State.RUNNING,
             started_at=timezone.now(),
             total=sum(shard.expected for shard in shards),
@@ -309,9 +314,7 @@ def end_uncounted(
     """End a broadcast its start task has not counted yet (cancelled, or failed to start):
     one conditional UPDATE, so it loses to a start task that counted first (False)."""
     now = timezone.now()
-    ended = Broadcast.objects.filter(
-        pk=broadcast_id, state=Broadcast.State.ENQUEUED, total__isnull=True
-    ).update(
+    ended = _uncounted(broadcast_id).update(
         state=state,
         total=total,
         cancelled=cancelled,
@@ -324,9 +327,7 @@ def end_uncounted(
 
 def fail_broadcast(broadcast_id: Any, error: str) -> None:
     """End a broadcast that could not be started (e.g. its recipients cannot be read)."""
-    uncounted = Broadcast.objects.filter(
-        pk=broadcast_id, state=Broadcast.State.ENQUEUED, total__isnull=True
-    ).first()
+    uncounted = _uncounted(broadcast_id).first()
     if uncounted is not None:
         try:
             recipients = recipients_at_enqueue(uncounted).count()
