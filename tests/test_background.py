@@ -42,6 +42,9 @@ def aws_environment(monkeypatch, tmp_path):
     reset_sender()
 
 
+SHARD_SIZE = 100  # the api fixture's BACKGROUND_SHARD_SIZE
+
+
 @pytest.fixture
 def api(settings):
     with FakeManagementApi() as fake:
@@ -50,7 +53,7 @@ def api(settings):
             "MANAGEMENT_ENDPOINT": fake.url + "/{api_id}/{stage}",
             "SEND_BACKOFF_BASE_SECONDS": 0.001,
             "SEND_BACKOFF_MAX_SECONDS": 0.004,
-            "BACKGROUND_SHARD_SIZE": 100,
+            "BACKGROUND_SHARD_SIZE": SHARD_SIZE,
         }
         yield fake
 
@@ -86,15 +89,32 @@ def test_background_send_returns_a_finished_broadcast_and_counts_everyone(api, e
     assert not WebSocketSession.objects.filter(connection_id__startswith="gone-", connected=True)
 
 
+def skip_primary_keys(count: int) -> None:
+    """Move the next session's primary key on by ``count``, as on a long-lived database.
+
+    PostgreSQL's sequences do not roll back with a test's transaction, so a test there starts
+    at whatever key the tests before it reached; this makes SQLite start unaligned too.
+    """
+    make_sessions(count, prefix="skipped", channel="")
+    WebSocketSession.objects.filter(connection_id__startswith="skipped").delete()
+
+
+def assert_tightly_planned(shards, shard_size: int) -> None:
+    """What the planner promises, wherever the keys start: no shard over the size, none empty,
+    and no two neighbours that would have fitted in one (so at most about twice the minimum)."""
+    sizes = [s.expected for s in shards]
+    assert all(0 < n <= shard_size for n in sizes), sizes
+    assert all(a + b > shard_size for a, b in pairwise(sizes)), sizes
+    lows_highs = [(s.first_pk, s.last_pk) for s in shards]
+    assert all(h1 < l2 for (_, h1), (l2, _) in pairwise(lows_highs)), lows_highs
+
+
 def test_shards_are_keyset_ranges_of_about_the_shard_size(api):
     make_sessions(1050)
     WebSocketSession.objects.filter(pk__in=lobby().values("pk")[:7]).update(connected=False)
-    shards = plan_shards(lobby().filter(connected=True), 100)
+    shards = plan_shards(lobby().filter(connected=True), SHARD_SIZE)
     assert sum(s.expected for s in shards) == 1043
-    assert all(s.expected <= 100 for s in shards)
-    assert all(a.expected + b.expected > 100 for a, b in zip(shards, shards[1:], strict=False))
-    for earlier, later in zip(shards, shards[1:], strict=False):
-        assert earlier.last_pk < later.first_pk
+    assert_tightly_planned(shards, SHARD_SIZE)
 
 
 def test_planning_is_one_grouped_query_not_one_per_recipient(api, eager, settings):
@@ -163,26 +183,6 @@ def test_sessions_gone_before_the_enqueue_are_not_recipients(api):
     assert (broadcast.total, broadcast.delivered, broadcast.gone) == (20, 20, 0)
 
 
-def skip_primary_keys(count: int) -> None:
-    """Move the next session's primary key on by ``count``, as on a long-lived database.
-
-    PostgreSQL's sequences do not roll back with a test's transaction, so a test there starts
-    at whatever key the tests before it reached; this makes SQLite start unaligned too.
-    """
-    make_sessions(count, prefix="skipped", channel="")
-    WebSocketSession.objects.filter(connection_id__startswith="skipped").delete()
-
-
-def assert_tightly_planned(shards, shard_size: int) -> None:
-    """What the planner promises, wherever the keys start: no shard over the size, none empty,
-    and no two neighbours that would have fitted in one (so at most about twice the minimum)."""
-    sizes = [s.expected for s in shards]
-    assert all(0 < n <= shard_size for n in sizes), sizes
-    assert all(a + b > shard_size for a, b in pairwise(sizes)), sizes
-    lows_highs = [(s.first_pk, s.last_pk) for s in shards]
-    assert all(h1 < l2 for (_, h1), (l2, _) in pairwise(lows_highs)), lows_highs
-
-
 @pytest.mark.parametrize("skipped", [0, 37, 99])
 def test_sparse_primary_keys_still_give_shards_of_at_most_the_shard_size(api, skipped):
     """Planning follows where recipients are, not the width of the primary key range."""
@@ -198,7 +198,7 @@ def test_sparse_primary_keys_still_give_shards_of_at_most_the_shard_size(api, sk
     broadcast.refresh_from_db()
     shards = list(BroadcastShard.objects.filter(broadcast=broadcast).order_by("index"))
     assert sum(s.expected for s in shards) == broadcast.total == 246
-    assert_tightly_planned(shards, 100)
+    assert_tightly_planned(shards, SHARD_SIZE)
     # 246 recipients in shards of 100: three at best; four when the keys straddle granules.
     assert 3 <= len(shards) <= 4
 
@@ -210,13 +210,13 @@ def test_a_redelivered_or_racing_start_counts_and_writes_shards_once(
     skip_primary_keys(skipped)
     make_sessions(450)
     broadcast = _enqueue_without_running(lobby(), {"n": 1})
-    planned = len(plan_shards(lobby(), 100))  # 5 when the keys align with granules, else 6
+    planned = len(plan_shards(lobby(), SHARD_SIZE))  # 5 when the keys align with granules, else 6
     results = run_together(*[lambda: runner.start_broadcast(broadcast.pk)] * 3)
     shards = BroadcastShard.objects.filter(broadcast=broadcast)
     assert shards.count() == planned and all(
         sorted(r) == sorted(shards.values_list("pk", flat=True)) for r in results
     )
-    assert_tightly_planned(shards.order_by("index"), 100)
+    assert_tightly_planned(shards.order_by("index"), SHARD_SIZE)
     broadcast.refresh_from_db()
     assert (broadcast.total, broadcast.shards_total, broadcast.pending_shards) == (
         450,
