@@ -35,7 +35,7 @@ class BroadcastAdmin(admin.ModelAdmin):
     )
     list_filter = ("state",)
     search_fields = ("description", "payload_digest")
-    exclude = ("payload", "recipients_query")
+    exclude = ("payload",)
     actions = ("cancel_broadcasts",)
 
     @admin.display(description="progress")

@@ -1,7 +1,8 @@
 """Enqueue a background broadcast: checks first, then one row, then one publish.
 
 Everything that can be refused is refused before anything is written: the payload (over
-128 KiB, not JSON), the queryset (sliced, not picklable), Celery missing. The caller's cost
+128 KiB, not JSON), the queryset (sliced, or not describable as data: :mod:`.recipients`),
+Celery missing. The caller's cost
 does not grow with the recipients: the set is fixed by the table's largest primary key and the
 enqueue instant (:mod:`.shards`), at most ``BACKGROUND_INLINE_MAX + 1`` recipients are counted
 (to run small sends here), one ``Broadcast`` row is written and a single ``start`` task is
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import pickle
 from typing import Any
 
 from django.db import transaction
@@ -29,6 +29,7 @@ from ..conf import ws_settings
 from ..sending import encode_payload
 from . import publish as publishing
 from .publish import START_TASK, BroadcastEnqueueError, celery_app
+from .recipients import describe
 from .records import Broadcast, fail_broadcast
 from .runner import run_inline
 from .shards import CannotShard, check_shard_size, check_shardable, largest_pk
@@ -58,11 +59,9 @@ def enqueue_broadcast(
     body = encode_payload(data)  # PayloadTooLarge, TypeError: before anything is written
     check_shardable(queryset)
     try:
-        query_blob = pickle.dumps(queryset.query)
-    except Exception as exc:
-        raise CannotShard(
-            f"this queryset cannot be handed to a worker (its query does not pickle: {exc})"
-        ) from exc
+        recipients = describe(queryset)  # data a worker rebuilds, never code
+    except ValueError as exc:
+        raise CannotShard(str(exc)) from exc
     settings = ws_settings()
     check_shard_size(int(settings["BACKGROUND_SHARD_SIZE"]))
     inline_max = max(0, int(settings["BACKGROUND_INLINE_MAX"]))
@@ -82,7 +81,7 @@ def enqueue_broadcast(
         payload_digest=hashlib.sha256(body).hexdigest(),
         recipients_model=model.label_lower,
         recipients_db=queryset.db,
-        recipients_query=query_blob,
+        recipients=recipients,
         recipients_max_pk=max_pk,
         description=description[:255],
         total=0 if nobody else None,

@@ -22,6 +22,7 @@ from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from .recipients import InvalidRecipients
 from .shards import ShardRange, recipients_at_enqueue
 
 
@@ -37,10 +38,11 @@ class Broadcast(models.Model):
 
     payload = models.BinaryField(help_text="The encoded message (at most 128 KiB).")
     payload_digest = models.CharField(max_length=64, help_text="SHA-256 of the payload.")
-    # Which sessions: the model, the database and the pickled query of the queryset sent to.
+    # Which sessions: the model, the database and a JSON description of the queryset sent to
+    # (broadcasting.recipients: data that can only select sessions, validated on read).
     recipients_model = models.CharField(max_length=128)
     recipients_db = models.CharField(max_length=64, default="default")
-    recipients_query = models.BinaryField()
+    recipients = models.JSONField(default=dict)
     # The table's largest primary key at enqueue: sessions that connect later are not recipients.
     recipients_max_pk = models.BigIntegerField(null=True, blank=True)
     description = models.CharField(max_length=255, blank=True, default="")
@@ -93,7 +95,10 @@ class Broadcast(models.Model):
         the start task counted the recipients, they are counted here, all cancelled.
         """
         if self.total is None and self.state == self.State.ENQUEUED:
-            recipients = recipients_at_enqueue(self).count()
+            try:
+                recipients = recipients_at_enqueue(self).count()
+            except InvalidRecipients:  # nothing can be sent to them: nobody to count
+                recipients = 0
             # Conditional: a start task that counted first wins, and the shards are dropped below.
             if end_uncounted(self.pk, self.State.CANCELLED, cancelled=recipients, total=recipients):
                 self.refresh_from_db()

@@ -22,6 +22,7 @@ from django.db.models import QuerySet
 from .. import sending
 from ..conf import ws_settings
 from ..gateway_endpoints import GatewayEndpoints
+from .recipients import InvalidRecipients
 from .records import (
     Broadcast,
     BroadcastShard,
@@ -57,7 +58,13 @@ def start_broadcast(broadcast_id: Any) -> list[int] | None:
         return []
     if broadcast.total is None:  # the grouped count runs here, on a worker, not in the caller
         shard_size = int(ws_settings()["BACKGROUND_SHARD_SIZE"])
-        plan_broadcast(broadcast.pk, plan_shards(recipients_at_enqueue(broadcast), shard_size))
+        try:
+            recipients = recipients_at_enqueue(broadcast)
+        except InvalidRecipients as exc:  # a row that does not validate is never run
+            logger.error("broadcast %s refused: %s", broadcast.pk, exc)
+            fail_broadcast(broadcast.pk, f"invalid recipients: {exc}")
+            return []
+        plan_broadcast(broadcast.pk, plan_shards(recipients, shard_size))
     else:  # counted already: a redelivered start task, or a record written before 0006
         broadcast.mark_started()
     pending = BroadcastShard.objects.filter(
@@ -94,6 +101,11 @@ def run_shard(shard_id: int, *, transport: Any = None, endpoints: Any = None) ->
         endpoints = GatewayEndpoints(ws_settings(), gateways.using(broadcast.recipients_db))
     try:
         recipients = shard_recipients(broadcast, shard)
+    except InvalidRecipients as exc:  # changed under a running broadcast: never run it
+        logger.error("broadcast %s refused: %s", broadcast.pk, exc)
+        fail_shard(shard, f"invalid recipients: {exc}")
+        return ShardRun(failed=True)
+    try:
         result = sending.send_to_queryset(
             recipients, bytes(broadcast.payload), transport=transport, endpoints=endpoints
         )

@@ -14,13 +14,14 @@ Example: ``plan_shards(recipients_at_enqueue(broadcast), 1000)``.
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from typing import Any
 
-from django.apps import apps
+from django.conf import settings
 from django.db import models
 from django.db.models import Count, F, Max, Min, Q, QuerySet
+
+from .recipients import SESSION_MODEL, InvalidRecipients, recipients_from
 
 
 @dataclass(frozen=True)
@@ -59,12 +60,15 @@ def largest_pk(queryset: QuerySet) -> int | None:
 
 
 def recipients_at_enqueue(broadcast: Any) -> QuerySet:
-    """The sessions ``broadcast`` was enqueued for: its queryset, at most its
-    ``recipients_max_pk``, connected at its ``created_at`` (still connected, or disconnected
-    since). A record without a bound (written before 0006) means the connected ones."""
-    model = apps.get_model(broadcast.recipients_model)
-    queryset = model._default_manager.db_manager(broadcast.recipients_db).all()
-    queryset.query = pickle.loads(bytes(broadcast.recipients_query))  # noqa: S301 - our own row
+    """The sessions ``broadcast`` was enqueued for: its recipient description (validated:
+    :class:`InvalidRecipients` otherwise), at most its ``recipients_max_pk``, connected at its
+    ``created_at`` (still connected, or disconnected since). A record without a bound (written
+    before 0006) means the connected ones."""
+    if broadcast.recipients_model != SESSION_MODEL:
+        raise InvalidRecipients(f"model {broadcast.recipients_model!r} is not the sessions'")
+    if broadcast.recipients_db not in settings.DATABASES:
+        raise InvalidRecipients(f"database {broadcast.recipients_db!r} is not configured")
+    queryset = recipients_from(broadcast.recipients, broadcast.recipients_db)
     if broadcast.recipients_max_pk is None:
         return queryset.filter(connected=True)
     return queryset.filter(
