@@ -91,12 +91,12 @@ CHAT_WEBSOCKET_URL = os.environ.get(
     "CHAT_WEBSOCKET_URL", f"ws://127.0.0.1:{GATEWAY_PORT}/{DEMO_STAGE}"
 )
 # The demo never calls AWS: syncroutes and the admin's "Sync routes" reach the local gateway's
-# control plane (boto3's own AWS_ENDPOINT_URL_APIGATEWAYV2), signed with throwaway credentials.
+# control plane (boto3's own AWS_ENDPOINT_URL_APIGATEWAYV2). No credentials are set here: a
+# well-known pair would let anyone who knows it drive a runwsgateway started with these
+# settings. rundemo generates a pair per run for both servers; runwsgateway alone prints the
+# pair it generated (export it where runserver runs).
 LOCAL_CONTROL_PLANE = f"http://127.0.0.1:{GATEWAY_PORT}"
 os.environ.setdefault("AWS_ENDPOINT_URL_APIGATEWAYV2", LOCAL_CONTROL_PLANE)
-if os.environ["AWS_ENDPOINT_URL_APIGATEWAYV2"] == LOCAL_CONTROL_PLANE:
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
 
 WS_ROUTES = {
     "GATEWAY_SECRETS": [GATEWAY_SECRET],

@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 from tests.deploy_support import REGION, RecordingClient, build_router, mount_router
+from tests.e2e.support import control_plane_client
 from ws_routes.deploy import aws as deploy_aws
 from ws_routes.models import ApiGateway
 from ws_routes.routing import Router
@@ -63,9 +64,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, control_plane: Any) -> Iterator[Recordi
 
     _fake_credentials(monkeypatch)
     with mock_aws():
-        emulator = boto3.client(
-            "apigatewayv2", region_name=REGION, endpoint_url=control_plane.control_plane_endpoint
-        )
+        emulator = control_plane_client(control_plane, REGION)
         client = RecordingClient(emulator)
         client.gateway = control_plane
         client.route53 = RecordingClient(boto3.client("route53", region_name=REGION))

@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.support import run
+from tests.e2e.support import control_plane_client, run, sigv4_headers
 from ws_routes.local_gateway import LocalGateway
 from ws_routes.local_gateway.control_plane import StateFileError
 from ws_routes.local_gateway.control_plane.service_model import output_names, service_model
@@ -25,14 +24,12 @@ from ws_routes.local_gateway.control_plane.service_model import output_names, se
 RSE = "$request.body.action"
 
 
+def keys(gateway: LocalGateway) -> tuple[str, str]:
+    return gateway.management_credentials.first()
+
+
 def client_for(gateway: LocalGateway) -> Any:
-    return boto3.client(
-        "apigatewayv2",
-        endpoint_url=gateway.control_plane_endpoint,
-        region_name="eu-west-2",
-        aws_access_key_id="x",
-        aws_secret_access_key="y",
-    )
+    return control_plane_client(gateway, "eu-west-2")
 
 
 @pytest.fixture
@@ -206,8 +203,15 @@ def test_errors_are_awss_codes_and_statuses(client):
     assert len(client.get_routes(ApiId=api_id)["Items"]) == 1
 
 
-async def raw_request(url: str, method: str, body: bytes) -> tuple[int, str, dict[str, Any]]:
-    async with aiohttp.ClientSession() as http, http.request(method, url, data=body) as response:
+async def raw_request(
+    url: str, method: str, body: bytes, credentials: tuple[str, str] | None = None
+) -> tuple[int, str, dict[str, Any]]:
+    """A hand-made request, SigV4-signed by botocore's signer when ``credentials`` are given."""
+    headers = sigv4_headers(credentials, method, url, body) if credentials else {}
+    async with (
+        aiohttp.ClientSession(skip_auto_headers=["User-Agent"]) as http,
+        http.request(method, url, data=body, headers=headers) as response,
+    ):
         return response.status, response.headers.get("x-amzn-ErrorType", ""), await response.json()
 
 
@@ -231,7 +235,9 @@ def test_malformed_requests_get_a_400_and_change_nothing(gateway, client, method
         if Path(gateway.config.state_file).exists()
         else ""
     )
-    status, code, answer = run(raw_request(gateway.control_plane_endpoint + path, method, body))
+    status, code, answer = run(
+        raw_request(gateway.control_plane_endpoint + path, method, body, keys(gateway))
+    )
     assert (status, code) == (400, "BadRequestException")
     assert answer["message"]
     after = (
@@ -244,9 +250,13 @@ def test_malformed_requests_get_a_400_and_change_nothing(gateway, client, method
 
 
 def test_unknown_paths_are_404_and_other_paths_forbidden(gateway):
-    status, code, _ = run(raw_request(gateway.control_plane_endpoint + "/v2/nothing", "GET", b""))
+    status, code, _ = run(
+        raw_request(gateway.control_plane_endpoint + "/v2/nothing", "GET", b"", keys(gateway))
+    )
     assert (status, code) == (404, "NotFoundException")
-    status, _, answer = run(raw_request(gateway.control_plane_endpoint + "/nope/x", "GET", b""))
+    status, _, answer = run(
+        raw_request(gateway.control_plane_endpoint + "/nope/x", "GET", b"", keys(gateway))
+    )
     assert (status, answer) == (403, {"message": "Forbidden"})
 
 

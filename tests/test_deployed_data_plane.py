@@ -14,10 +14,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
-import boto3
 import pytest
 
-from tests.e2e.support import StubBackend, run
+from tests.e2e.support import StubBackend, control_plane_client, run
 from ws_routes.local_gateway import LocalGateway
 
 SECRET = "s" * 40
@@ -37,13 +36,7 @@ def gateway(backend: StubBackend) -> Iterator[LocalGateway]:
 
 
 def client_for(gateway: LocalGateway) -> Any:
-    return boto3.client(
-        "apigatewayv2",
-        endpoint_url=gateway.control_plane_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="y",
-    )
+    return control_plane_client(gateway)
 
 
 def build_api(gateway: LocalGateway, backend: StubBackend, routes: dict[str, bool]) -> str:

@@ -190,7 +190,9 @@ def test_the_quick_start_provisions_itself_through_the_deploy_code(settings):
 
     target = "http://127.0.0.1:8000/ws/"
     with LocalGateway(target, secret=settings.GATEWAY_SECRET) as gateway:
-        lines = provision_from_router(gateway.control_plane_endpoint, target, "local")
+        lines = provision_from_router(
+            gateway.control_plane_endpoint, target, "local", gateway.management_credentials.first()
+        )
         deployed = gateway.server.control_plane.deployment("local")
     assert "+ route echo" in lines and "+ route response echo $default" in lines
     assert deployed is not None

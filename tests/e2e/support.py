@@ -254,3 +254,29 @@ class RawWebSocket:
         self.writer.close()
         with contextlib.suppress(ConnectionError, OSError):
             await self.writer.wait_closed()
+
+
+def control_plane_client(gateway: Any, region: str = "us-east-1") -> Any:
+    """A plain boto3 ``apigatewayv2`` client for ``gateway``'s control plane, signing with the
+    credentials it accepts (the control plane refuses unsigned requests, issue 19)."""
+    key_id, secret_key = gateway.management_credentials.first()
+    return boto3.client(
+        "apigatewayv2",
+        endpoint_url=gateway.control_plane_endpoint,
+        region_name=region,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret_key,
+    )
+
+
+def sigv4_headers(
+    credentials: tuple[str, str], method: str, url: str, body: bytes, service: str = "apigateway"
+) -> dict[str, str]:
+    """The headers botocore's own SigV4 signer adds to a raw request (for hand-made ones)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method=method, url=url, data=body)
+    SigV4Auth(Credentials(*credentials), service, "us-east-1").add_auth(request)
+    return dict(request.headers.items())

@@ -15,11 +15,10 @@ from io import StringIO
 from typing import Any
 
 import aiohttp
-import boto3
 import pytest
 from django.core.management import call_command
 
-from tests.e2e.support import StubBackend, run
+from tests.e2e.support import StubBackend, control_plane_client, run
 from ws_routes.contract import CONTEXT_HEADERS, SECRET_HEADER
 from ws_routes.deploy import aws as deploy_aws
 from ws_routes.local_gateway import LocalGateway
@@ -33,14 +32,12 @@ NEW_SECRET = "rotated-gateway-secret-0123456789-abcdefghijklmn"
 
 @pytest.fixture
 def gateway(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalGateway]:
+    # The library signs with the environment's pair; the gateway accepts the same pair.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-2")
     with LocalGateway() as local:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "eu-west-2",
-            "AWS_ENDPOINT_URL_APIGATEWAYV2": local.control_plane_endpoint,
-        }.items():
-            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("AWS_ENDPOINT_URL_APIGATEWAYV2", local.control_plane_endpoint)
         deploy_aws._cached_client.cache_clear()  # clients read the endpoint when created
         yield local
     deploy_aws._cached_client.cache_clear()
@@ -64,13 +61,7 @@ def sync() -> str:
 
 
 def control_plane(gateway: LocalGateway) -> Any:
-    return boto3.client(
-        "apigatewayv2",
-        endpoint_url=gateway.control_plane_endpoint,
-        region_name="eu-west-2",
-        aws_access_key_id="x",
-        aws_secret_access_key="y",
-    )
+    return control_plane_client(gateway, "eu-west-2")
 
 
 @asynccontextmanager

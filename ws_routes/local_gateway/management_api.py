@@ -16,6 +16,7 @@ from aiohttp import web
 from .config import GatewayConfig
 from .connections import ClientBufferFull, ConnectionGone, ConnectionRegistry
 from .management_auth import ManagementCredentials
+from .request_guard import is_browser_request
 from .sigv4 import SignatureError, verify_sigv4
 from .streams import read_at_most
 
@@ -66,8 +67,8 @@ class ManagementApi:
 
     async def handle(self, request: web.Request, raw_id: str) -> web.StreamResponse:
         """``raw_id`` is the path segment after ``/@connections/``, still percent-encoded."""
-        if "Origin" in request.headers:
-            # SDKs never send Origin; browsers always do on cross-origin POST/DELETE.
+        if is_browser_request(request.headers):
+            # SDKs never send Origin or Sec-Fetch-*; browsers do on cross-origin POST/DELETE.
             return aws_error(
                 403, "ForbiddenException", "Browser requests (with Origin) are refused."
             )

@@ -7,7 +7,7 @@ database is left as it was: the deployment lives in the gateway, not in Django).
 
 Example::
 
-    lines = provision_from_router("http://127.0.0.1:8001", "http://127.0.0.1:8000/ws/", "local")
+    lines = provision_from_router(endpoint, "http://127.0.0.1:8000/ws/", "local", key_pair)
 """
 
 from __future__ import annotations
@@ -15,22 +15,24 @@ from __future__ import annotations
 from typing import Any
 
 #: Credentials a client signs with locally; the control plane does not check them.
-LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 
 
 class _RolledBack(Exception):
     """Raised inside the transaction so that nothing of the provisioning row is kept."""
 
 
-def local_client(control_plane_endpoint: str) -> Any:
-    """A plain boto3 ``apigatewayv2`` client for this gateway's control plane."""
+def local_client(control_plane_endpoint: str, credentials: tuple[str, str]) -> Any:
+    """A plain boto3 ``apigatewayv2`` client for this gateway's control plane, signing with
+    ``credentials`` (access key id, secret key): the pair the gateway accepts."""
     import boto3
 
+    key_id, secret_key = credentials
     return boto3.client(
         "apigatewayv2",
         endpoint_url=control_plane_endpoint,
         region_name="us-east-1",
-        **LOCAL_CREDENTIALS,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret_key,
     )
 
 
@@ -38,6 +40,7 @@ def provision_from_router(
     control_plane_endpoint: str,
     target: str,
     stage: str,
+    credentials: tuple[str, str],
     *,
     api_name: str = "runwsgateway-quick-start",
 ) -> list[str]:
@@ -53,7 +56,7 @@ def provision_from_router(
     from ..models import ApiGateway
 
     lines: list[str] = []
-    client = local_client(control_plane_endpoint)
+    client = local_client(control_plane_endpoint, credentials)
     try:
         with transaction.atomic():
             gateway = ApiGateway.objects.create(

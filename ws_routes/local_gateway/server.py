@@ -29,6 +29,7 @@ from .control_plane import CONTROL_PLANE_PREFIX, ControlPlane
 from .integration import Integration
 from .management_api import CONNECTIONS_PATH, ManagementApi
 from .management_auth import ManagementCredentials, resolve_management_credentials
+from .request_guard import ControlPlaneGuard
 from .stages import StageResolver
 from .websocket import GOING_AWAY, WebSocketEndpoint
 
@@ -63,6 +64,9 @@ class GatewayServer:
         #: What ``@connections`` requests must be signed with (see ``management_auth``).
         self.management_credentials: ManagementCredentials = resolve_management_credentials(
             config.management_credentials, config.host, os.environ
+        )
+        self.control_plane.guard = ControlPlaneGuard(
+            self.management_credentials, config.host, lambda: self.port
         )
         self.registry = ConnectionRegistry()
         self.port: int | None = None

@@ -49,6 +49,9 @@ class ControlPlane:
     def __init__(self, state: ControlPlaneState, api_endpoint: Callable[[], str]) -> None:
         self.state = state
         self.operations = Operations(state, api_endpoint)
+        # Who may call (request_guard.ControlPlaneGuard: SigV4, own Host, no browser); the
+        # server installs it. None answers anyone: only for code that holds the object itself.
+        self.guard: Any = None
 
     @classmethod
     def from_file(cls, path: Path | str | None, api_endpoint: Callable[[], str]) -> ControlPlane:
@@ -68,6 +71,13 @@ class ControlPlane:
             return error_response(ApiError("InternalServerError", "Internal server error", 500))
 
     async def _handle(self, request: web.Request) -> web.Response:
+        raw = await request.content.read(MAX_BODY_BYTES + 1)
+        if len(raw) > MAX_BODY_BYTES:
+            raise BadRequest("Request body too large")
+        if self.guard is not None:
+            refusal: web.Response | None = await self.guard.refuse(request, raw)
+            if refusal is not None:
+                return refusal
         path = request.raw_path.partition("?")[0]
         found = find_operation(request.method, path)
         if found is None:
@@ -75,9 +85,6 @@ class ControlPlane:
         operation, raw_params = found
         params = {name: unquote(value) for name, value in raw_params.items()}
         query = {name: request.query.getone(name) for name in request.query}
-        raw = await request.content.read(MAX_BODY_BYTES + 1)
-        if len(raw) > MAX_BODY_BYTES:
-            raise BadRequest("Request body too large")
         body = _parse_body(raw)
         status, answer = self.operations.run(operation, params, query, body)
         headers = {"x-amzn-RequestId": str(uuid.uuid4())}

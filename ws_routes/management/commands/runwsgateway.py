@@ -217,7 +217,11 @@ class Command(BaseCommand):
         assert config.target is not None
         try:
             lines = await asyncio.to_thread(
-                provision_from_router, server.control_plane_endpoint, config.target, config.stage
+                provision_from_router,
+                server.control_plane_endpoint,
+                config.target,
+                config.stage,
+                server.management_credentials.first(),
             )
         except Exception as error:  # configuration or database: the static stage still answers
             self.stderr.write(

@@ -142,6 +142,11 @@ class Command(BaseCommand):
                 **RESET_FIELDS,
             },
         )
+        # syncroutes runs here: it signs with this run's pair too (no well-known credentials).
+        for name in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE"):
+            os.environ.pop(name, None)
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            os.environ[name] = self.environment[name]
         out = io.StringIO()
         call_command("syncroutes", "--gateway", DEMO_GATEWAY_NAME, stdout=out)
         self.stdout.write(out.getvalue())

@@ -1,0 +1,104 @@
+"""Who may reach the local gateway's control plane: SigV4 holders on its own address, no page.
+
+The control plane can read every integration (with the gateway secret in its request
+parameters, as AWS returns them) and point the integration at any server, so a web page the
+developer visits must not reach it: DNS rebinding (a foreign ``Host``) and cross-site
+``text/plain`` POSTs (no preflight) are refused, and every request must be signed with the
+credentials ``@connections`` accepts (``management_auth``).
+
+Example: ``refusal = ControlPlaneGuard(credentials, "127.0.0.1", lambda: 8001).refuse(request)``
+(``None``: let it through).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from collections.abc import Callable, Mapping
+
+from aiohttp import web
+
+from .management_auth import ManagementCredentials, is_loopback
+from .sigv4 import SignatureError, verify_sigv4
+
+#: Headers every browser adds to a page's requests and no SDK sends (Fetch Metadata).
+BROWSER_HEADERS = ("Origin", "Sec-Fetch-Site", "Sec-Fetch-Mode", "Sec-Fetch-Dest", "Sec-Fetch-User")
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
+# AWS's common error codes for unsigned and badly signed requests (CommonErrors, e.g.
+# https://docs.aws.amazon.com/apigateway/latest/api/CommonErrors.html); which one each
+# apigatewayv2 case returns exactly is unknown, the status (403) is what SDKs act on.
+_SIGNATURE_CODES = {
+    "Missing Authentication Token": "MissingAuthenticationTokenException",
+    "The security token included in the request is invalid.": "UnrecognizedClientException",
+}
+
+
+def is_browser_request(headers: Mapping[str, str]) -> bool:
+    return any(name in headers for name in BROWSER_HEADERS)
+
+
+def host_is_ours(host_header: str, listen_host: str, port: int) -> bool:
+    """Whether ``Host`` names the address and port the gateway listens on.
+
+    A loopback or wildcard bind also answers to ``localhost``/127.0.0.1/[::1]; a wildcard bind
+    to any IP literal (a LAN address), never to a name a page's DNS could rebind.
+    """
+    name, colon, port_text = host_header.rpartition(":")
+    if not colon or not port_text.isdigit() or int(port_text) != port:
+        return False
+    name = name.lower()
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    if name == listen_host.lower().strip("[]"):
+        return True
+    if (listen_host in WILDCARD_HOSTS or is_loopback(listen_host)) and name in LOOPBACK_NAMES:
+        return True
+    if listen_host in WILDCARD_HOSTS:
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return False
+        return True
+    return False
+
+
+def _forbidden(code: str, message: str) -> web.Response:
+    return web.json_response(
+        {"message": message},
+        status=403,
+        headers={"x-amzn-ErrorType": code, "x-amzn-RequestId": str(uuid.uuid4())},
+    )
+
+
+class ControlPlaneGuard:
+    """Checks one control-plane request before anything reads its body's meaning."""
+
+    def __init__(
+        self, credentials: ManagementCredentials, listen_host: str, port: Callable[[], int | None]
+    ) -> None:
+        self.credentials = credentials
+        self.listen_host = listen_host
+        self.port = port
+
+    async def refuse(self, request: web.Request, body: bytes) -> web.Response | None:
+        """A 403 for a browser, a foreign ``Host`` or a bad signature; ``None`` otherwise."""
+        if is_browser_request(request.headers):
+            return _forbidden("ForbiddenException", "Browser requests are refused.")
+        port = self.port()
+        if port is None or not host_is_ours(
+            request.headers.get("Host", ""), self.listen_host, port
+        ):
+            return _forbidden("ForbiddenException", "Host is not this gateway's address.")
+        try:
+            verify_sigv4(
+                method=request.method,
+                raw_path=request.raw_path,
+                headers=request.headers,
+                body=body,
+                credentials=self.credentials.keys,
+            )
+        except SignatureError as error:
+            code = _SIGNATURE_CODES.get(str(error), "InvalidSignatureException")
+            return _forbidden(code, str(error))
+        return None
