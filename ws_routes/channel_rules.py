@@ -213,10 +213,41 @@ _REGISTRIES: weakref.WeakValueDictionary[int, ChannelRegistry] = weakref.WeakVal
 _ORDER = itertools.count()
 
 
+def is_catch_all(rule: ChannelRule) -> bool:
+    """A pattern that is one placeholder (``"{channel}"``: the reference-compatible view's)."""
+    return len(rule.placeholders) == 1 and rule.pattern == "{" + rule.placeholders[0] + "}"
+
+
+def match_channel_globally(
+    name: Any, own_rules: tuple[ChannelRule, ...] | None = ()
+) -> tuple[ChannelRule, Mapping[str, str]] | None:
+    """The one rule that judges ``name``, whichever router or view a socket came through.
+
+    Delivery is global (a push to a channel reaches every subscriber), so authorisation is
+    too: the first specific rule across all routers in creation order, then the built-in
+    ``user:{user_id}``, then the catch-all patterns (``"{channel}"``) of ``own_rules`` (the
+    socket's router: a catch-all speaks for its own view only, never admits a name another
+    rule guards, and never makes a name "registered" for other routers). ``own_rules=None``:
+    every router's catch-alls (what a send, which has no socket, looks up).
+    """
+    if not isinstance(name, str):
+        return None
+    registries = [registry for _, registry in sorted(_REGISTRIES.items())]
+    rules = [rule for registry in registries for rule in registry.rules]
+    catch_alls = rules if own_rules is None else own_rules
+    ordered = [
+        *(rule for rule in rules if not is_catch_all(rule)),
+        USER_CHANNEL_RULE,
+        *(rule for rule in catch_alls if is_catch_all(rule)),
+    ]
+    for rule in ordered:
+        values = rule.match(name)
+        if values is not None:
+            return rule, values
+    return None
+
+
 def find_channel_rule(name: str) -> ChannelRule | None:
-    """The first rule for ``name`` across all routers, ``user:{user_id}`` last; else ``None``."""
-    for _, registry in sorted(_REGISTRIES.items()):
-        for rule in registry.rules:
-            if rule.match(name) is not None:
-                return rule
-    return USER_CHANNEL_RULE if USER_CHANNEL_RULE.match(name) is not None else None
+    """The rule for ``name`` (:func:`match_channel_globally`), else ``None``."""
+    found = match_channel_globally(name, None)
+    return None if found is None else found[0]

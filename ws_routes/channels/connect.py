@@ -6,7 +6,11 @@
 
 from __future__ import annotations
 
+import copy
+import inspect
 from typing import Any
+
+from asgiref.sync import async_to_sync
 
 from ..conf import ws_setting
 from ..errors import WsError
@@ -29,6 +33,29 @@ def authorise_connect_channel(router: Router, request: Any, channel: str) -> Non
         if "status" not in vars(error) or error.status == 400:
             raise WsError(error.code, error.message, error.details, status=403) from None
         raise
+
+
+def run_connect_hooks_for(router: Router, request: Any, channel: str) -> None:
+    """``channel.subscribe`` passes the gates ``?channel=`` passes on connect: the router's
+    ``on_connect`` hooks run with ``request.websocket_session`` a copy whose ``channel_name``
+    is the channel asked for; ``False`` refuses (403 ``channel_forbidden``), a ``WsError``
+    keeps its own code. So a channel a hook refuses at connect cannot be joined after it."""
+    session = request.websocket_session
+    asking = copy.copy(session)
+    asking.channel_name = channel
+    request.websocket_session = asking
+    try:
+        for hook in router.connect_hooks:
+            call = async_to_sync(hook) if inspect.iscoroutinefunction(hook) else hook
+            if call(request) is False:
+                raise WsError(
+                    "channel_forbidden",
+                    "You may not join this channel",
+                    {"channel": channel},
+                    status=403,
+                )
+    finally:
+        request.websocket_session = session
 
 
 def subscribe_connected(session: Any) -> None:

@@ -15,6 +15,7 @@ from ..errors import WsError
 from ..routing import Router
 from . import history
 from .authorise import authorise_join, checked_channel_name
+from .connect import run_connect_hooks_for
 from .membership import join, leave
 from .presence import members
 
@@ -55,6 +56,7 @@ def enable_channel_routes(router: Router, prefix: str = "channel.") -> None:
             history.check_since(since)  # bad input is refused before anything is written
         rule = authorise_join(router, request, body["channel"])
         name = body["channel"]
+        run_connect_hooks_for(router, request, name)
         if since is not None and (rule is None or not rule.history):
             raise WsError("no_history", "This channel keeps no history", {"channel": name})
         if since is not None and since > (newest := history.last_seq(name)):

@@ -40,6 +40,7 @@ from django.http import (
     JsonResponse,
 )
 
+from ..channels.authorise import authorise_guarded
 from ..conf import ws_setting
 from ..contract import CONNECT, DISCONNECT, EVENT_HEADER, meta_key
 from ..errors import RouteConfigurationError, WsError
@@ -355,6 +356,10 @@ class WebSocketView:
         if not self._is_valid_channel_name(channel_name):
             return HttpResponseBadRequest("Invalid channel")
         channel = str(channel_name)  # checked above: a str of the allowed shape
+        try:  # a name another router's rule guards is judged by that rule, as on connect
+            authorise_guarded(request, channel)
+        except WsError:
+            return self.permission_denied(request, *args, **kwargs)
         if not self.can_join_channel(request, channel):
             return self.permission_denied(request, *args, **kwargs)
         move_to_channel(self.websocket_session, channel)
