@@ -67,7 +67,9 @@ def test_a_router_allowing_unregistered_names_cannot_join_another_routers_guarde
         reply = conn.send("channel.subscribe", {"channel": "croom:closed"}, id="s")
         assert reply.error["code"] == "channel_forbidden"
         # A name no rule of any router matches is still admitted by the setting.
-        assert conn.send("channel.subscribe", {"channel": "nobody-guards-this"}, id="t").error is None
+        assert (
+            conn.send("channel.subscribe", {"channel": "nobody-guards-this"}, id="t").error is None
+        )
         assert channels_of(conn.connection_id) == ["nobody-guards-this"]
         # The user channel of someone else, whichever router.
         reply = conn.send("channel.subscribe", {"channel": "user:999999"}, id="u")

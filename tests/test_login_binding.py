@@ -15,7 +15,7 @@ import pytest
 
 from tests.fake_management_api import FakeManagementApi
 from ws_routes.login_signals import disconnect_user_sockets
-from ws_routes.models import ConnectToken, WebSocketSession
+from ws_routes.models import ConnectToken, Subscription, WebSocketSession
 from ws_routes.sending import reset_sender
 
 pytestmark = pytest.mark.django_db
@@ -161,3 +161,101 @@ def test_logout_of_an_anonymous_request_does_nothing(client, django_capture_on_c
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         client.logout()
     assert callbacks == []
+
+
+# -- issue 19 item 4: the binding holds in the database, and delivery follows it -----------------
+
+
+def test_logout_voids_the_users_unused_connect_tokens(gateway, alice, bob):
+    raw = ConnectToken.mint(alice)
+    kept = ConnectToken.mint(bob)
+    gateway.client.force_login(alice)
+    gateway.client.logout()
+    assert gateway.connect(query=f"token={raw}").status_code == 401
+    assert gateway.connect(query=f"token={kept}").status_code == 200
+
+
+def test_with_the_management_api_down_the_socket_is_anonymous_after_logout(
+    gateway, cookie_conn, alice, settings, django_capture_on_commit_callbacks
+):
+    settings.WS_ROUTES = {
+        **settings.WS_ROUTES,
+        "MANAGEMENT_ENDPOINT": "http://127.0.0.1:9/{api_id}/{stage}",  # refused: AWS is down
+        "SEND_TIMEOUT_SECONDS": 0.5,
+        "SEND_MAX_RETRIES": 0,
+    }
+    gateway.client.cookies.clear()  # the gateway's posts carry no cookie
+    assert reply(gateway.message(cookie_conn, {"action": "echo"}))["data"]["user"] == "alice"
+    gateway.client.force_login(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        gateway.client.logout()
+    gateway.client.cookies.clear()
+    session = WebSocketSession.objects.get(connection_id=cookie_conn)
+    assert session.connected and session.user_id is None and session.login_binding == ""
+    assert reply(gateway.message(cookie_conn, {"action": "echo"}))["data"]["user"] is None
+    refused = gateway.message(cookie_conn, {"action": "chat.send", "text": "hi", "id": 1})
+    assert refused.status_code == 401
+
+
+def test_logout_unbinds_in_one_update(gateway, alice, django_assert_max_num_queries):
+    from django.contrib.auth.signals import user_logged_out
+    from django.test import RequestFactory
+
+    gateway.client.force_login(alice)
+    for _ in range(3):
+        gateway.connect()
+    request = RequestFactory().get("/")
+    # token delete, open sockets select, one UPDATE, user:{id} subscriptions delete
+    with django_assert_max_num_queries(4):
+        user_logged_out.send(sender=type(alice), request=request, user=alice)
+    assert not WebSocketSession.objects.filter(user=alice).exists()
+
+
+def break_binding_by_password(user):
+    user.set_password("changed-password")
+    user.save()
+
+
+def break_binding_by_deactivation(user):
+    user.is_active = False
+    user.save()
+
+
+def break_binding_by_logout(user):
+    from django.contrib.auth.signals import user_logged_out
+    from django.test import RequestFactory
+
+    user_logged_out.send(sender=type(user), request=RequestFactory().get("/"), user=user)
+
+
+@pytest.mark.parametrize(
+    "break_binding",
+    [break_binding_by_password, break_binding_by_deactivation, break_binding_by_logout],
+)
+def test_delivery_to_the_user_stops_reaching_a_socket_whose_binding_broke(
+    gateway, alice, bob, management_api, break_binding, django_capture_on_commit_callbacks
+):
+    """Even when the DELETE never happens (AWS down: its on-commit call is not run here)."""
+    from tests import channel_fixtures  # noqa: F401 - croom:{name}, a presence channel
+    from ws_routes.channels import Channel, send_to_user, user_channel
+    from ws_routes.channels.presence import members
+
+    gateway.client.force_login(alice)
+    alices = gateway.connect(query=f"channel={user_channel(alice)}").connection_id
+    Subscription.objects.create(
+        session=WebSocketSession.objects.get(connection_id=alices), channel="croom:k", slot=1
+    )
+    gateway.client.force_login(bob)
+    bobs = gateway.connect(query="channel=croom:k").connection_id
+    assert sorted(m["username"] for m in members("croom:k")) == ["alice", "bob"]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert send_to_user(alice, {"n": 1}).delivered == 1
+    with django_capture_on_commit_callbacks(execute=False):  # the DELETE never runs
+        break_binding(alice)
+    management_api.received.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert send_to_user(alice, {"n": 2}).total == 0
+        assert Channel(user_channel(alice)).send({"n": 3}).total == 0
+    assert not [r for r in management_api.received if r.connection_id == alices]
+    assert [m["username"] for m in members("croom:k")] == ["bob"]
+    assert WebSocketSession.objects.filter(connection_id=bobs, user=bob).exists()

@@ -1,10 +1,14 @@
-"""Sockets follow their login: a logout or a password change closes the user's open sockets.
+"""Sockets follow their login: a logout, a password change or a deactivation unbinds the
+user's open sockets at once, then closes them.
 
-Connected in ``WsRoutesConfig.ready``. A message already stops acting as the user once the
-password changed (``security.bound_user``); closing the sockets through the management API also
-ends them for the client, and a logout (which does not change the hash) is covered only here.
+Connected in ``WsRoutesConfig.ready``. Unbinding is one UPDATE in the caller's transaction
+(``user`` NULL, ``login_binding`` empty) plus the removal of their ``user:{id}``
+subscriptions: from then on a message on such a socket is anonymous and no delivery to the
+user (``send_to_user``, ``user:{id}``, channel members, presence) treats it as the user,
+whatever the management API answers. The ``DELETE @connections`` that also ends them for the
+client runs after the commit, and may fail without undoing the unbinding.
 
-Example: ``disconnect_user_sockets(user)`` after banning someone.
+Example: ``unbind_user_sockets(user)`` after banning someone with a bulk ``update()``.
 """
 
 from __future__ import annotations
@@ -38,27 +42,62 @@ def disconnect_user_sockets(user: Any) -> int:
         return 0
 
 
-def _after_commit(user: Any) -> None:
-    transaction.on_commit(lambda: disconnect_user_sockets(user))
+def unbind_user_sockets(user: Any) -> int:
+    """Make every open socket of ``user`` anonymous now, then close them after the commit.
+
+    Returns how many were unbound. The unbinding is in the database (one UPDATE, and one
+    DELETE of their ``user:{id}`` subscriptions), so it holds if the management API is down;
+    the closing is best effort (:func:`disconnect_user_sockets`' logging).
+    """
+    from .channel_rules import user_channel
+    from .models import Subscription
+
+    open_sockets = WebSocketSession.objects.filter(user_id=user.pk, connected=True)
+    connection_ids = list(open_sockets.values_list("connection_id", flat=True))
+    if not connection_ids:
+        return 0
+    unbound = WebSocketSession.objects.filter(connection_id__in=connection_ids).update(
+        user=None, login_binding=""
+    )
+    Subscription.objects.filter(
+        session__connection_id__in=connection_ids, channel=user_channel(user)
+    ).delete()
+
+    def close() -> None:
+        from .sending import disconnect_sessions
+
+        try:
+            disconnect_sessions(WebSocketSession.objects.filter(connection_id__in=connection_ids))
+        except Exception:
+            logger.exception("Could not disconnect the sockets of user %s", user.pk)
+
+    transaction.on_commit(close)
+    return unbound
 
 
 def on_user_logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
-    """``user_logged_out``: the user's sockets close with the login."""
+    """``user_logged_out``: the user's unused connect tokens and sockets end with the login."""
     if user is not None and getattr(user, "pk", None) is not None:
-        _after_commit(user)
+        ConnectToken.objects.filter(user_id=user.pk).delete()
+        unbind_user_sockets(user)
 
 
 def on_user_saved(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
-    """A saved user whose password was just set (``set_password`` then ``save``): unbind.
+    """A saved user whose password was just set (``set_password`` then ``save``), or who is
+    inactive: unbind.
 
     ``AbstractBaseUser`` keeps the new raw password in ``_password`` until ``save()`` has run
     (that is how it calls ``password_validation.password_changed``), so this sees exactly the
     saves that change the password. Unused connect tokens of the user die with the old login.
+    An inactive user's save costs one indexed SELECT when no socket is open.
     """
-    if created or getattr(instance, "_password", None) is None:
+    if created:
+        return
+    password_changed = getattr(instance, "_password", None) is not None
+    if not password_changed and getattr(instance, "is_active", True):
         return
     ConnectToken.objects.filter(user=instance).delete()
-    _after_commit(instance)
+    unbind_user_sockets(instance)
 
 
 def connect_login_signals() -> None:
