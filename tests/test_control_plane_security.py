@@ -211,3 +211,118 @@ def test_the_example_settings_put_no_credentials_in_the_environment():
 
 def test_the_control_plane_endpoint_host_is_the_listen_address(gateway):
     assert urlsplit(gateway.control_plane_endpoint).hostname == "127.0.0.1"
+
+
+# -- item 7: a model's $ref never fetches, reads a file or stops the gateway ----------------------
+
+
+class Listener:
+    """A loopback port that records whether anything connected to it."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.hits = 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.running = True
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while self.running:
+            try:
+                connection, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.hits += 1
+            connection.close()
+
+    def close(self) -> None:
+        self.running = False
+        self.thread.join()
+        self.sock.close()
+
+
+@pytest.fixture
+def listener():
+    listening = Listener()
+    yield listening
+    listening.close()
+
+
+def hostile_refs(port):
+    return [
+        f"http://127.0.0.1:{port}/schema.json",
+        f"http://127.0.0.1:{port}/schema.json#/definitions/x",
+        "file:///etc/passwd",
+        "/etc/passwd",
+        "other-model.json",
+        "https://apigateway.amazonaws.com/restapis/abc/models/Other",
+        5,
+        None,
+    ]
+
+
+def test_create_and_update_model_refuse_a_ref_that_leaves_the_model(gateway, listener):
+    client = control_plane_client(gateway)
+    api = client.create_api(
+        Name="chat", ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action"
+    )
+    good = client.create_model(
+        ApiId=api["ApiId"],
+        Name="Good",
+        Schema=json.dumps(
+            {
+                "definitions": {"n": {"type": "integer"}},
+                "properties": {"n": {"$ref": "#/definitions/n"}},
+            }
+        ),
+    )
+    for ref in hostile_refs(listener.port):
+        for schema in ({"$ref": ref}, {"properties": {"a": {"items": [{"$ref": ref}]}}}):
+            with pytest.raises(botocore.exceptions.ClientError, match="BadRequest"):
+                client.create_model(ApiId=api["ApiId"], Name="Evil", Schema=json.dumps(schema))
+            with pytest.raises(botocore.exceptions.ClientError, match="BadRequest"):
+                client.update_model(
+                    ApiId=api["ApiId"], ModelId=good["ModelId"], Schema=json.dumps(schema)
+                )
+    assert listener.hits == 0
+    names = [m["Name"] for m in client.get_models(ApiId=api["ApiId"])["Items"]]
+    assert names == ["Good"]
+
+
+def test_a_stored_model_with_a_remote_or_looping_ref_is_inert(listener, tmp_path):
+    """A state file written by hand can carry what create-model refuses: never fetched."""
+    from ws_routes.local_gateway.deployed import DeployedStage
+
+    schemas = {
+        "Remote": {"$ref": f"http://127.0.0.1:{listener.port}/x.json"},
+        "File": {"properties": {"n": {"$ref": f"file://{tmp_path}/secret.json"}}},
+        "Loop": {"$ref": "#"},
+    }
+    (tmp_path / "secret.json").write_text('{"type": "string"}')
+    snapshot = {
+        "api": {"routeSelectionExpression": "$request.body.action"},
+        "routes": {
+            name: {
+                "routeId": name,
+                "routeKey": name.lower(),
+                "requestModels": {"$default": name},
+                "modelSelectionExpression": "$default",
+                "target": "integrations/i",
+            }
+            for name in schemas
+        },
+        "integrations": {"i": {}},
+        "models": {n: {"name": n, "schema": json.dumps(s)} for n, s in schemas.items()},
+        "routeResponses": {},
+    }
+    stage = DeployedStage("api", "prod", snapshot)
+    for name in schemas:
+        assert stage.body_refused(name.lower(), '{"n": 1}') is True, name
+    assert listener.hits == 0

@@ -25,6 +25,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from jsonschema import Draft4Validator
 from multidict import CIMultiDict
+from referencing import Registry, Resource
+from referencing.exceptions import NoSuchResource, Unresolvable
 
 from .integration import (
     CONNECT,
@@ -34,6 +36,14 @@ from .integration import (
     forward_handshake_headers,
 )
 from .route_selection import DEFAULT_ROUTE
+
+
+def _never_retrieve(uri: str) -> Resource[Any]:
+    """A model's ``$ref`` to a URL or a file is never fetched (a state file may carry one)."""
+    raise NoSuchResource(ref=uri)  # type: ignore[call-arg]
+
+
+NOTHING_TO_RETRIEVE: Registry[Any] = Registry(retrieve=_never_retrieve)  # type: ignore[call-arg]
 
 logger = logging.getLogger("ws_routes.local_gateway")
 
@@ -85,7 +95,9 @@ class DeployedStage:
         self._schemas: dict[str, Draft4Validator] = {}
         for model in snapshot["models"].values():
             try:
-                self._schemas[model["name"]] = Draft4Validator(json.loads(model["schema"]))
+                self._schemas[model["name"]] = Draft4Validator(
+                    json.loads(model["schema"]), registry=NOTHING_TO_RETRIEVE
+                )
             except (ValueError, RecursionError, KeyError):
                 logger.warning("model %s is not a JSON schema; not enforced", model.get("name"))
         self._replying = {
@@ -130,7 +142,7 @@ class DeployedStage:
             return True
         try:
             return not validator.is_valid(document)
-        except RecursionError:
+        except (RecursionError, Unresolvable):  # a $ref loop, or one that leaves the model
             return True
 
     def _integration(self, route: str) -> Mapping[str, Any]:

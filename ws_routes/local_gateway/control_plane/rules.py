@@ -102,3 +102,28 @@ def check_model(model: dict[str, Any]) -> None:
         raise BadRequest("Invalid model specified: Validation Result: invalid JSON") from None
     if not isinstance(document, dict):
         raise BadRequest("Invalid model specified: the schema must be a JSON object")
+    check_refs(document)
+
+
+def check_refs(document: Any) -> None:
+    """Refuse a ``$ref`` that leaves the model (a URL, a file, another document).
+
+    AWS resolves a model's ``$ref`` only to another model of the same API
+    (``https://apigateway.amazonaws.com/restapis/{api_id}/models/{name}``, API Gateway
+    developer guide, "Data models for REST APIs"); whether WebSocket APIs accept even that is
+    unknown. The local gateway never fetches anything a state file or a client names, so it
+    accepts only references inside the model (``#/definitions/...``).
+    """
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if "$ref" in node and not (isinstance(ref, str) and ref.startswith("#")):
+                raise BadRequest(
+                    f"Invalid model specified: $ref {str(ref)[:200]!r} is refused: the local "
+                    "gateway resolves references inside the model only (#/...)"
+                )
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
