@@ -51,6 +51,8 @@ class ChannelMessage(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["channel", "seq"], name="ws_routes_channelmessage_seq")
         ]
+        # Expiry (HISTORY_MAX_AGE_SECONDS) finds the oldest rows across channels by this.
+        indexes = [models.Index(fields=["created_at"], name="ws_routes_message_age")]
 
     def __str__(self) -> str:
         return f"{self.channel}#{self.seq}"

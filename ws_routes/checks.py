@@ -83,4 +83,34 @@ def check_ws_routes_settings(app_configs: Any = None, **kwargs: Any) -> list[Any
                 id="ws_routes.W001",
             )
         )
+    problems.extend(_history_budget_problems(configured))
+    return problems
+
+
+def _history_budget_problems(configured: dict[str, Any]) -> list[Any]:
+    """``HISTORY_MAX_AGE_SECONDS`` and ``HISTORY_NEW_CHANNELS_PER_USER`` (issue 19 item 3)."""
+    problems: list[Any] = []
+    age = configured.get("HISTORY_MAX_AGE_SECONDS", DEFAULTS["HISTORY_MAX_AGE_SECONDS"])
+    if age is not None and (isinstance(age, bool) or not isinstance(age, int) or age < 1):
+        problems.append(
+            Error(
+                f"WS_ROUTES['HISTORY_MAX_AGE_SECONDS'] must be None or seconds >= 1, not {age!r}.",
+                id="ws_routes.E008",
+            )
+        )
+    budget = configured.get(
+        "HISTORY_NEW_CHANNELS_PER_USER", DEFAULTS["HISTORY_NEW_CHANNELS_PER_USER"]
+    )
+    if budget is not None and not (
+        isinstance(budget, (list, tuple))
+        and len(budget) == 2
+        and all(type(n) is int and n >= 1 for n in budget)
+    ):
+        problems.append(
+            Error(
+                "WS_ROUTES['HISTORY_NEW_CHANNELS_PER_USER'] must be None or (channels, seconds), "
+                f"two integers >= 1, not {budget!r}.",
+                id="ws_routes.E009",
+            )
+        )
     return problems

@@ -56,6 +56,13 @@ DEFAULTS: dict[str, Any] = {
     # Bytes of missed messages a subscribe reply carries at most (API Gateway caps a reply at
     # 128 KB); beyond that the reply says more: true and the client asks channel.history.
     "HISTORY_REPLAY_BYTES": 96 * 1024,
+    # Kept history older than this many seconds is deleted, whatever its rule keeps: a batch
+    # with every pruning write and all of it by clearWebSocketSessions (None: kept as the
+    # rules say). A channel whose history all expired numbers from 1 again.
+    "HISTORY_MAX_AGE_SECONDS": 24 * 3600,
+    # (channels, seconds): new history channels one user's messages may start per window
+    # (Django cache; then too_many_channels, 429). None: no limit.
+    "HISTORY_NEW_CHANNELS_PER_USER": (100, 3600),
     # Connect attempts allowed per source IP per window (Django cache; None turns it off).
     "CONNECT_RATE_LIMIT": (60, 60),
     "CACHE_ALIAS": "default",

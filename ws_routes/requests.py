@@ -13,6 +13,7 @@ it to have them typed::
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any, cast
 
 from django.http import HttpRequest
@@ -30,3 +31,8 @@ class WsRequest(HttpRequest):
 def ws_request(request: HttpRequest) -> WsRequest:
     """``request`` seen as the ``WsRequest`` it is about to become (the view sets the fields)."""
     return cast(WsRequest, request)
+
+
+#: The user a message acts as (its primary key) while its handler runs, else None: what
+#: per-user budgets below the view (new history channels, ``channels.history``) count against.
+acting_user_pk: ContextVar[Any] = ContextVar("ws_routes_acting_user_pk", default=None)

@@ -47,7 +47,7 @@ from .errors import WsError
 from .message_parsing import ParsedMessage
 from .models import ConnectToken, WebSocketSession
 from .replies import error_response, json_response, reply_response
-from .requests import ws_request
+from .requests import acting_user_pk, ws_request
 from .routing import Router
 from .security import (
     API_ID_PATTERN,
@@ -234,7 +234,11 @@ def handle_message(router: Router, request: HttpRequest, event: GatewayEvent) ->
             raise WsError("permission_denied", "You may not use this route", status=403)
         if route.validator is not None:
             body = validated_body(route, body)
-        result = _call(route.handler, request, body)
+        acting = acting_user_pk.set(user.pk if user is not None else None)
+        try:
+            result = _call(route.handler, request, body)
+        finally:
+            acting_user_pk.reset(acting)
         if route.reply_validator is not None:
             result = checked_reply(route, request, result)
     except WsError as error:

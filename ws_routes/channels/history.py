@@ -1,4 +1,5 @@
-"""History channels: a gap-free sequence number per message, kept rows, replay and pruning.
+"""History channels: a gap-free sequence number per message, kept rows, replay, pruning and
+expiry.
 
 A send is one INSERT that numbers itself: ``seq = MAX(seq) + 1`` of the channel, with
 ``(channel, seq)`` unique. Concurrent senders that compute the same number collide on the
@@ -6,28 +7,36 @@ unique index (``ON CONFLICT DO NOTHING``: no savepoint needed inside a transacti
 retries with a fresh snapshot, so numbers are gap-free and in commit
 order on SQLite (writes are serialised) and PostgreSQL alike. Pruning is one DELETE every
 ``prune_interval`` messages, never one per message, and always keeps the newest row (it is
-what the next number is counted from).
+what the next number is counted from). Expiry (``HISTORY_MAX_AGE_SECONDS``) bounds history
+across channels: each pruning write also deletes a batch of expired rows of any channel, and
+``clearWebSocketSessions`` deletes all of them. A message of a logged-in user that starts a new
+history channel counts against ``HISTORY_NEW_CHANNELS_PER_USER``.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.cache import caches
 from django.db import connections, router
 from django.utils import timezone
 
 from ..channel_rules import ChannelRule
+from ..conf import ws_setting
 from ..errors import WsError
 from ..models import ChannelMessage
+from ..requests import acting_user_pk
 from .payloads import MAX_SEQ, decode_data
 
 #: Attempts of a numbering INSERT that collided with a concurrent sender.
 SEQ_RETRIES = 200
 #: Messages a replay returns at most in one reply (more: the reply says ``more: true``).
 REPLAY_LIMIT = 500
+#: Expired rows one pruning write deletes at most (bounded work on the send path).
+EXPIRY_BATCH = 500
 
 
 def prune_interval(rule: ChannelRule) -> int:
@@ -57,8 +66,11 @@ def append(rule: ChannelRule, channel: str, data_text: str, using: str | None = 
             time.sleep(random.random() * 0.001 * min(attempt + 1, 20))  # noqa: S311 (jitter)
             continue
         seq = int(row[0])
+        if seq == 1:
+            _count_new_channel(channel, alias)
         if seq % prune_interval(rule) == 0:
             prune(rule, channel, seq, now, alias)
+            expire(now, alias, EXPIRY_BATCH)
         return seq
     raise RuntimeError(f"Could not number a message of {channel!r}: too many concurrent senders")
 
@@ -72,6 +84,50 @@ def prune(rule: ChannelRule, channel: str, seq: int, now: datetime, using: str) 
     if rule.history_age is not None:
         doomed = doomed | rows.filter(created_at__lt=now - rule.history_age)
     deleted, _ = doomed.delete()
+    return deleted
+
+
+def _count_new_channel(channel: str, alias: str) -> None:
+    """A message of a logged-in user started ``channel``'s history: count it; over the
+    budget, take the row back and refuse (``too_many_channels``, 429)."""
+    user_pk = acting_user_pk.get()
+    budget = ws_setting("HISTORY_NEW_CHANNELS_PER_USER")
+    if user_pk is None or budget is None:
+        return
+    count, window = budget
+    cache = caches[ws_setting("CACHE_ALIAS")]
+    key = f"ws_routes:history_channels:{user_pk}"
+    if cache.add(key, 1, timeout=window):
+        started = 1
+    else:
+        try:
+            started = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=window)
+            started = 1
+    if started > count:
+        ChannelMessage.objects.using(alias).filter(channel=channel, seq=1).delete()
+        raise WsError(
+            "too_many_channels",
+            f"You may start history in at most {count} new channels per {window} s",
+            {"channel": channel},
+            status=429,
+        )
+
+
+def expire(now: datetime, using: str, limit: int | None = None) -> int:
+    """Delete history older than ``HISTORY_MAX_AGE_SECONDS`` (at most ``limit`` rows)."""
+    max_age = ws_setting("HISTORY_MAX_AGE_SECONDS")
+    if max_age is None:
+        return 0
+    expired = ChannelMessage.objects.using(using).filter(
+        created_at__lt=now - timedelta(seconds=max_age)
+    )
+    if limit is None:
+        deleted, _ = expired.delete()
+        return deleted
+    doomed = list(expired.order_by("created_at").values_list("pk", flat=True)[:limit])
+    deleted, _ = ChannelMessage.objects.using(using).filter(pk__in=doomed).delete()
     return deleted
 
 
@@ -113,6 +169,9 @@ def replay(rule: ChannelRule, channel: str, since: Any, byte_budget: int) -> dic
         rows = rows.filter(seq__gt=newest - rule.history_count)
     if rule.history_age is not None:
         rows = rows.filter(created_at__gte=timezone.now() - rule.history_age)
+    max_age = ws_setting("HISTORY_MAX_AGE_SECONDS")
+    if max_age is not None:  # expired, not deleted yet: not replayed either
+        rows = rows.filter(created_at__gte=timezone.now() - timedelta(seconds=max_age))
     found = list(rows.order_by("seq").values_list("seq", "data")[: REPLAY_LIMIT + 1])
     messages: list[dict[str, Any]] = []
     used = 0

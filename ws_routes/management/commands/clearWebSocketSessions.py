@@ -1,4 +1,5 @@
-"""Delete closed sessions, sessions past API Gateway's 2-hour limit, and expired tokens.
+"""Delete closed sessions, sessions past API Gateway's 2-hour limit, expired tokens, and
+channel history older than ``HISTORY_MAX_AGE_SECONDS`` (in batches).
 
 ``$disconnect`` is best effort (it may never come), so age is the only sure sign a connection
 is gone. Run it from cron: ``manage.py clearWebSocketSessions``.
@@ -13,11 +14,15 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db.models import Q
 from django.utils import timezone
 
+from ws_routes.channels.history import expire
 from ws_routes.channels.presence import announce_stale_leaves
-from ws_routes.models import ConnectToken, WebSocketSession
+from ws_routes.conf import ws_setting
+from ws_routes.models import ChannelMessage, ConnectToken, WebSocketSession
 
 #: API Gateway closes every connection after 2 hours.
 CONNECTION_LIFETIME = timedelta(hours=2)
+#: Expired history rows deleted per statement (short transactions on a large table).
+HISTORY_BATCH = 5000
 
 
 class Command(BaseCommand):
@@ -37,15 +42,24 @@ class Command(BaseCommand):
             Q(connected=False) | Q(connected_at__lt=now - CONNECTION_LIFETIME)
         )
         expired = ConnectToken.objects.filter(expires_at__lte=now)
+        max_age = ws_setting("HISTORY_MAX_AGE_SECONDS")
         if dry_run:
+            old = 0
+            if max_age is not None:
+                cutoff = now - timedelta(seconds=max_age)
+                old = ChannelMessage.objects.filter(created_at__lt=cutoff).count()
             self.stdout.write(
-                f"Would delete {stale.count()} sessions and {expired.count()} expired tokens."
+                f"Would delete {stale.count()} sessions, {expired.count()} expired tokens and "
+                f"{old} expired history messages."
             )
             return
+        history = 0
+        while deleted := expire(now, "default", HISTORY_BATCH):
+            history += deleted
         leaves = announce_stale_leaves(stale)
         sessions, _ = stale.delete()
         tokens, _ = expired.delete()
         self.stdout.write(
-            f"Deleted {sessions} sessions and {tokens} expired tokens; announced {leaves} "
-            "presence leaves."
+            f"Deleted {sessions} sessions, {tokens} expired tokens and {history} expired history "
+            f"messages; announced {leaves} presence leaves."
         )
