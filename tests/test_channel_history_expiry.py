@@ -55,10 +55,10 @@ def test_clearwebsocketsessions_deletes_expired_history_of_every_channel_idle_on
     old_rows("hx:recent", 4, timedelta(hours=1))
     out = io.StringIO()
     call_command("clearWebSocketSessions", "--dry-run", stdout=out)
-    assert "10 expired history messages" in out.getvalue()
+    assert "Would delete 10 expired history messages." in out.getvalue()
     assert ChannelMessage.objects.count() == 14
     call_command("clearWebSocketSessions", stdout=out)
-    assert "10 expired history messages" in out.getvalue()
+    assert "Deleted 10 expired history messages." in out.getvalue()
     assert list(ChannelMessage.objects.values_list("channel", flat=True).distinct()) == [
         "hx:recent"
     ]

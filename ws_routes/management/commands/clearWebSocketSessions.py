@@ -49,9 +49,9 @@ class Command(BaseCommand):
                 cutoff = now - timedelta(seconds=max_age)
                 old = ChannelMessage.objects.filter(created_at__lt=cutoff).count()
             self.stdout.write(
-                f"Would delete {stale.count()} sessions, {expired.count()} expired tokens and "
-                f"{old} expired history messages."
+                f"Would delete {stale.count()} sessions and {expired.count()} expired tokens."
             )
+            self.stdout.write(f"Would delete {old} expired history messages.")
             return
         history = 0
         while deleted := expire(now, "default", HISTORY_BATCH):
@@ -60,6 +60,7 @@ class Command(BaseCommand):
         sessions, _ = stale.delete()
         tokens, _ = expired.delete()
         self.stdout.write(
-            f"Deleted {sessions} sessions, {tokens} expired tokens and {history} expired history "
-            f"messages; announced {leaves} presence leaves."
+            f"Deleted {sessions} sessions and {tokens} expired tokens; announced {leaves} "
+            "presence leaves."
         )
+        self.stdout.write(f"Deleted {history} expired history messages.")
