@@ -16,8 +16,8 @@ from aiohttp import web
 from .config import GatewayConfig
 from .connections import ClientBufferFull, ConnectionGone, ConnectionRegistry
 from .management_auth import ManagementCredentials
-from .request_guard import is_browser_request
-from .sigv4 import SignatureError, verify_sigv4
+from .request_guard import is_browser_request, verify_request
+from .sigv4 import SignatureError
 from .streams import read_at_most
 
 logger = logging.getLogger("ws_routes.local_gateway")
@@ -77,13 +77,7 @@ class ManagementApi:
         except web.HTTPRequestEntityTooLarge:
             return self._too_large()
         try:
-            verify_sigv4(
-                method=request.method,
-                raw_path=request.raw_path,
-                headers=request.headers,
-                body=body,
-                credentials=self.credentials.keys,
-            )
+            verify_request(request, body, self.credentials)
         except SignatureError as error:
             return aws_error(403, "ForbiddenException", str(error))
         if request.method not in ("GET", "POST", "DELETE"):

@@ -63,6 +63,18 @@ def host_is_ours(host_header: str, listen_host: str, port: int) -> bool:
     return False
 
 
+def verify_request(request: web.Request, body: bytes, credentials: ManagementCredentials) -> None:
+    """SigV4 of ``request`` (as received, ``body`` hashed) by one of ``credentials``; raises
+    ``SignatureError``. One check for ``@connections`` and the control plane."""
+    verify_sigv4(
+        method=request.method,
+        raw_path=request.raw_path,
+        headers=request.headers,
+        body=body,
+        credentials=credentials.keys,
+    )
+
+
 def _forbidden(code: str, message: str) -> web.Response:
     return web.json_response(
         {"message": message},
@@ -91,13 +103,7 @@ class ControlPlaneGuard:
         ):
             return _forbidden("ForbiddenException", "Host is not this gateway's address.")
         try:
-            verify_sigv4(
-                method=request.method,
-                raw_path=request.raw_path,
-                headers=request.headers,
-                body=body,
-                credentials=self.credentials.keys,
-            )
+            verify_request(request, body, self.credentials)
         except SignatureError as error:
             code = _SIGNATURE_CODES.get(str(error), "InvalidSignatureException")
             return _forbidden(code, str(error))
