@@ -35,6 +35,18 @@ SESSION_FIELDS = {
     "connected": ("session", "connected", "connected"),
     "subscriptions__channel": ("subscription", "channel", "subscriptions__channel"),
 }
+# The one JSON type each field's values have: a row with a value Django cannot convert
+# ("abc" for a pk) must fail validation, not raise later in the worker or in the admin's cancel.
+VALUE_TYPES: dict[str, type] = {
+    "pk": int,
+    "connection_id": str,
+    "user_id": int,
+    "channel_name": str,
+    "api_id": str,
+    "stage": str,
+    "connected": bool,
+    "subscriptions__channel": str,
+}
 LOOKUPS = frozenset({"exact", "in", "gt", "gte", "lt", "lte", "isnull"})
 MAX_CONDITIONS = 32
 MAX_VALUES = 100_000  # of one ``in`` list (user ids, connection ids)
@@ -88,7 +100,8 @@ def _walk(node: Any, conditions: list[dict[str, Any]], models: dict[Any, str]) -
     if not isinstance(node, Lookup):
         raise ValueError(f"{SUPPORTED}; not {type(node).__name__}")
     field = _field_of(node, models)
-    conditions.append({**field, "lookup": node.lookup_name, "value": _value_of(node)})
+    value = _value_of(node, field["field"])
+    conditions.append({**field, "lookup": node.lookup_name, "value": value})
 
 
 def _field_of(lookup: Lookup, models: dict[Any, str]) -> dict[str, str]:
@@ -100,28 +113,32 @@ def _field_of(lookup: Lookup, models: dict[Any, str]) -> dict[str, str]:
     raise ValueError(f"{SUPPORTED}; not a filter on {getattr(target, 'name', lookup.lhs)!r}")
 
 
-def _value_of(lookup: Lookup) -> Any:
+def _value_of(lookup: Lookup, field: str) -> Any:
     value = lookup.rhs
     if isinstance(value, Model):
         value = value.pk
     if isinstance(value, (set, frozenset, tuple, list)):
-        value = sorted(v.pk if isinstance(v, Model) else v for v in value)
-    if not _is_plain(value, str(lookup.lookup_name)):
+        # None never matches in SQL's IN, and Django drops it too: leave it out of the list.
+        value = sorted(v.pk if isinstance(v, Model) else v for v in value if v is not None)
+    if not _is_plain(value, str(lookup.lookup_name), field):
         raise ValueError(f"{SUPPORTED}; not a value of type {type(lookup.rhs).__name__}")
     return value
 
 
-def _is_plain(value: Any, lookup: str) -> bool:
+def _is_plain(value: Any, lookup: str, field: str) -> bool:
+    """``value`` is of ``field``'s one JSON type (``type() is``: a bool is not an int here)."""
+    expected = VALUE_TYPES[field]
+
     def scalar(v: Any) -> bool:
-        if isinstance(v, str):
-            return len(v) <= MAX_STRING
-        return v is None or type(v) in (int, bool)
+        if type(v) is not expected:
+            return False
+        return not isinstance(v, str) or len(v) <= MAX_STRING
 
     if lookup == "in":
         return isinstance(value, list) and len(value) <= MAX_VALUES and all(map(scalar, value))
     if lookup == "isnull":
         return type(value) is bool
-    return scalar(value) and value is not None
+    return scalar(value)
 
 
 def validate(description: Any) -> None:
@@ -144,8 +161,11 @@ def validate(description: Any) -> None:
             raise InvalidRecipients(f"field {field!r} is not one of {sorted(SESSION_FIELDS)}")
         if not isinstance(lookup, str) or lookup not in LOOKUPS:
             raise InvalidRecipients(f"lookup {lookup!r} is not one of {sorted(LOOKUPS)}")
-        if not _is_plain(condition["value"], lookup):
-            raise InvalidRecipients(f"the value of {field}__{lookup} is not a plain value")
+        if not _is_plain(condition["value"], lookup, field):
+            kind = VALUE_TYPES[field].__name__
+            raise InvalidRecipients(
+                f"the value of {field}__{lookup} is not a plain {kind} (or a list of them)"
+            )
 
 
 def recipients_from(description: Any, using: str) -> QuerySet:
