@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.db.models import JSONField, Q, Value
 
@@ -240,6 +240,29 @@ def test_values_are_described_as_the_field_converts_them():
         assert sorted(recipients_from(describe(queryset), "default").values_list("pk")) == sorted(
             queryset.values_list("pk")
         )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("written", ["pickle", "not json {", '"gASVdAAAAAAAAACMBHBhdGg="'])
+def test_a_pickle_blob_written_with_sql_is_refused_by_the_column_or_on_read(api, written, tmp_path):
+    marker = tmp_path / "unpickled"
+    make_sessions(5)
+    broadcast = enqueue_broadcast(sessions(), {"n": 1}, publish=False)
+    value = pickle.dumps(Boom(marker)) if written == "pickle" else written
+    table = connection.ops.quote_name(Broadcast._meta.db_table)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            sql = f"UPDATE {table} SET recipients = %s WHERE id = %s"
+            cursor.execute(sql, [value, broadcast.pk])
+    except DatabaseError:  # the JSON column takes no bytes and no invalid JSON: row unchanged
+        assert Broadcast.objects.get(pk=broadcast.pk).recipients == broadcast.recipients
+        assert written != '"gASVdAAAAAAAAACMBHBhdGg="'
+        return
+    # Stored (valid JSON, but a string, not a description): refused on read, with a reason.
+    assert runner.start_broadcast(broadcast.pk) == []
+    broadcast.refresh_from_db()
+    assert broadcast.state == Broadcast.State.FAILED and "invalid recipients" in broadcast.error
+    assert not marker.exists() and not api.received
 
 
 @pytest.mark.django_db
