@@ -326,3 +326,23 @@ def test_a_stored_model_with_a_remote_or_looping_ref_is_inert(listener, tmp_path
     for name in schemas:
         assert stage.body_refused(name.lower(), '{"n": 1}') is True, name
     assert listener.hits == 0
+
+
+def test_a_signed_body_that_arrives_in_pieces_is_read_whole_before_the_signature(gateway):
+    """``StreamReader.read(n)`` returns what has arrived: hashing only the first piece made a
+    good signature look forged (403) when the body came in two TCP segments (CI, Python 3.13)."""
+    import asyncio
+
+    body = API[:-1] + b" " * 20_000 + b"}"
+    url = gateway.control_plane_endpoint + "/v2/apis"
+    headers = sigv4_headers(next(iter(KEYS.items())), "POST", url, body)
+    headers.pop("Content-Length", None)
+
+    async def pieces():
+        yield body[:1000]
+        await asyncio.sleep(0.3)
+        yield body[1000:]
+
+    status, code, answer = run(request(url, "POST", pieces(), headers))
+    assert status == 201, (code, answer)
+    assert api_count(gateway) == 1

@@ -16,6 +16,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from ..streams import read_at_most
 from .operations import Operations
 from .service_model import ApiError, BadRequest, NotFound, find_operation
 from .state import ControlPlaneState
@@ -71,9 +72,11 @@ class ControlPlane:
             return error_response(ApiError("InternalServerError", "Internal server error", 500))
 
     async def _handle(self, request: web.Request) -> web.Response:
-        raw = await request.content.read(MAX_BODY_BYTES + 1)
-        if len(raw) > MAX_BODY_BYTES:
+        # The whole body (read() returns what has arrived): the signature covers all of it.
+        read = await read_at_most(request.content, MAX_BODY_BYTES)
+        if read is None:
             raise BadRequest("Request body too large")
+        raw = read
         if self.guard is not None:
             refusal: web.Response | None = await self.guard.refuse(request, raw)
             if refusal is not None:
