@@ -13,11 +13,12 @@ Example: ``refusal = ControlPlaneGuard(credentials, "127.0.0.1", lambda: 8001).r
 from __future__ import annotations
 
 import ipaddress
-import uuid
 from collections.abc import Callable, Mapping
 
 from aiohttp import web
 
+from .control_plane.http_api import error_response
+from .control_plane.service_model import ApiError
 from .management_auth import ManagementCredentials, is_loopback
 from .sigv4 import SignatureError, verify_sigv4
 
@@ -76,11 +77,8 @@ def verify_request(request: web.Request, body: bytes, credentials: ManagementCre
 
 
 def _forbidden(code: str, message: str) -> web.Response:
-    return web.json_response(
-        {"message": message},
-        status=403,
-        headers={"x-amzn-ErrorType": code, "x-amzn-RequestId": str(uuid.uuid4())},
-    )
+    """A 403 in the control plane's own error shape (``x-amzn-ErrorType``, ``message``)."""
+    return error_response(ApiError(code, message, 403))
 
 
 class ControlPlaneGuard:
