@@ -173,6 +173,43 @@ def test_deep_nesting_is_refused_while_parsing_with_the_envelope_kept(gateway, a
     assert (body["action"], body["id"]) == ("echo", 5)
 
 
+def at_stack_depth(frames: int, call):
+    """``call()`` run ``frames`` Python frames deeper than here (a view deep in middleware)."""
+    if frames <= 0:
+        return call()
+    return at_stack_depth(frames - 1, call)
+
+
+@pytest.mark.parametrize("depth", [300, 700, 950, 3000, 60000])
+@pytest.mark.parametrize("frames", [0, 400, 800])
+def test_the_envelope_of_a_too_deep_message_does_not_depend_on_the_stack(
+    gateway, anon_conn, depth, frames
+):
+    # CI saw json.loads raise RecursionError for a body the test's own parse could read, and
+    # the reply lost its action: the depth at which it fails depends on the caller's stack.
+    deep = "[" * depth + "]" * depth
+    raw = f'{{"action": "echo", "id": 6, "s": "[{{\\"]", "deep": {deep}}}'.encode()
+    response = at_stack_depth(frames, lambda: gateway.message(anon_conn, raw))
+    assert response.status_code == 400
+    body = reply(response)
+    assert body["error"]["code"] == "invalid_json"
+    assert (body["action"], body["id"]) == ("echo", 6)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"action": "echo", "deep": ' + "[" * 5000 + "]" * 4999 + "}",  # one bracket short
+        '{"action": "echo", "deep": ' + "[" * 5000 + '"unterminated',
+        '{"action": "echo", "deep": ' + "[" * 5000 + "]" * 5001 + "}",
+    ],
+)
+def test_a_malformed_too_deep_message_is_invalid_json(gateway, anon_conn, text):
+    response = at_stack_depth(800, lambda: gateway.message(anon_conn, text.encode()))
+    assert response.status_code == 400
+    assert reply(response)["error"]["code"] == "invalid_json"
+
+
 def test_depth_limit_is_a_setting_and_the_boundary_is_exact(gateway, anon_conn, settings):
     settings.WS_ROUTES = {**settings.WS_ROUTES, "MAX_JSON_DEPTH": 5}
     ok = '{"action": "echo", "d": [[[[1]]]]}'  # object + 4 lists = 5 levels

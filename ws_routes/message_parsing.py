@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from json.decoder import scanstring
 from typing import Any, NamedTuple
 
 from django.http import HttpRequest
@@ -24,6 +26,7 @@ from .validation import json_path
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 _MISSING = object()
+_STRUCTURE = re.compile(r'["\[\]{}]')
 
 
 def _reject_constant(name: str) -> Any:
@@ -56,6 +59,46 @@ def nesting_depth_exceeds(value: Any, limit: int) -> bool:
             return True
         stack.extend((child, depth + 1) for child in children)
     return False
+
+
+def top_level_only(text: str) -> str | None:
+    """``text`` with every list/object below the top level replaced by ``null``; ``None`` if
+    its strings or brackets do not match.
+
+    Why: ``json.loads`` on a body nested hundreds deep raises ``RecursionError`` at a depth that
+    depends on how much stack the caller already uses. Parsing this copy instead still reads the
+    envelope, so the reply to a too-deep message is the same wherever it is parsed.
+    """
+    pieces: list[str] = []
+    depth = 0
+    kept_from = 0
+    position = 0
+    search = _STRUCTURE.search
+    while match := search(text, position):
+        at = match.start()
+        char = text[at]
+        if char == '"':
+            try:
+                position = scanstring(text, at + 1)[1]  # C, linear; skips brackets in strings
+            except ValueError:
+                return None
+            continue
+        position = at + 1
+        if char in "[{":
+            depth += 1
+            if depth == 2:
+                pieces.append(text[kept_from:at])
+        else:
+            depth -= 1
+            if depth < 0:
+                return None
+            if depth == 1:
+                pieces.append("null")
+                kept_from = position
+    if depth:
+        return None
+    pieces.append(text[kept_from:])
+    return "".join(pieces)
 
 
 class DecodedJson(NamedTuple):
@@ -92,8 +135,17 @@ def decode_json(raw: bytes) -> DecodedJson:
     try:
         text = raw.decode("utf-8")
         message = json.loads(text, parse_constant=constant, parse_float=number)
-    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError included
         raise WsError("invalid_json", "The message is not valid UTF-8 JSON") from None
+    except RecursionError:
+        shallow = top_level_only(text)
+        try:
+            if shallow is None:
+                raise ValueError
+            message = json.loads(shallow, parse_constant=constant, parse_float=number)
+        except ValueError:
+            raise WsError("invalid_json", "The message is not valid UTF-8 JSON") from None
+        problems.insert(0, "it is nested too deep to parse")
     return DecodedJson(
         message, text.count("[") + text.count("{"), problems[0] if problems else None
     )
