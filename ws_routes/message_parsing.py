@@ -13,9 +13,10 @@ Example::
 from __future__ import annotations
 
 import json
+import json.decoder
 import math
 import re
-from json.decoder import scanstring
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from django.http import HttpRequest
@@ -26,6 +27,8 @@ from .validation import json_path
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 _MISSING = object()
+# Not in typeshed, but public since Python 2.6: JSONDecoder uses it (the C version when built).
+scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
 _STRUCTURE = re.compile(r'["\[\]{}]')
 
 
