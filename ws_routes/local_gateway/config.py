@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from .faults import ManagementFaults
 from .ids import new_connection_id
 
 KB = 1024
@@ -64,6 +65,8 @@ class GatewayConfig:
     connection_id_factory: Callable[[], str] = field(default=new_connection_id, repr=False)
     management_credentials: Mapping[str, str] | None = field(default=None, repr=False)
     state_file: str | None = None
+    # Injected failures of POST @connections (faults.py); None: none, as on a healthy AWS.
+    management_faults: ManagementFaults | None = None
 
     def __post_init__(self) -> None:
         if self.target is not None:

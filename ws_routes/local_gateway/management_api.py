@@ -7,6 +7,7 @@ Errors carry ``x-amzn-ErrorType`` so botocore raises the modelled exceptions
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime
 from urllib.parse import unquote
@@ -102,6 +103,9 @@ class ManagementApi:
         if request.method == "DELETE":
             connection.close(1000, "")
             return web.Response(status=204)
+        fault = await self._injected_fault()
+        if fault is not None:
+            return fault
         try:
             await connection.send(_frame(body))
         except ConnectionGone:
@@ -111,6 +115,20 @@ class ManagementApi:
                 429, "LimitExceededException", "The WebSocket client side buffer is full"
             )
         return web.Response(status=200)
+
+    async def _injected_fault(self) -> web.Response | None:
+        """The failure ``--management-faults`` draws for this post, or ``None`` to deliver."""
+        faults = self.config.management_faults
+        fault = None if faults is None else faults.draw()
+        if faults is None or fault is None:
+            return None
+        logger.info("@connections: injected fault %s", fault)
+        if fault == "500":
+            return aws_error(500, "InternalServerErrorException", "Internal server error")
+        if fault == "429":
+            return aws_error(429, "LimitExceededException", "Rate exceeded")
+        await asyncio.sleep(faults.hang_seconds)
+        return aws_error(504, "InternalServerErrorException", "Endpoint request timed out")
 
     async def _read_body(self, request: web.Request) -> bytes:
         limit = self.config.max_message_bytes

@@ -37,6 +37,7 @@ from ws_routes.local_gateway.config import (
     AWS_MAX_LIFETIME_SECONDS,
 )
 from ws_routes.local_gateway.control_plane import StateFileError
+from ws_routes.local_gateway.faults import ManagementFaults
 from ws_routes.local_gateway.provision import provision_from_router
 from ws_routes.security import configured_gateway_secrets
 
@@ -107,6 +108,12 @@ class Command(BaseCommand):
             default=AWS_INTEGRATION_TIMEOUT_SECONDS,
             help="Seconds Django may take per event (29).",
         )
+        parser.add_argument(
+            "--management-faults",
+            help="JSON object: shares of @connections posts answered 500, 429 or hung, e.g. "
+            '\'{"500": 0.02, "429": 0.02, "hang": 0.005, "hang_seconds": 5}\' '
+            "(for tests of senders; ws_routes/local_gateway/faults.py).",
+        )
 
     def build_config(self, options: dict[str, Any]) -> GatewayConfig:
         """The gateway's settings from the command line and the project's settings."""
@@ -130,6 +137,11 @@ class Command(BaseCommand):
                 max_lifetime=options["max_lifetime"],
                 integration_timeout=options["integration_timeout"],
                 state_file=options.get("state"),
+                management_faults=(
+                    ManagementFaults.parse(options["management_faults"])
+                    if options.get("management_faults")
+                    else None
+                ),
                 **fields,
             )
         except ValueError as error:
