@@ -5,7 +5,10 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
+
+from django.utils import timezone
 
 from ws_routes.models import Subscription, WebSocketSession
 
@@ -19,7 +22,8 @@ def make_sessions(count: int, channel: str = "lobby", prefix: str = "c", **field
                 channel_name=channel,
                 api_id="abc123",
                 stage="prod",
-                **fields,
+                # Established: a 410 within CONNECT_GRACE of the connect does not mark it gone.
+                **{"connected_at": timezone.now() - timedelta(hours=1), **fields},
             )
             for n in range(count)
         ),

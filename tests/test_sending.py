@@ -22,6 +22,7 @@ from asgiref.sync import async_to_sync
 from botocore.credentials import ReadOnlyCredentials
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone as django_timezone
 
 from tests.fake_management_api import FakeManagementApi
 from ws_routes.models import WebSocketSession
@@ -98,7 +99,14 @@ def api(settings):
         yield fake
 
 
-def make_sessions(*ids, channel="lobby", api_id="abc123", stage="prod", connected=True):
+#: When make_sessions' sessions connected: past the grace in which a 410 may only mean the
+#: socket is still inside its $connect (sending/api.py CONNECT_GRACE).
+ESTABLISHED = django_timezone.now() - datetime.timedelta(hours=1)
+
+
+def make_sessions(
+    *ids, channel="lobby", api_id="abc123", stage="prod", connected=True, connected_at=None
+):
     return WebSocketSession.objects.bulk_create(
         WebSocketSession(
             connection_id=connection_id,
@@ -106,6 +114,7 @@ def make_sessions(*ids, channel="lobby", api_id="abc123", stage="prod", connecte
             api_id=api_id,
             stage=stage,
             connected=connected,
+            connected_at=connected_at or ESTABLISHED,
         )
         for connection_id in ids
     )
@@ -840,3 +849,26 @@ def test_signatures_pass_the_local_gateways_own_verifier(settings, monkeypatch):
         gateway.stop()
     assert (signed.gone, signed.failed) == (2, 0)
     assert (forged.gone, forged.failed) == (0, 1)
+
+
+def test_a_410_inside_the_connect_grace_is_counted_gone_but_not_marked(api):
+    # The soak found it: a presence push reached a socket still inside its $connect; API
+    # Gateway (and the local gateway) answer 410 until $connect returned, and the session was
+    # marked disconnected for good although its socket opened a moment later.
+    (connecting,) = make_sessions("gone-connecting", connected_at=django_timezone.now())
+    (established,) = make_sessions("gone-established")
+    result = lobby().send({"n": 1})
+    assert result.gone == 2 and sorted(result.gone_ids) == ["gone-connecting", "gone-established"]
+    assert disconnected_ids() == {"gone-established"}
+    assert connecting.send({"n": 2}).gone == 1
+    connecting.refresh_from_db()
+    assert connecting.connected is True  # the instance is not marked either
+
+
+def test_after_the_grace_a_410_marks_the_session(api, monkeypatch):
+    from ws_routes.sending import api as sending_api
+
+    make_sessions("gone-young", connected_at=django_timezone.now() - datetime.timedelta(seconds=5))
+    monkeypatch.setattr(sending_api, "CONNECT_GRACE", datetime.timedelta(seconds=4))
+    assert lobby().send({"n": 1}).gone == 1
+    assert disconnected_ids() == {"gone-young"}

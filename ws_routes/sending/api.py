@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import router, transaction
@@ -32,17 +33,34 @@ logger = logging.getLogger("ws_routes.sending")
 GONE_UPDATE_BATCH = 10_000
 
 
-def _mark_disconnected(model: Any, using: str, pks: list[Any]) -> int:
-    """Set ``connected=False`` on these sessions: one UPDATE (one per 10,000 pks)."""
+#: A session this young may still be inside its ``$connect``: API Gateway opens the socket
+#: only once the integration answered (at most 29 s, its integration timeout), and a post
+#: before that is answered 410 like one to a closed socket. The soak (bench/soak.py) saw a
+#: presence push to a connecting socket mark it disconnected for good. Such a session is
+#: counted ``gone`` in the result but not marked; its DISCONNECT, or a 410 once it is older,
+#: marks it.
+CONNECT_GRACE = timedelta(seconds=30)
+
+
+def _mark_disconnected(
+    model: Any, using: str, pks: list[Any], connected_before: datetime | None = None
+) -> int:
+    """Set ``connected=False`` on these sessions (those connected before ``connected_before``,
+    if given): one UPDATE (one per 10,000 pks)."""
     marked = 0
     now = timezone.now()
     manager = model._base_manager.using(using)
     for start in range(0, len(pks), GONE_UPDATE_BATCH):
-        batch = pks[start : start + GONE_UPDATE_BATCH]
-        marked += manager.filter(pk__in=batch, connected=True).update(
-            connected=False, disconnected_at=now
-        )
+        rows = manager.filter(pk__in=pks[start : start + GONE_UPDATE_BATCH], connected=True)
+        if connected_before is not None:
+            rows = rows.filter(connected_at__lt=connected_before)
+        marked += rows.update(connected=False, disconnected_at=now)
     return marked
+
+
+def _connected_before(session: Any, moment: datetime) -> bool:
+    connected_at = getattr(session, "connected_at", None)
+    return connected_at is None or connected_at < moment
 
 
 def _finish(
@@ -52,14 +70,19 @@ def _finish(
     sessions: Sequence[Recipient] = (),
 ) -> SendResult:
     """Mark gone sessions (and DELETEd ones) disconnected, log failures, count everything."""
-    disconnected = outcome.gone + (outcome.delivered_targets or [])
-    pks = [pk for pk, _ in disconnected if pk is not None]
-    if pks:
+    deleted = outcome.delivered_targets or []
+    grace_ends = timezone.now() - CONNECT_GRACE
+    if pks := [pk for pk, _ in outcome.gone if pk is not None]:
+        _mark_disconnected(model, using, pks, connected_before=grace_ends)
+    if pks := [pk for pk, _ in deleted if pk is not None]:
         _mark_disconnected(model, using, pks)
-    if sessions and disconnected:
-        ids = {connection_id for _, connection_id in disconnected}
+    if sessions and (outcome.gone or deleted):
+        gone = {connection_id for _, connection_id in outcome.gone}
+        closed = {connection_id for _, connection_id in deleted}
         for session in sessions:
-            if session.connection_id in ids:
+            if session.connection_id in closed or (
+                session.connection_id in gone and _connected_before(session, grace_ends)
+            ):
                 session.connected = False
     if outcome.failed:
         logger.warning(

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 class SendResult:
     """What happened to each recipient of one send: every one is counted exactly once.
 
-    ``gone`` recipients had disconnected (410) and are now marked ``connected=False``;
+    ``gone`` recipients had disconnected (410) and are now marked ``connected=False`` (but for
+    sessions under 30 s old, which may still be inside their ``$connect``: see
+    ``sending/api.py``);
     ``failed`` ones could not be reached after retries (their sessions are left as they were).
     ``deferred`` is true when the send waits for ``transaction.on_commit``: nothing is counted yet.
 
