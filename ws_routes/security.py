@@ -9,6 +9,7 @@ import hmac
 import ipaddress
 import logging
 import re
+import time
 from functools import lru_cache
 from typing import Any
 
@@ -193,14 +194,35 @@ def connect_rate_limited(source_ip: str | None) -> bool:
     attempts, window = limit
     cache = caches[ws_setting("CACHE_ALIAS")]
     key = f"ws_routes:connect:{rate_limit_bucket(source_ip)}"
-    if cache.add(key, 1, timeout=window):
-        return attempts < 1
     try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=window)
-        return attempts < 1
+        if cache.add(key, 1, timeout=window):
+            return attempts < 1
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=window)
+            return attempts < 1
+    except Exception as error:  # the cache (Redis) unreachable: let connects in, and say so
+        _cache_unavailable("connect rate limit not counted", error)
+        return False
     return count > attempts
+
+
+_cache_warned_at = 0.0
+
+
+def _cache_unavailable(what: str, error: BaseException) -> None:
+    """Log (at most once a minute) that the Django cache failed, and what was done instead.
+
+    Why fail open: the limiter and the permission cache protect and speed up; refusing every
+    connect or message while Redis restarts would turn a cache blip into an outage
+    (docs/reliability.md).
+    """
+    global _cache_warned_at
+    now = time.monotonic()
+    if now - _cache_warned_at >= 60:
+        _cache_warned_at = now
+        logger.warning("Django cache unavailable (%s): %s", what, error)
 
 
 def login_binding(user: Any) -> str:
@@ -248,8 +270,15 @@ def user_has_route_permission(user: Any, permission: str) -> bool:
         return bool(user.has_perm(permission))
     cache = caches[ws_setting("CACHE_ALIAS")]
     key = f"ws_routes:perms:{user.pk}"
-    permissions = cache.get(key)
+    try:
+        permissions = cache.get(key)
+    except Exception as error:  # the cache unreachable: ask the backends (the answer is right)
+        _cache_unavailable("permissions asked of the auth backends", error)
+        return bool(user.has_perm(permission))
     if permissions is None:
         permissions = frozenset(user.get_all_permissions())
-        cache.set(key, permissions, timeout=seconds)
+        try:
+            cache.set(key, permissions, timeout=seconds)
+        except Exception as error:
+            _cache_unavailable("permissions not cached", error)
     return permission in permissions
