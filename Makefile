@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 
 .PHONY: test lint typecheck format clean matrix bench bench-wsgi bench-deps demo browser-deps \
-	asyncapi-deps asyncapi-example reference-tests bench-distributed
+	asyncapi-deps asyncapi-example reference-tests bench-distributed soak
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -96,7 +96,7 @@ bench-deps:
 $(BENCH_VENV)/.installed: setup.cfg pyproject.toml bench/requirements.txt
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install -q --upgrade pip
-	$(BENCH_VENV)/bin/pip install -q -e '.[postgres,pydantic]' -r bench/requirements.txt
+	$(BENCH_VENV)/bin/pip install -q -e '.[postgres,pydantic,local,celery]' -r bench/requirements.txt
 	touch $@
 
 # The reference package's own test modules against ws_routes, through the import shim in
@@ -130,6 +130,12 @@ $(REFERENCE_DIR)/.unpacked:
 	  django_aws_api_gateway_websockets-$(REFERENCE_VERSION)/tests
 	printf '[pytest]\n' > $(REFERENCE_DIR)/pytest.ini  # not this project's pytest settings
 	touch $@
+
+# The example chat under load with faults injected (docs/reliability.md); needs PostgreSQL and
+# Redis (also the Celery broker) on 127.0.0.1; bounded (--duration, default 120 s after a 20 s
+# ramp). SOAK_ARGS="--chaos --write" injects every fault and appends to bench/RESULTS.md.
+soak: $(BENCH_VENV)/.installed
+	timeout 1200 $(BENCH_VENV)/bin/python bench/soak.py $(SOAK_ARGS)
 
 # Background broadcast on 2 Celery workers under one quota (needs Redis on 127.0.0.1:6379);
 # bounded to 15 minutes. Appends its section to bench/RESULTS.md.
