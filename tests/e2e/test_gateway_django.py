@@ -150,6 +150,18 @@ def test_anonymous_connect_and_request_reply(gateway):
     eventually(lambda: not WebSocketSession.objects.get().connected)
 
 
+def test_a_push_during_connect_does_not_disconnect_the_socket(gateway):
+    # Found by the soak: a push made while the socket's $connect ran (a presence join) got 410
+    # from the gateway, the session was marked disconnected, and every later message of that
+    # open socket was answered unknown_connection.
+    async def scenario():
+        async with connect(gateway, "channel=greet") as ws:
+            return await ask(ws, {"action": "echo", "id": 8})
+
+    reply = run(scenario())
+    assert reply["action"] == "echo" and "error" not in reply, reply
+
+
 def test_connect_with_session_cookie(gateway, alice):
     cookie = session_cookie(alice)
 
