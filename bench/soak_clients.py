@@ -32,11 +32,14 @@ class Stats:
         self.gateway_errors: Counter[str] = Counter()
         self.latencies: list[float] = []
         self.hostile_latencies: list[float] = []
+        self.send_latencies: list[float] = []  # good chat.send only: the work hostile ones fake
         self.hostile_codes: Counter[str] = Counter()
         self.unanswered = 0
         self.connect_failures: Counter[str] = Counter()
         self.subscribe_errors: Counter[str] = Counter()
         self.unexpected_frames: list[str] = []
+        #: channel -> [expected, received live, duplicates, read back, lost], over its clients
+        self.channels: dict[str, list[int]] = {}
         self.disconnects: Counter[str] = Counter()
         self.broadcasts: Counter[str] = Counter()
         self.presence = 0
@@ -59,6 +62,7 @@ class Client:
         self.seen: dict[str, set[int]] = defaultdict(set)
         self.replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.counter = 0
+        self.duplicates: Counter[str] = Counter()
         self.malformed: list[str] = []  # ids the server cannot read: its reply names none
 
     def next_id(self, kind: str) -> str:
@@ -200,6 +204,13 @@ class Client:
             self.stats.missing_live += len(missing)
             self.stats.filled_by_history += len(missing & replayed)
             self.stats.unfillable += len(missing - replayed)
+            row = self.stats.channels.setdefault(channel, [0, 0, 0, 0, 0])
+            expected = set(range(base + 1, newest + 1))
+            row[0] += len(expected)  # pushes expected (from seq)
+            row[1] += len(expected & self.seen[channel])  # received live
+            row[2] += self.duplicates[channel]
+            row[3] += len(missing & replayed)  # read back from history
+            row[4] += len(missing - replayed)  # lost
 
     async def read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for frame in ws:
@@ -228,6 +239,7 @@ class Client:
             seqs = self.seen[message["channel"]]
             if message["seq"] in seqs:
                 self.stats.duplicates += 1
+                self.duplicates[message["channel"]] += 1
             seqs.add(message["seq"])
         elif kind == "presence":
             self.stats.presence += 1
@@ -266,6 +278,8 @@ class Client:
             self.stats.hostile_codes[error["code"] if error else "accepted"] += 1
             return
         self.stats.latencies.append(latency)
+        if message.get("action") == "chat.send":
+            self.stats.send_latencies.append(latency)
         if error:
             self.stats.error_codes[error.get("code", "?")] += 1
             self.stats.timeline[str(int(time.time()))] += 1
