@@ -4,7 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 
 .PHONY: test lint typecheck format clean matrix bench bench-wsgi bench-deps demo browser-deps \
-	asyncapi-deps asyncapi-example reference-tests bench-distributed soak
+	asyncapi-deps asyncapi-example reference-tests bench-distributed soak \
+	dist wheel-check
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -142,5 +143,36 @@ soak: $(BENCH_VENV)/.installed
 bench-distributed: $(VENV)/.installed
 	timeout 900 $(BIN)/python bench/distributed.py --write $(BENCH_ARGS)
 
+# Ready to publish: build the sdist and wheel (a venv of their own: build, twine), check their
+# metadata and that the long description renders (twine check --strict), then install the
+# wheel, not the checkout, into a clean venv and run the example chat's end-to-end tests against
+# it from a copy of tests/ and example_project/ without the package sources (missing static
+# files, templates or migrations fail here, not on a user's machine).
+RELEASE_VENV := .venv-release
+WHEEL_DIR := build/wheel-check
+dist: $(RELEASE_VENV)/.installed
+	rm -rf dist
+	$(RELEASE_VENV)/bin/python -m build --outdir dist . > build/dist.log 2>&1 || (cat build/dist.log; exit 1)
+	$(RELEASE_VENV)/bin/twine check --strict dist/*
+
+wheel-check: dist
+	rm -rf $(WHEEL_DIR) && mkdir -p $(WHEEL_DIR)
+	$(PYTHON) -m venv $(WHEEL_DIR)/venv
+	$(WHEEL_DIR)/venv/bin/pip install -q --upgrade pip
+	$(WHEEL_DIR)/venv/bin/pip install -q "$$(ls dist/*.whl)[local,test]"
+	cp -r tests example_project pyproject.toml $(WHEEL_DIR)/
+	rm -f $(WHEEL_DIR)/example_project/db.sqlite3 $(WHEEL_DIR)/example_project/.dev-secrets.json
+	cd $(WHEEL_DIR) && venv/bin/python -c "import ws_routes, contrib_admin, sys; \
+	  paths = [ws_routes.__file__, contrib_admin.__file__]; print(*paths); \
+	  sys.exit(0 if all('site-packages' in p for p in paths) else 'not the installed wheel')"
+	cd $(WHEEL_DIR) && venv/bin/pytest -q -p no:cacheprovider tests/test_package_files.py tests/test_demo.py \
+	  tests/test_example_chat.py tests/test_local_gateway_command.py
+
+$(RELEASE_VENV)/.installed:
+	test -x $(RELEASE_VENV)/bin/python || $(PYTHON) -m venv $(RELEASE_VENV)
+	$(RELEASE_VENV)/bin/pip install -q --upgrade pip build twine
+	mkdir -p build
+	touch $@
+
 clean:
-	rm -rf $(VENV) .venv-dj* $(BENCH_VENV) $(REFERENCE_VENV) bench/out build dist *.egg-info
+	rm -rf $(VENV) .venv-dj* $(BENCH_VENV) $(REFERENCE_VENV) $(RELEASE_VENV) bench/out build dist *.egg-info
