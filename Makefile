@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 
 .PHONY: test lint typecheck format clean matrix bench bench-wsgi bench-deps demo browser-deps \
 	asyncapi-deps asyncapi-example reference-tests bench-distributed soak \
-	dist wheel-check
+	dist wheel-check docs
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -143,6 +143,18 @@ soak: $(BENCH_VENV)/.installed
 bench-distributed: $(VENV)/.installed
 	timeout 900 $(BIN)/python bench/distributed.py --write $(BENCH_ARGS)
 
+# The documentation site (mkdocs.yml): docs/ and the API reference from the public names'
+# docstrings, into build/site, in strict mode (a broken link, anchor or reference fails).
+DOCS_VENV := .venv-docs
+docs: $(DOCS_VENV)/.installed
+	$(DOCS_VENV)/bin/mkdocs build --strict
+
+$(DOCS_VENV)/.installed: docs/requirements.txt
+	test -x $(DOCS_VENV)/bin/python || $(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/pip install -q --upgrade pip
+	$(DOCS_VENV)/bin/pip install -q -r docs/requirements.txt
+	touch $@
+
 # Ready to publish: build the sdist and wheel (a venv of their own: build, twine), check their
 # metadata and that the long description renders (twine check --strict), then install the
 # wheel, not the checkout, into a clean venv and run the example chat's end-to-end tests against
@@ -175,4 +187,4 @@ $(RELEASE_VENV)/.installed:
 	touch $@
 
 clean:
-	rm -rf $(VENV) .venv-dj* $(BENCH_VENV) $(REFERENCE_VENV) $(RELEASE_VENV) bench/out build dist *.egg-info
+	rm -rf $(VENV) .venv-dj* $(BENCH_VENV) $(REFERENCE_VENV) $(RELEASE_VENV) $(DOCS_VENV) bench/out build dist *.egg-info
