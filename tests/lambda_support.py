@@ -12,13 +12,16 @@ import itertools
 import json
 from typing import Any
 
+import pytest
 from aws_lambda_powertools.utilities.parser.models import (
     APIGatewayWebSocketConnectEventModel,
     APIGatewayWebSocketDisconnectEventModel,
     APIGatewayWebSocketMessageEventModel,
 )
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 
-from ws_routes.aws_lambda import handler
+from ws_routes.aws_lambda import handler, reset_gateway_cache
 
 API_ID = "abc123"
 STAGE = "production"
@@ -143,3 +146,17 @@ def invoke(event: Any) -> dict[str, Any]:
 
 def reply(result: dict[str, Any]) -> Any:
     return json.loads(result["body"]) if result["body"] else None
+
+
+@pytest.fixture
+def lambda_settings(settings):
+    """Allow the test API; keep the test transaction's connection, as Django's test client does
+    (the handler's ``request_started``/``request_finished`` would close it)."""
+    settings.WS_ROUTES = {**settings.WS_ROUTES, "LAMBDA_GATEWAYS": [f"{API_ID}/{STAGE}"]}
+    reset_gateway_cache()
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield settings
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+    reset_gateway_cache()

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings as django_settings
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
+from django.core.signals import request_finished
 
+from tests import lambda_support
 from tests.lambda_support import (
     API_ID,
     SOURCE_IP,
@@ -27,20 +27,10 @@ from ws_routes import Router
 from ws_routes.aws_lambda import make_handler, mounted_path, reset_gateway_cache
 from ws_routes.models import ApiGateway, ConnectToken, WebSocketSession
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("lambda_settings")]
 
 
-@pytest.fixture(autouse=True)
-def lambda_settings(settings):
-    """Allow the test API; keep the test transaction's connection (as Django's test client)."""
-    settings.WS_ROUTES = {**settings.WS_ROUTES, "LAMBDA_GATEWAYS": [f"{API_ID}/{STAGE}"]}
-    reset_gateway_cache()
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield settings
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
-    reset_gateway_cache()
+lambda_settings = lambda_support.lambda_settings  # the fixture, used by every test here
 
 
 def opened(**kwargs) -> str:
