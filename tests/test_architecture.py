@@ -58,6 +58,7 @@ LAYERS: dict[str, int] = {
     "ws_routes.views": 7,
     "ws_routes.testing": 7,
     "ws_routes.lambda_events": 7,
+    "ws_routes.lambda_handler": 7,
     "ws_routes.aws_lambda": 7,  # the Lambda entry point: events into the same view
     "ws_routes.asyncapi": 7,
     # 8 provisioning (plan -> apply)

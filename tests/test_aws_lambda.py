@@ -6,6 +6,10 @@ models before the handler sees it. Hostile events: tests/test_aws_lambda_hostile
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from django.conf import settings as django_settings
 from django.core.signals import request_finished
@@ -267,3 +271,19 @@ def test_a_router_that_is_not_mounted_is_a_logged_500(caplog):
 def test_an_explicit_path_is_used():
     result = make_handler(path="/ws/")(connect_event(new_connection_id()), None)
     assert result["statusCode"] == 200
+
+
+def test_a_fresh_container_sets_django_up_at_import():
+    """What Lambda does: import the module in a new interpreter, then call the handler."""
+    script = (
+        "from django.apps import apps; assert not apps.ready\n"
+        "from ws_routes.aws_lambda import handler\n"
+        "assert apps.ready\n"
+        "print(handler({'Records': []}, None)['statusCode'])\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "400"
