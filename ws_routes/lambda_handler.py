@@ -83,7 +83,7 @@ def gateway_allowed(api_id: str, stage: str) -> bool:
 
 # -- the request -------------------------------------------------------------------------------
 
-_mounts: dict[tuple[Any, Router | None], str] = {}
+_mounts: dict[tuple[Any, Router | None], tuple[str, Router]] = {}
 _wsgi: list[WSGIHandler] = []
 
 
@@ -105,6 +105,11 @@ def mounted_path(router: Router | None = None) -> str:
 
     ``None``: the default router's mount, else the only router mounted.
     """
+    return mounted_router(router)[0]
+
+
+def mounted_router(router: Router | None = None) -> tuple[str, Router]:
+    """``(path, router)`` of :func:`mounted_path` (what ``syncroutes`` deploys for a Lambda)."""
     key = (settings.ROOT_URLCONF, router)
     if key in _mounts:
         return _mounts[key]
@@ -124,16 +129,16 @@ def mounted_path(router: Router | None = None) -> str:
 
     walk(get_resolver().url_patterns, "/")
     wanted = router if router is not None else default_router
-    paths = [path for path, mounted in found if mounted is wanted]
-    if not paths and router is None and len({id(mounted) for _, mounted in found}) == 1:
-        paths = [found[0][0]]
-    if not paths:
+    mounts = [(path, mounted) for path, mounted in found if mounted is wanted]
+    if not mounts and router is None and len({id(mounted) for _, mounted in found}) == 1:
+        mounts = found[:1]
+    if not mounts:
         raise ImproperlyConfigured(
             "ws_routes.aws_lambda found no router mounted at a fixed path in ROOT_URLCONF: "
             "include(router.urls) there, or use make_handler(router, path='/ws/')."
         )
-    _mounts[key] = paths[0]
-    return paths[0]
+    _mounts[key] = mounts[0]
+    return mounts[0]
 
 
 def _run(environ: dict[str, Any]) -> LambdaResult:
