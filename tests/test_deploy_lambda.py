@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from tests.deploy_support import REGION, RecordingClient
+from ws_routes.aws_lambda import reset_gateway_cache
 from ws_routes.aws_partitions import lambda_integration_uri
 from ws_routes.deploy import LAMBDA_OPERATIONS, PlanError, desired_state, iam, plan_sync
 from ws_routes.deploy import aws as deploy_aws
@@ -222,3 +223,13 @@ def test_the_admin_form_refuses_a_malformed_arn(db):
     assert good.is_valid(), good.errors
     bad = ApiGatewayForm(data={**data, "target_lambda_arn": "arn:aws:lambda:nope"})
     assert not bad.is_valid() and "target_lambda_arn" in bad.errors
+
+
+def test_without_a_url_the_router_is_the_one_the_handler_serves(lambda_gateway, ws_router):
+    reset_gateway_cache()  # the mounts another test's URLconf left
+    lambda_gateway.target_base_endpoint = ""
+    desired = desired_state(lambda_gateway)
+    assert set(ws_router.routes) <= set(desired.routes)
+    for key in list(ws_router.routes):
+        ws_router._routes.pop(key)  # an empty router is still that router, not "none"
+    assert set(desired_state(lambda_gateway).routes) == {"$connect", "$disconnect", "$default"}

@@ -39,12 +39,15 @@ ROWS_MISS_REFRESH = 10.0
 # -- which gateways may drive this function ---------------------------------------------------
 
 _rows: dict[str, Any] = {"entries": frozenset(), "loaded_at": None}
+_mounts: dict[tuple[Any, Router | None], tuple[str, Router]] = {}
 _reported: set[str] = set()
 
 
 def reset_gateway_cache() -> None:
-    """Forget the ``ApiGateway`` rows read so far (tests; a container never needs to)."""
+    """Forget the ``ApiGateway`` rows and router mounts read so far (tests; a container never
+    needs to: its URLconf does not change)."""
     _rows.update(entries=frozenset(), loaded_at=None)
+    _mounts.clear()
 
 
 def _load_rows() -> None:
@@ -83,7 +86,6 @@ def gateway_allowed(api_id: str, stage: str) -> bool:
 
 # -- the request -------------------------------------------------------------------------------
 
-_mounts: dict[tuple[Any, Router | None], tuple[str, Router]] = {}
 _wsgi: list[WSGIHandler] = []
 
 

@@ -294,8 +294,10 @@ def lambda_desired_state(gateway: ApiGateway, router: Router | None = None) -> D
         raise PlanError(f"Gateway {gateway.api_name!r}: stage_name is blank.")
     if router is None:
         try:
-            router = resolve_router(gateway) if gateway.target_base_endpoint else None
-            router = router or mounted_router()[1]
+            if gateway.target_base_endpoint:
+                router = resolve_router(gateway)
+            else:
+                router = mounted_router()[1]
         except ImproperlyConfigured as error:
             raise PlanError(f"Gateway {gateway.api_name!r}: {error}") from None
     uri = lambda_integration_uri(arn, gateway.get_region() or match["region"])
