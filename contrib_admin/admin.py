@@ -126,6 +126,7 @@ class ApiGatewayAdmin(admin.ModelAdmin):
                     "api_name",
                     "api_description",
                     "target_base_endpoint",
+                    "target_lambda_arn",
                     "region",
                     "stage_name",
                     "stage_description",

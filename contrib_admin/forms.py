@@ -42,6 +42,7 @@ class ApiGatewayForm(forms.ModelForm):
             "api_name",
             "api_description",
             "target_base_endpoint",
+            "target_lambda_arn",
             "region",
             "stage_name",
             "stage_description",

@@ -30,6 +30,7 @@ RANKS = {
     "iam": 4,
     "actual": 5,
     "mutations": 6,
+    "lambda_permission": 6,  # the Lambda invoke permission of a gateway (issue 21)
     "plan": 7,
     "apply": 8,
 }

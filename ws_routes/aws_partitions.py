@@ -83,3 +83,23 @@ def is_aws_host(hostname: str) -> bool:
             if suffix and hostname.endswith("." + suffix):
                 return True
     return False
+
+
+#: A Lambda function ARN as an integration may target it (a version or alias qualifier allowed):
+#: ``arn:{partition}:lambda:{region}:{account}:function:{name}[:{qualifier}]``.
+LAMBDA_FUNCTION_ARN = re.compile(
+    r"arn:(?P<partition>aws[a-z-]*):lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+    r"function:(?P<name>[A-Za-z0-9_-]{1,64})(?::(?P<qualifier>\$LATEST|[A-Za-z0-9_-]{1,128}))?"
+)
+
+
+def lambda_integration_uri(function_arn: str, region: str) -> str:
+    """The ``IntegrationUri`` of an ``AWS_PROXY`` integration invoking ``function_arn``.
+
+    AWS: ``arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{function ARN}/invocations``
+    (developer guide ``set-up-lambda-proxy-integrations.html``; botocore ``apigatewayv2``
+    ``CreateIntegrationRequest.IntegrationUri``), in ``region``'s partition.
+    """
+    partition = partition_for(region).id
+    path = f"path/2015-03-31/functions/{function_arn}/invocations"
+    return f"arn:{partition}:apigateway:{region}:lambda:{path}"

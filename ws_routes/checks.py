@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
 from .conf import DEFAULTS
-from .contract import SECRET_PATTERN
+from .contract import SECRET_PATTERN, lambda_gateway_entry
 
 __all__ = ["SECRET_PATTERN", "check_ws_routes_settings"]
 
@@ -40,7 +40,7 @@ def check_ws_routes_settings(app_configs: Any = None, **kwargs: Any) -> list[Any
                 id="ws_routes.E003",
             )
         )
-    elif not secrets:
+    elif not secrets and not configured.get("LAMBDA_GATEWAYS"):  # Lambda-only needs none
         problems.append(
             Error(
                 "WS_ROUTES['GATEWAY_SECRETS'] is empty, so the gateway view refuses every call "
@@ -84,7 +84,34 @@ def check_ws_routes_settings(app_configs: Any = None, **kwargs: Any) -> list[Any
             )
         )
     problems.extend(_history_budget_problems(configured))
+    problems.extend(_lambda_gateway_problems(configured))
     return problems
+
+
+def _lambda_gateway_problems(configured: dict[str, Any]) -> list[Any]:
+    """``LAMBDA_GATEWAYS``: None, or a list of ``"apiId/stage"`` / ``"apiId"`` (issue 21)."""
+    value = configured.get("LAMBDA_GATEWAYS")
+    if value is None:
+        return []
+    hint = 'Write ["a1b2c3d4e5/production"], or None to use the ApiGateway rows.'
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        return [
+            Error(
+                f"WS_ROUTES['LAMBDA_GATEWAYS'] must be None or a list, not {type(value).__name__}.",
+                hint=hint,
+                id="ws_routes.E010",
+            )
+        ]
+    return [
+        Error(
+            f"WS_ROUTES['LAMBDA_GATEWAYS'][{index}] = {entry!r} is not \"apiId/stage\" or "
+            '"apiId" (the Lambda handler refuses every event while it is).',
+            hint=hint,
+            id="ws_routes.E010",
+        )
+        for index, entry in enumerate(value)
+        if lambda_gateway_entry(entry) is None
+    ]
 
 
 def _history_budget_problems(configured: dict[str, Any]) -> list[Any]:

@@ -23,6 +23,10 @@ DEFAULTS: dict[str, Any] = {
     # to 256 characters from A-Z a-z 0-9 . _ ~ + / = -; empty or anything else refuses every
     # call (DEBUG included).
     "GATEWAY_SECRETS": [],
+    # The gateways ws_routes.aws_lambda.handler answers (AWS_PROXY has no secret header): a list
+    # of "apiId/stage" or "apiId" (any stage). None: the api_id/stage_name of the ApiGateway
+    # rows (read once a minute per container). An event from anything else gets a 403.
+    "LAMBDA_GATEWAYS": None,
     # Key of the message body that names the route (API Gateway: $request.body.<key>).
     "ROUTE_SELECTION_KEY": "action",
     # Largest message body the view reads, in bytes (API Gateway's own limit is 128 KB).

@@ -53,6 +53,30 @@ def valid_stage(stage: object) -> bool:
     )
 
 
+#: The WSGI environ key under which ``ws_routes.aws_lambda`` marks a request it built from a
+#: Lambda event (``AWS_PROXY``: invoked through Lambda's IAM-guarded API, so no secret header).
+#: Only in-process code can set it: a WSGI server puts strings there, never this object.
+LAMBDA_INVOKE_KEY = "ws_routes.lambda_invoke"
+LAMBDA_INVOKE = object()
+
+#: An ``apiId`` as an allow-list entry may name it (API Gateway's are 10 lowercase characters).
+LAMBDA_API_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def lambda_gateway_entry(entry: object) -> tuple[str, str | None] | None:
+    """One ``WS_ROUTES["LAMBDA_GATEWAYS"]`` entry as ``(api_id, stage or None)``, else None.
+
+    Example: ``lambda_gateway_entry("a1b2c3d4e5/production")`` → ``("a1b2c3d4e5", "production")``,
+    ``lambda_gateway_entry("a1b2c3d4e5")`` → ``("a1b2c3d4e5", None)`` (any stage).
+    """
+    if not isinstance(entry, str):
+        return None
+    api_id, slash, stage = entry.partition("/")
+    if not LAMBDA_API_ID_PATTERN.fullmatch(api_id) or (slash and not valid_stage(stage)):
+        return None
+    return api_id, (stage if slash else None)
+
+
 #: ``context.eventType`` values.
 CONNECT, MESSAGE, DISCONNECT = "CONNECT", "MESSAGE", "DISCONNECT"
 

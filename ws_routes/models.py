@@ -10,12 +10,14 @@ from typing import Any, Literal, Protocol, overload
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
 # Sends go through the package's attributes (sending.send_to_...) so that
 # WsTestClient.capture can patch them; the sending package never imports this module.
 from . import sending
+from .aws_partitions import LAMBDA_FUNCTION_ARN
 from .broadcasting.records import Broadcast, BroadcastShard  # noqa: F401 - models of this app
 from .compat.send_options import check_send_options
 from .conf import ws_setting, ws_settings
@@ -57,6 +59,16 @@ class ApiGateway(models.Model):
         blank=True,
         default="",
         help_text="Public URL where the router is mounted, e.g. https://www.example.com/ws/",
+    )
+    target_lambda_arn = models.CharField(
+        max_length=256,
+        blank=True,
+        default="",
+        validators=[
+            RegexValidator(rf"\A(?:{LAMBDA_FUNCTION_ARN.pattern})\Z", "Not a Lambda function ARN.")
+        ],
+        help_text="A Lambda function ARN: every route becomes an AWS_PROXY integration invoking "
+        "it (handler ws_routes.aws_lambda.handler) instead of an HTTP_PROXY to the URL above.",
     )
     certificate_arn = models.CharField(max_length=2048, blank=True, default="")
     hosted_zone_id = models.CharField(max_length=64, blank=True, default="")

@@ -34,6 +34,8 @@ from .contract import (
     CONNECTION_ID_HEADER,
     DISCONNECT,
     EVENT_HEADER,
+    LAMBDA_INVOKE,
+    LAMBDA_INVOKE_KEY,
     MESSAGE,
     REQUEST_ID_HEADER,
     ROUTE_HEADER,
@@ -267,8 +269,13 @@ EVENT_HANDLERS = {CONNECT: handle_connect, MESSAGE: handle_message, DISCONNECT: 
 
 
 def dispatch_gateway_request(router: Router, request: HttpRequest) -> HttpResponseBase:
-    """Verify the caller is our gateway (before any query), then handle the event."""
-    if not gateway_secret_is_valid(request.META.get(meta_key(SECRET_HEADER))):
+    """Verify the caller is our gateway (before any query), then handle the event.
+
+    A request ``ws_routes.aws_lambda`` built from a Lambda event has no secret: its handler
+    checked the event's apiId/stage instead (docs/lambda.md).
+    """
+    from_lambda = request.META.get(LAMBDA_INVOKE_KEY) is LAMBDA_INVOKE
+    if not from_lambda and not gateway_secret_is_valid(request.META.get(meta_key(SECRET_HEADER))):
         return error_response(
             WsError("forbidden", "This endpoint only answers its API Gateway", status=403)
         )

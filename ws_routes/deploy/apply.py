@@ -25,6 +25,9 @@ from .errors import AwsCallError, DeployError, PlanChangedError
 from .plan import Plan, plan_sync
 from .records import AWS_STATE_FIELDS, clear_error, record_error, save_fields
 
+#: Changes that take effect without a deployment (a Lambda's resource policy).
+_NOT_DEPLOYED = ("deployment", "lambda permission")
+
 
 @dataclass
 class SyncResult:
@@ -62,7 +65,7 @@ def apply_plan(plan: Plan, *, client: Any = None) -> int:
         save_fields(gateway, api_id=plan.api_id, api_created=True)
     if plan.is_empty:
         return 0
-    if gateway.deployment_id and any(c.kind != "deployment" for c in plan.changes):
+    if gateway.deployment_id and any(c.kind not in _NOT_DEPLOYED for c in plan.changes):
         # A deployment is owed from here until create_deployment succeeds.
         save_fields(gateway, deployment_id="")
     applied = 0

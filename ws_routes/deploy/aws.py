@@ -78,6 +78,11 @@ def route53_client(gateway: ApiGateway) -> Any:
     return _client("route53", gateway)
 
 
+def lambda_client(gateway: ApiGateway) -> Any:
+    """The cached Lambda client, used only for a gateway with ``target_lambda_arn``."""
+    return _client("lambda", gateway)
+
+
 def sts_client(gateway: ApiGateway) -> Any:
     """The cached STS client, used only to learn the account id for the IAM policy."""
     return _client("sts", gateway)

@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.core.exceptions import ImproperlyConfigured
 from jsonschema import Draft4Validator, SchemaError
 
+from ..aws_partitions import LAMBDA_FUNCTION_ARN, lambda_integration_uri
 from ..checks import SECRET_PATTERN
 from ..compat.url_layout import integration_uris, reference_layout_router, resolve_public_path
 from ..conf import ws_setting
 from ..contract import CONTEXT_HEADERS, SECRET_HEADER
+from ..lambda_handler import mounted_router
 from ..models import ApiGateway
 from ..routing import ROUTE_KEY_PATTERN, Router
 from ..schemas import draft4_problems
@@ -189,14 +192,17 @@ class DesiredIntegration:
     role: str
     uri: str
     request_parameters: Mapping[str, str]
+    integration_type: str = "HTTP_PROXY"  # or AWS_PROXY: a Lambda function (docs/lambda.md)
 
     @property
     def description(self) -> str:
-        return f"{INTEGRATION_MARKER}{self.role}"
+        # A Lambda integration is another integration (switching creates it, then deletes ours).
+        suffix = "@lambda" if self.integration_type == "AWS_PROXY" else ""
+        return f"{INTEGRATION_MARKER}{self.role}{suffix}"
 
     def aws_arguments(self) -> dict[str, Any]:
         return {
-            "IntegrationType": "HTTP_PROXY",
+            "IntegrationType": self.integration_type,
             "IntegrationMethod": "POST",
             "IntegrationUri": self.uri,
             "ConnectionType": "INTERNET",
@@ -248,6 +254,8 @@ def desired_state(gateway: ApiGateway, router: Router | None = None) -> DesiredS
     would leave the gateway unsafe (no secret, a draft-4-incompatible model, a bad row).
     Example: ``sorted(desired_state(gateway).routes)``.
     """
+    if gateway.target_lambda_arn:
+        return lambda_desired_state(gateway, router)
     secret = gateway_secret()
     if router is None:
         router = resolve_router(gateway)
@@ -257,6 +265,56 @@ def desired_state(gateway: ApiGateway, router: Router | None = None) -> DesiredS
     if not gateway.stage_name:
         raise PlanError(f"Gateway {gateway.api_name!r}: stage_name is blank.")
     router_uri, connect_uri = integration_uris(base_uri)  # the reference's slugs when so mounted
+    integrations = {
+        ROUTER_ROLE: DesiredIntegration(
+            ROUTER_ROLE, router_uri, integration_request_parameters(secret)
+        ),
+        CONNECT_ROLE: DesiredIntegration(
+            CONNECT_ROLE, connect_uri, integration_request_parameters(secret, connect=True)
+        ),
+    }
+    return routed_state(gateway, router, integrations, connect_route_request_parameters())
+
+
+def lambda_desired_state(gateway: ApiGateway, router: Router | None = None) -> DesiredState:
+    """A gateway with ``target_lambda_arn``: every route invokes the function (``AWS_PROXY``).
+
+    No secret and no mappings: the function gets the whole context in its event and answers
+    only the project's gateways (docs/lambda.md). The router is the one at
+    ``target_base_endpoint`` if set, else the one ``ws_routes.aws_lambda.handler`` serves.
+    """
+    arn = gateway.target_lambda_arn
+    match = LAMBDA_FUNCTION_ARN.fullmatch(arn)
+    if match is None:
+        raise PlanError(
+            f"Gateway {gateway.api_name!r}: target_lambda_arn {arn!r} is not a Lambda function "
+            "ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME[:ALIAS])."
+        )
+    if not gateway.stage_name:
+        raise PlanError(f"Gateway {gateway.api_name!r}: stage_name is blank.")
+    if router is None:
+        try:
+            if gateway.target_base_endpoint:
+                router = resolve_router(gateway)
+            else:
+                router = mounted_router()[1]
+        except ImproperlyConfigured as error:
+            raise PlanError(f"Gateway {gateway.api_name!r}: {error}") from None
+    uri = lambda_integration_uri(arn, gateway.get_region() or match["region"])
+    integrations = {
+        role: DesiredIntegration(role, uri, {}, integration_type="AWS_PROXY")
+        for role in (ROUTER_ROLE, CONNECT_ROLE)
+    }
+    return routed_state(gateway, router, integrations, {})
+
+
+def routed_state(
+    gateway: ApiGateway,
+    router: Router,
+    integrations: dict[str, DesiredIntegration],
+    connect_parameters: Mapping[str, Mapping[str, bool]],
+) -> DesiredState:
+    """The routes, models and ``GatewayRoute`` rows on top of the router's ``integrations``."""
     warnings: list[str] = []
     expected_expression = f"$request.body.{ws_setting('ROUTE_SELECTION_KEY')}"
     if gateway.route_selection_expression != expected_expression:
@@ -266,20 +324,9 @@ def desired_state(gateway: ApiGateway, router: Router | None = None) -> DesiredS
             "may reach the wrong route."
         )
 
-    integrations = {
-        ROUTER_ROLE: DesiredIntegration(
-            ROUTER_ROLE, router_uri, integration_request_parameters(secret)
-        ),
-        CONNECT_ROLE: DesiredIntegration(
-            CONNECT_ROLE, connect_uri, integration_request_parameters(secret, connect=True)
-        ),
-    }
     routes: dict[str, DesiredRoute] = {
         "$connect": DesiredRoute(
-            "$connect",
-            CONNECT_ROLE,
-            two_way=False,
-            request_parameters=connect_route_request_parameters(),
+            "$connect", CONNECT_ROLE, two_way=False, request_parameters=connect_parameters
         ),
         "$disconnect": DesiredRoute("$disconnect", ROUTER_ROLE, two_way=False),
         "$default": DesiredRoute("$default", ROUTER_ROLE, two_way=True),
@@ -311,7 +358,7 @@ def desired_state(gateway: ApiGateway, router: Router | None = None) -> DesiredS
                 )
             role = f"route:{key}"
             integrations[role] = DesiredIntegration(
-                role, row.integration_url, integration_request_parameters(secret)
+                role, row.integration_url, integration_request_parameters(gateway_secret())
             )
         existing = routes.get(key)
         model = existing.model if existing is not None else None

@@ -48,6 +48,9 @@ SYNC_OCCASIONAL_OPERATIONS = ("GetModel", "GetDeployment", "UpdateStage")
 API_DISCOVERY_OPERATIONS = ("GetApis", "CreateApi")
 
 #: Every apigatewayv2 operation createCustomDomain calls.
+#: Lambda calls of a sync of a gateway with ``target_lambda_arn`` (its invoke permission).
+LAMBDA_OPERATIONS = ("GetPolicy", "AddPermission", "RemovePermission")
+
 DOMAIN_OPERATIONS = ("GetDomainName", "CreateDomainName", "GetApiMappings", "CreateApiMapping")
 
 #: Management API methods the sender uses (post_to_connection, delete_connection).
@@ -152,6 +155,15 @@ def iam_policy(gateway: ApiGateway, *, account_id: str) -> dict[str, Any]:
                 "Action": "iam:CreateServiceLinkedRole",
                 "Resource": f"arn:{partition}:iam::{account_id}:{SERVICE_LINKED_ROLE_PATH}",
                 "Condition": {"StringEquals": {"iam:AWSServiceName": SERVICE_LINKED_ROLE_SERVICE}},
+            }
+        )
+    if gateway.target_lambda_arn:
+        statements.append(
+            {
+                "Sid": "LambdaInvokePermission",  # the function's resource policy (docs/lambda.md)
+                "Effect": "Allow",
+                "Action": [f"lambda:{op}" for op in LAMBDA_OPERATIONS],
+                "Resource": gateway.target_lambda_arn,
             }
         )
     if gateway.hosted_zone_id:

@@ -19,7 +19,7 @@ from typing import Any
 from ..contract import SECRET_HEADER
 from ..models import ApiGateway
 from ..routing import Router
-from . import aws, mutations
+from . import aws, lambda_permission, mutations
 from .actual import ActualState, read_actual
 from .change import Change
 from .desired import (
@@ -198,7 +198,10 @@ def plan_sync(
     client = client if client is not None else aws.apigateway_client(gateway)
     desired = desired_state(gateway, router)
     actual = read_actual(client, gateway, desired, prune=prune)
-    return _Planner(gateway, desired, actual, prune).plan()
+    plan = _Planner(gateway, desired, actual, prune).plan()
+    if gateway.target_lambda_arn:  # API Gateway may invoke the function (docs/lambda.md)
+        lambda_permission.add_to_plan(plan, aws.lambda_client(gateway), prune=prune)
+    return plan
 
 
 #: Route attributes the sync leaves alone (and carries over when it must recreate a route).

@@ -37,6 +37,9 @@ def registry_digest(gateway: ApiGateway) -> str:
     """SHA-256 of what a sync of ``gateway`` would push (``PlanError`` if it cannot be computed)."""
     desired = asdict(deploy.desired_state(gateway))
     desired.pop("warnings", None)
+    for integration in desired["integrations"].values():
+        if integration.get("integration_type") == "HTTP_PROXY":  # digests as before issue 21
+            del integration["integration_type"]
     text = json.dumps(desired, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
