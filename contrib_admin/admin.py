@@ -282,13 +282,14 @@ class WebSocketSessionAdmin(admin.ModelAdmin):
         "channels",
         "connected",
         "connected_at",
+        "api_gateway",
         "api_id",
         "stage",
         "source_ip",
     )
     list_filter = ("connected", ChannelFilter, GatewayFilter)
     search_fields = ("connection_id", "channel_name", "subscriptions__channel")
-    list_select_related = ("user",)
+    list_select_related = ("user", "api_gateway")
     show_full_result_count = False
     actions = ("send_message", "disconnect")
 

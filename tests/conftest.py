@@ -13,6 +13,17 @@ from django.test import Client
 _ids = itertools.count(1)
 
 
+@pytest.fixture(autouse=True)
+def empty_caches():
+    """Each test starts with empty Django caches: the permission cache is keyed by user pk, and
+    a rolled-back test's alice has the next test's alice's pk (a stale set refused her)."""
+    from django.core.cache import caches
+
+    for cache in caches.all(initialized_only=True):
+        cache.clear()
+    yield
+
+
 def new_connection_id() -> str:
     """Shaped like API Gateway's ids (base64, ending in '=')."""
     return f"Conn{next(_ids):011d}="

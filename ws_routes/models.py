@@ -115,6 +115,15 @@ class ApiGateway(models.Model):
     def __str__(self) -> str:
         return self.api_name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Keep ``target_base_endpoint``'s trailing slash, as the reference package does (its
+        integration URIs are the endpoint plus a route name)."""
+        if self.target_base_endpoint and not self.target_base_endpoint.endswith("/"):
+            self.target_base_endpoint += "/"
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "target_base_endpoint"}
+        super().save(*args, **kwargs)
+
     def get_region(self) -> str | None:
         return self.region or ws_setting("REGION")
 
@@ -258,6 +267,17 @@ class WebSocketSession(models.Model):
     connected = models.BooleanField(default=True)
     connected_at = models.DateTimeField(default=timezone.now)
     disconnected_at = models.DateTimeField(null=True, blank=True)
+    # The gateway row whose api id (and stage) the connect came through, as the reference
+    # package has it; set in the connect's own INSERT, empty when no row has that api id.
+    api_gateway = models.ForeignKey(
+        ApiGateway,
+        null=True,
+        blank=True,
+        default=None,
+        on_delete=models.SET_NULL,
+        related_name="sessions",
+    )
+    updated_on = models.DateTimeField(auto_now=True)
 
     objects = WebSocketSessionQuerySet.as_manager()
 

@@ -19,6 +19,7 @@ from asgiref.sync import async_to_sync
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import caches
 from django.core.exceptions import PermissionDenied
+from django.db.models import Case, Subquery, Value, When
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.urls import path
 from django.utils import timezone
@@ -47,7 +48,7 @@ from .contract import (
 )
 from .errors import WsError
 from .message_parsing import ParsedMessage
-from .models import ConnectToken, WebSocketSession
+from .models import ApiGateway, ConnectToken, WebSocketSession
 from .replies import error_response, json_response, reply_response
 from .requests import acting_user_pk, ws_request
 from .routing import Router
@@ -164,6 +165,7 @@ def _open_session(
         login_binding=login_binding(user),
         connected=True,
         connected_at=timezone.now(),
+        api_gateway_id=gateway_row(event.api_id, event.stage),
     )
     request.user = user
     ws_request(request).websocket_session = session
@@ -186,16 +188,31 @@ def _open_session(
             "connected",
             "connected_at",
             "disconnected_at",
+            "api_gateway",
+            "updated_on",
         ],
     )
+    # The key was a subquery in the INSERT: leave it deferred (read from the row if asked).
+    session.__dict__.pop("api_gateway_id", None)
     channel_connect.subscribe_connected(session)
+
+
+def gateway_row(api_id: str, stage: str) -> Any:
+    """The ``ApiGateway`` row of ``api_id`` (its stage first) as a subquery of the connect's
+    INSERT: no query of its own, never stale, and ``NULL`` when no row has that api id."""
+    if not api_id:
+        return None
+    rows = ApiGateway.objects.filter(api_id=api_id).order_by(
+        Case(When(stage_name=stage, then=Value(0)), default=Value(1)), "pk"
+    )
+    return Subquery(rows.values("pk")[:1])
 
 
 def handle_disconnect(router: Router, request: HttpRequest, event: GatewayEvent) -> HttpResponse:
     """Mark the session closed in one UPDATE; hooks run once, only if it was open."""
     closed = WebSocketSession.objects.filter(
         connection_id=event.connection_id, connected=True
-    ).update(connected=False, disconnected_at=timezone.now())
+    ).update(connected=False, disconnected_at=timezone.now(), updated_on=timezone.now())
     if closed:
         channel_connect.unsubscribe_disconnected(event.connection_id)
     if closed and router.disconnect_hooks:
