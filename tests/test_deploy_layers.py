@@ -31,6 +31,7 @@ RANKS = {
     "actual": 5,
     "mutations": 6,
     "plan": 7,
+    "cloudformation": 7,
     "apply": 8,
 }
 
