@@ -33,6 +33,7 @@ RANKS = {
     "plan": 7,
     "cloudformation": 7,
     "apply": 8,
+    "template_file": 8,
 }
 
 
