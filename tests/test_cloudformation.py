@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from io import StringIO
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -404,7 +403,6 @@ def test_the_check_runs_with_check_deploy(full_gateway, ws_router, settings, tmp
     path = tmp_path / "chat.json"
     run("syncroutes", "--emit", "cloudformation", "--output", str(path))
     use_template_file(settings, path)  # a Path works too
-    ws_router.routes  # noqa: B018
     add_handler_route(ws_router, "late.route")
     assert TEMPLATE_DRIFT_CHECK_ID in ids(run_checks(include_deployment_checks=True))
     assert TEMPLATE_DRIFT_CHECK_ID not in ids(run_checks(include_deployment_checks=False))
