@@ -368,6 +368,25 @@ def test_several_gateways_need_a_gateway_placeholder(full_gateway, tmp_path):
     }
 
 
+def test_emit_errors_are_command_errors_naming_the_file(full_gateway, tmp_path):
+    with pytest.raises(CommandError, match="cannot be written"):
+        run("syncroutes", "--emit", "cloudformation", "--output", str(tmp_path))  # a directory
+    binary = tmp_path / "chat.json"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(CommandError, match="cannot be read"):
+        run("syncroutes", "--emit", "cloudformation", "--output", str(binary), "--check")
+    binary.write_bytes(b" " * 2_000_001)
+    with pytest.raises(CommandError, match="larger than"):
+        run("syncroutes", "--emit", "cloudformation", "--output", str(binary), "--check")
+
+
+def test_one_gateway_that_cannot_be_emitted_writes_no_file(full_gateway, tmp_path):
+    ApiGateway.objects.create(api_name="broken", target_base_endpoint="", region="eu-west-2")
+    with pytest.raises(CommandError, match="Gateway 'broken': .*target_base_endpoint is blank"):
+        run("syncroutes", "--emit", "cloudformation", "--output", str(tmp_path / "{gateway}.json"))
+    assert list(tmp_path.iterdir()) == []
+
+
 # -- check --deploy: the template file named in settings ------------------------------------------
 
 

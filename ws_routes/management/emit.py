@@ -61,19 +61,25 @@ def emit_templates(
     """Write (or with ``check``, compare) the template of each gateway; CommandError on failure."""
     if check and output is None:
         raise CommandError("--check compares with a file: give it with --output FILE.")
-    failures: list[str] = []
+    # Every template first: a gateway that cannot be emitted fails the run before any write.
+    emitted: list[tuple[ApiGateway, Path | None, str]] = []
     for gateway, path in zip(gateways, _paths(gateways, output), strict=True):
         try:
-            emitted = emit_template(gateway)
-            text = emitted.render(format_for(path or "", fmt))
+            template = emit_template(gateway)
+            emitted.append((gateway, path, template.render(format_for(path or "", fmt))))
         except deploy.DeployError as error:
             raise CommandError(f"Gateway {gateway.api_name!r}: {error}") from error
-        for warning in emitted.warnings:
+        for warning in template.warnings:
             stderr.write(f"Gateway {gateway.api_name}: warning: {warning}")
+    failures: list[str] = []
+    for gateway, path, text in emitted:
         if path is None:
             stdout.write(text, ending="")
         elif check:
-            current = read_text(path) if path.exists() else ""
+            try:
+                current = read_text(path) if path.exists() else ""
+            except TemplateFileError as error:
+                raise CommandError(str(error)) from error
             diff = unified_diff(text, current, path)
             if diff:
                 stdout.write(diff, ending="" if diff.endswith("\n") else "\n")
@@ -81,9 +87,11 @@ def emit_templates(
             else:
                 stdout.write(f"{path}: up to date")
         else:
-            if path.parent != Path(""):
+            try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
+                path.write_text(text, encoding="utf-8")
+            except OSError as error:
+                raise CommandError(f"{path}: cannot be written ({error}).") from error
             stdout.write(f"wrote {path} ({len(text.encode('utf-8'))} bytes)")
     if failures:
         raise CommandError(
