@@ -5,7 +5,9 @@ deterministic, secret-free; what cannot be expressed is refused naming the route
 from __future__ import annotations
 
 import json
+import os
 from io import StringIO
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -81,6 +83,17 @@ def test_the_example_chats_template_lints_clean(chat_gateway, fmt):
     assert problems(text) == []
     keys = {r["Properties"]["RouteKey"] for r in resources(json_of(text, fmt), "Route").values()}
     assert {"$connect", "$disconnect", "$default", "chat.send", "chat.who"} <= keys
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "cloudformation-example.yaml"
+
+
+def test_the_docs_example_is_the_example_chats_template(chat_gateway):
+    """docs/cloudformation-example.yaml is current (``WRITE_CFN_EXAMPLE=1`` rewrites it)."""
+    text = emit_template(chat_gateway, chat_ws.router).render("yaml")
+    if os.environ.get("WRITE_CFN_EXAMPLE") == "1":
+        EXAMPLE.write_text(text)
+    assert EXAMPLE.read_text() == text, "rerun this test with WRITE_CFN_EXAMPLE=1"
 
 
 @pytest.mark.parametrize("fmt", ["json", "yaml"])
