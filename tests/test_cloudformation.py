@@ -400,6 +400,18 @@ def test_one_gateway_that_cannot_be_emitted_writes_no_file(full_gateway, tmp_pat
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("name", ["../escape", "a/b", "..", "sp ace"])
+def test_a_gateway_name_never_points_the_file_elsewhere(full_gateway, settings, tmp_path, name):
+    ApiGateway.objects.filter(pk=full_gateway.pk).update(api_name=name)
+    pattern = str(tmp_path / "out" / "{gateway}.json")
+    with pytest.raises(CommandError, match="cannot stand for {gateway}"):
+        run("syncroutes", "--emit", "cloudformation", "--output", pattern)
+    assert not (tmp_path / "escape.json").exists() and not (tmp_path / "out").exists()
+    use_template_file(settings, pattern)
+    [error] = check_template_file()
+    assert error.id == TEMPLATE_FILE_ERROR_ID and "cannot stand for" in error.msg
+
+
 # -- check --deploy: the template file named in settings ------------------------------------------
 
 

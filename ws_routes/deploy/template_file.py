@@ -27,6 +27,20 @@ class TemplateFileError(PlanError):
     """A template file that cannot be read, or that is not one ``syncroutes`` emitted."""
 
 
+_FILE_NAME_PART = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+
+
+def gateway_path(pattern: str, name: str) -> Path:
+    """``pattern`` with ``{gateway}`` replaced by ``name``, which must be a plain file name part
+    (no ``/``, never ``.`` or ``..``): a gateway's name cannot point the file elsewhere."""
+    if not _FILE_NAME_PART.fullmatch(name) or name.strip(".") == "":
+        raise TemplateFileError(
+            f"Gateway {name!r}: its name cannot stand for {GATEWAY_PLACEHOLDER} in a file name "
+            "(use 1 to 128 of A-Z a-z 0-9 _ . -); name its file without the placeholder."
+        )
+    return Path(pattern.replace(GATEWAY_PLACEHOLDER, name))
+
+
 def format_for(path: str | Path, fmt: str | None = None) -> str:
     """``fmt`` if given, else ``yaml`` for ``.yaml``/``.yml`` files and ``json`` otherwise."""
     if fmt is not None:

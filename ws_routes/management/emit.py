@@ -27,6 +27,7 @@ from ..deploy.template_file import (
     GATEWAY_PLACEHOLDER,
     TemplateFileError,
     format_for,
+    gateway_path,
     read_text,
     template_drift,
     template_owner,
@@ -46,7 +47,10 @@ def _paths(gateways: list[ApiGateway], output: str | None) -> list[Path | None]:
         )
     if output is None:
         return [None]
-    return [Path(output.replace(GATEWAY_PLACEHOLDER, g.api_name)) for g in gateways]
+    try:
+        return [gateway_path(output, g.api_name) for g in gateways]
+    except TemplateFileError as error:
+        raise CommandError(str(error)) from error
 
 
 def emit_templates(
@@ -105,7 +109,7 @@ def _gateway_files() -> list[tuple[ApiGateway | None, Path]]:
     setting = os.fspath(ws_setting("TEMPLATE_FILE"))
     if GATEWAY_PLACEHOLDER in setting:
         gateways = ApiGateway.objects.order_by("pk")
-        return [(g, Path(setting.replace(GATEWAY_PLACEHOLDER, g.api_name))) for g in gateways]
+        return [(g, gateway_path(setting, g.api_name)) for g in gateways]
     path = Path(setting)
     name, _ = template_owner(read_text(path), path)
     return [(ApiGateway.objects.filter(api_name=name).first(), path)]
