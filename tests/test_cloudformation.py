@@ -189,6 +189,17 @@ def test_the_sender_policy_and_outputs(full_gateway):
     assert outputs["CustomDomainUrl"]["Value"] == "wss://ws.example.com"
 
 
+def test_blank_optional_api_properties_are_left_out(full_gateway):
+    ApiGateway.objects.filter(pk=full_gateway.pk).update(
+        api_description="", api_key_selection_expression=""
+    )
+    full_gateway.refresh_from_db()
+    text = emit_template(full_gateway).render("json")
+    properties = json.loads(text)["Resources"]["Api"]["Properties"]
+    assert "Description" not in properties and "ApiKeySelectionExpression" not in properties
+    assert properties["RouteSelectionExpression"] == "$request.body.action"
+
+
 def test_a_changed_registry_makes_a_new_deployment(full_gateway, ws_router):
     before = set(resources(emit_template(full_gateway).body, "Deployment"))
     add_handler_route(ws_router, "new.route")

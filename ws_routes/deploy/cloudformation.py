@@ -187,7 +187,7 @@ class _Emitter:
     def api(self) -> None:
         properties: dict[str, Any] = {"ProtocolType": "WEBSOCKET"}
         for key, value in self.desired.api.items():
-            if value or key != "Description":
+            if value or key == "Name":  # a blank optional property is left out, not ""
                 properties[key] = value
         what = f"Gateway {self.gateway.api_name!r}"
         _check_length(what, "Name", properties["Name"])
