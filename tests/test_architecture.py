@@ -63,6 +63,8 @@ LAYERS: dict[str, int] = {
     "ws_routes.asyncapi": 7,
     # 8 provisioning (plan -> apply)
     "ws_routes.deploy": 8,
+    "ws_routes.deploy.cloudformation": 8,  # the desired state as a CloudFormation template
+    "ws_routes.deploy.template_file": 8,  # a template file against the registry
     # 9 background delivery: the Celery tasks
     "ws_routes.tasks": 9,
     # 10 the local gateway (a development tool)

@@ -45,3 +45,18 @@ def test_hint_says_how_to_fix(settings):
     settings.WS_ROUTES = {}
     (problem,) = check_ws_routes_settings()
     assert "token_urlsafe" in problem.hint and "GATEWAY_SECRETS" in problem.hint
+
+
+def test_each_check_id_is_defined_in_one_module():
+    # Two branches once both took ws_routes.E010 for different problems.
+    import re
+    from collections import defaultdict
+    from pathlib import Path
+
+    definition = re.compile(r'(?:\bid=|_ID\s*=\s*)"(ws_routes\.[EW]\d{3})"')
+    where: dict[str, set[str]] = defaultdict(set)
+    for path in Path("ws_routes").rglob("*.py"):
+        for check_id in definition.findall(path.read_text()):
+            where[check_id].add(str(path))
+    shared = {check_id: paths for check_id, paths in where.items() if len(paths) > 1}
+    assert where and not shared, shared

@@ -32,7 +32,9 @@ RANKS = {
     "mutations": 6,
     "lambda_permission": 6,  # the Lambda invoke permission of a gateway (issue 21)
     "plan": 7,
+    "cloudformation": 7,
     "apply": 8,
+    "template_file": 8,
 }
 
 

@@ -18,6 +18,7 @@ class WsRoutesConfig(AppConfig):
         from .compat import checks as compat_checks  # noqa: F401  (the reference's settings)
         from .login_signals import connect_login_signals
         from .management import auto_sync  # the composition root wires the top layer in
+        from .management import emit as template_check  # noqa: F401  (the template drift check)
         from .models import install_channel_membership
         from .routing import ViewMount, autodiscover, mount_views
         from .views import make_gateway_view, router_urlpatterns

@@ -134,6 +134,10 @@ DEFAULTS: dict[str, Any] = {
     "DEPLOY_THROTTLE_RETRIES": 6,
     # How long a sync waits for a PENDING deployment to become DEPLOYED or FAILED.
     "DEPLOY_DEPLOYMENT_WAIT_SECONDS": 30.0,
+    # The CloudFormation template of the gateways, as `syncroutes --emit cloudformation` writes
+    # it (docs/infrastructure-as-code.md): `check --deploy` warns when the registry no longer
+    # matches it. A path; "{gateway}" in it names one file per gateway. None: not checked.
+    "TEMPLATE_FILE": None,
 }
 
 

@@ -247,16 +247,19 @@ class DesiredState:
     warnings: list[str] = field(default_factory=list)
 
 
-def desired_state(gateway: ApiGateway, router: Router | None = None) -> DesiredState:
+def desired_state(
+    gateway: ApiGateway, router: Router | None = None, *, secret: str | None = None
+) -> DesiredState:
     """Compute the desired API from the gateway, its router and its ``GatewayRoute`` rows.
 
     Pure Django, no AWS call; raises :class:`PlanError` for anything AWS would refuse or that
     would leave the gateway unsafe (no secret, a draft-4-incompatible model, a bad row).
+    ``secret`` replaces :func:`gateway_secret` (the template emitter passes a placeholder).
     Example: ``sorted(desired_state(gateway).routes)``.
     """
     if gateway.target_lambda_arn:
         return lambda_desired_state(gateway, router)
-    secret = gateway_secret()
+    secret = gateway_secret() if secret is None else secret
     if router is None:
         router = resolve_router(gateway)
     base_uri = gateway.target_base_endpoint

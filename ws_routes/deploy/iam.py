@@ -71,6 +71,20 @@ def _partition(region: str) -> str:
     return partition_for(region).id
 
 
+def connection_arns(
+    partition: str, region: str, account_id: str, api: str, stage: str
+) -> list[str]:
+    """The ``@connections`` ARNs the sender needs ``execute-api:ManageConnections`` on.
+
+    https://docs.aws.amazon.com/apigateway/latest/developerguide/apigateway-websocket-control-access-iam.html
+    Example: ``connection_arns("aws", "eu-west-2", "123456789012", "abc123", "production")``.
+    """
+    return [
+        f"arn:{partition}:execute-api:{region}:{account_id}:{api}/{stage}/{method}/@connections/*"
+        for method in CONNECTION_METHODS
+    ]
+
+
 def caller_account_id(gateway: ApiGateway, *, client: Any = None) -> str:
     """The AWS account id of the current credentials (``sts:GetCallerIdentity``, always allowed).
 
@@ -140,11 +154,7 @@ def iam_policy(gateway: ApiGateway, *, account_id: str) -> dict[str, Any]:
             "Sid": "ManageConnections",
             "Effect": "Allow",
             "Action": "execute-api:ManageConnections",
-            "Resource": [
-                f"arn:{partition}:execute-api:{region}:{account_id}:{api}/{gateway.stage_name}/"
-                f"{method}/@connections/*"
-                for method in CONNECTION_METHODS
-            ],
+            "Resource": connection_arns(partition, region, account_id, api, gateway.stage_name),
         }
     )
     if gateway.domain_name:

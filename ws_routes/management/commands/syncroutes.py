@@ -6,6 +6,8 @@ Examples::
     manage.py syncroutes --gateway chat --dry-run
     manage.py syncroutes --gateway 1 --no-prune
     manage.py syncroutes --gateway chat --print-iam-policy
+    manage.py syncroutes --gateway chat --emit cloudformation --output chat.template.yaml
+    manage.py syncroutes --emit cloudformation --output 'infra/{gateway}.json' --check
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from ws_routes import deploy
 from ws_routes.deploy import iam
 from ws_routes.management.auto_sync import sync_and_record
+from ws_routes.management.emit import emit_templates
 from ws_routes.models import ApiGateway
 
 
@@ -55,8 +58,44 @@ class Command(BaseCommand):
             help="AWS account id for --print-iam-policy (default: from sts:GetCallerIdentity).",
         )
 
+        parser.add_argument(
+            "--emit",
+            choices=["cloudformation"],
+            help="Write the CloudFormation template of what a sync would make AWS hold, "
+            "instead of syncing (docs/infrastructure-as-code.md).",
+        )
+        parser.add_argument(
+            "--output",
+            metavar="FILE",
+            help="With --emit: the file to write (default: stdout); {gateway} in it names one "
+            "file per gateway.",
+        )
+        parser.add_argument(
+            "--format",
+            choices=["json", "yaml"],
+            help="With --emit: default yaml for a .yaml/.yml --output, else json.",
+        )
+        parser.add_argument(
+            "--check",
+            action="store_true",
+            help="With --emit: write nothing; print a diff and exit non-zero when --output "
+            "differs from the registry (for CI).",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
+        if not options["emit"] and any(options[o] for o in ("output", "format", "check")):
+            raise CommandError("--output, --format and --check go with --emit cloudformation.")
         gateways = self._gateways(options["gateway"])
+        if options["emit"]:
+            emit_templates(
+                gateways,
+                output=options["output"],
+                fmt=options["format"],
+                check=options["check"],
+                stdout=self.stdout,
+                stderr=self.stderr,
+            )
+            return
         if options["print_iam_policy"]:
             self._print_policies(gateways, options["account"])
             return
