@@ -1,6 +1,6 @@
 """``manage.py runwsgateway``: a local API Gateway WebSocket API in front of ``runserver``.
 
-Two ways to start (docs/local-gateway.md):
+Three ways to start (docs/local-gateway.md):
 
 - ``--state FILE`` (no ``--target``): the gateway serves only what is deployed to it, through
   its control plane (``AWS_ENDPOINT_URL_APIGATEWAYV2=http://127.0.0.1:8001 manage.py
