@@ -258,7 +258,7 @@ def desired_state(
     Example: ``sorted(desired_state(gateway).routes)``.
     """
     if gateway.target_lambda_arn:
-        return lambda_desired_state(gateway, router)
+        return lambda_desired_state(gateway, router, secret=secret)
     secret = gateway_secret() if secret is None else secret
     if router is None:
         router = resolve_router(gateway)
@@ -276,10 +276,14 @@ def desired_state(
             CONNECT_ROLE, connect_uri, integration_request_parameters(secret, connect=True)
         ),
     }
-    return routed_state(gateway, router, integrations, connect_route_request_parameters())
+    return routed_state(
+        gateway, router, integrations, connect_route_request_parameters(), secret=secret
+    )
 
 
-def lambda_desired_state(gateway: ApiGateway, router: Router | None = None) -> DesiredState:
+def lambda_desired_state(
+    gateway: ApiGateway, router: Router | None = None, *, secret: str | None = None
+) -> DesiredState:
     """A gateway with ``target_lambda_arn``: every route invokes the function (``AWS_PROXY``).
 
     No secret and no mappings: the function gets the whole context in its event and answers
@@ -308,7 +312,7 @@ def lambda_desired_state(gateway: ApiGateway, router: Router | None = None) -> D
         role: DesiredIntegration(role, uri, {}, integration_type="AWS_PROXY")
         for role in (ROUTER_ROLE, CONNECT_ROLE)
     }
-    return routed_state(gateway, router, integrations, {})
+    return routed_state(gateway, router, integrations, {}, secret=secret)
 
 
 def routed_state(
@@ -316,8 +320,13 @@ def routed_state(
     router: Router,
     integrations: dict[str, DesiredIntegration],
     connect_parameters: Mapping[str, Mapping[str, bool]],
+    *,
+    secret: str | None = None,
 ) -> DesiredState:
-    """The routes, models and ``GatewayRoute`` rows on top of the router's ``integrations``."""
+    """The routes, models and ``GatewayRoute`` rows on top of the router's ``integrations``.
+
+    ``secret``: what a row's own HTTP integration sends (``None``: :func:`gateway_secret`, asked
+    only when a row has one: a Lambda gateway without such rows needs no secret)."""
     warnings: list[str] = []
     expected_expression = f"$request.body.{ws_setting('ROUTE_SELECTION_KEY')}"
     if gateway.route_selection_expression != expected_expression:
@@ -360,8 +369,9 @@ def routed_state(
                     "http(s) URL."
                 )
             role = f"route:{key}"
+            row_secret = gateway_secret() if secret is None else secret
             integrations[role] = DesiredIntegration(
-                role, row.integration_url, integration_request_parameters(gateway_secret())
+                role, row.integration_url, integration_request_parameters(row_secret)
             )
         existing = routes.get(key)
         model = existing.model if existing is not None else None

@@ -1,12 +1,14 @@
 """``manage.py runwsgateway``: a local API Gateway WebSocket API in front of ``runserver``.
 
-Two ways to start (docs/local-gateway.md):
+Three ways to start (docs/local-gateway.md):
 
 - ``--state FILE`` (no ``--target``): the gateway serves only what is deployed to it, through
   its control plane (``AWS_ENDPOINT_URL_APIGATEWAYV2=http://127.0.0.1:8001 manage.py
   syncroutes``), and keeps it in FILE across restarts.
 - ``--target URL`` (the quick start) with nothing deployed: it provisions itself from the
   router at start-up with the same deploy code (``--routes`` instead: a fixed route list).
+- ``--template FILE`` (``--parameter GatewaySecret=...``): it serves the API of a template
+  ``syncroutes --emit cloudformation`` wrote, as CloudFormation would have created it.
 
 Example::
 
@@ -36,9 +38,12 @@ from ws_routes.local_gateway.config import (
     AWS_INTEGRATION_TIMEOUT_SECONDS,
     AWS_MAX_LIFETIME_SECONDS,
 )
-from ws_routes.local_gateway.control_plane import StateFileError
+from ws_routes.local_gateway.control_plane import ControlPlaneState, StateFileError
+from ws_routes.local_gateway.control_plane.operations import Operations
 from ws_routes.local_gateway.faults import ManagementFaults
 from ws_routes.local_gateway.provision import provision_from_router
+from ws_routes.local_gateway.template import LoadedTemplate, load_template
+from ws_routes.local_gateway.template_input import TemplateError, read_template
 from ws_routes.security import configured_gateway_secrets
 
 
@@ -71,6 +76,23 @@ class Command(BaseCommand):
         parser.add_argument(
             "--state",
             help="JSON file keeping what is deployed to this gateway across restarts.",
+        )
+        parser.add_argument(
+            "--template",
+            help="Serve the API of this template (syncroutes --emit cloudformation; JSON or YAML).",
+        )
+        parser.add_argument(
+            "--parameter",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="A value of a template parameter (GatewaySecret: the first of "
+            "WS_ROUTES['GATEWAY_SECRETS']); repeat for each.",
+        )
+        parser.add_argument(
+            "--integration-origin",
+            help="With --template: call the integrations at this http(s)://host:port instead of "
+            "the template's (the path stays the template's).",
         )
         parser.add_argument(
             "--secret", help="X-Ws-Secret to send (default: first of WS_ROUTES['GATEWAY_SECRETS'])."
@@ -117,6 +139,10 @@ class Command(BaseCommand):
 
     def build_config(self, options: dict[str, Any]) -> GatewayConfig:
         """The gateway's settings from the command line and the project's settings."""
+        if options.get("template"):
+            return self._template_config(options)
+        if options.get("parameter") or options.get("integration_origin"):
+            raise CommandError("--parameter and --integration-origin go with --template.")
         target = options.get("target") or (None if options.get("state") else DEFAULT_TARGET)
         if target is None:
             return self._config(options, target=None, secret=None)
@@ -146,6 +172,31 @@ class Command(BaseCommand):
             )
         except ValueError as error:
             raise CommandError(str(error)) from None
+
+    def _template_config(self, options: dict[str, Any]) -> GatewayConfig:
+        """Read and check the template (a trial load); its first stage is the one printed."""
+        for name in ("state", "target", "routes", "secret", "route_selection_key"):
+            if options.get(name):
+                raise CommandError(f"--template serves the template's API only: drop --{name}.")
+        parameters: dict[str, str] = {}
+        for item in options.get("parameter") or []:
+            name, equals, value = item.partition("=")
+            if not equals or not name:
+                raise CommandError(f"--parameter {name or item!r}: expected NAME=VALUE.")
+            if name in parameters:
+                raise CommandError(f"--parameter {name}: given twice.")
+            parameters[name] = value
+        try:
+            body = read_template(options["template"])
+            self._template = (body, parameters, options.get("integration_origin"))
+            trial = self._load(Operations(ControlPlaneState(), lambda: "ws://127.0.0.1"))
+        except TemplateError as error:
+            raise CommandError(str(error)) from None
+        return self._config({**options, "stage": trial.stages[0]}, target=None, secret=None)
+
+    def _load(self, operations: Operations) -> LoadedTemplate:
+        body, parameters, origin = self._template
+        return load_template(operations, body, parameters, integration_origin=origin)
 
     def _quick_start_config(self, options: dict[str, Any], target: str) -> GatewayConfig:
         secret = options.get("secret")
@@ -205,6 +256,16 @@ class Command(BaseCommand):
             server = GatewayServer(config)
         except (StateFileError, ValueError) as error:  # corrupt state; exposed host
             raise CommandError(str(error)) from None
+        if getattr(self, "_template", None) is not None:
+            try:
+                loaded = self._load(server.control_plane.operations)
+            except TemplateError as error:
+                raise CommandError(str(error)) from None
+            self.stdout.write(
+                f"Loaded {self._template_name()}: API {loaded.api_id}, stages "
+                + ", ".join(loaded.stages)
+                + "".join(f"\n  note: {note}" for note in loaded.notes)
+            )
         try:
             await server.start()
         except OSError as error:
@@ -243,6 +304,12 @@ class Command(BaseCommand):
             return
         self.stdout.write("Provisioned from the router (as syncroutes would):")
         self.stdout.write("\n".join(f"  {line}" for line in lines))
+
+    def _template_name(self) -> str:
+        metadata = self._template[0].get("Metadata")
+        marker = metadata.get("ws_routes") if isinstance(metadata, dict) else None
+        name = marker.get("Gateway") if isinstance(marker, dict) else None
+        return f"the template of gateway {name!r}" if isinstance(name, str) else "the template"
 
     @staticmethod
     def _credential_lines(server: GatewayServer) -> list[str]:
