@@ -106,6 +106,41 @@ def test_a_gateway_with_every_feature_lints_clean(full_gateway, fmt):
     assert body["Resources"]["DnsRecord"]["Properties"]["HostedZoneId"] == "Z0123456789ABC"
 
 
+FUNCTION = "arn:aws:lambda:eu-west-2:123456789012:function:chat-backend"
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_a_lambda_gateway_lints_clean_with_aws_proxy_and_its_invoke_permission(
+    full_gateway, fmt
+):
+    full_gateway.target_lambda_arn = FUNCTION
+    full_gateway.save()
+    text = emit_template(full_gateway).render(fmt)
+    assert problems(text) == []
+    body = json_of(text, fmt)
+    integrations = resources(body, "Integration")
+    kinds = {i["Properties"]["IntegrationType"] for i in integrations.values()}
+    assert kinds == {"AWS_PROXY", "HTTP_PROXY"}  # the row routed to its own URL stays HTTP
+    for integration in integrations.values():
+        properties = integration["Properties"]
+        if properties["IntegrationType"] == "AWS_PROXY":
+            assert FUNCTION in properties["IntegrationUri"]
+            assert "RequestParameters" not in properties  # no secret sent to a Lambda
+    permission = body["Resources"]["InvokePermission"]
+    assert permission["Type"] == "AWS::Lambda::Permission"
+    assert permission["Properties"]["FunctionName"] == FUNCTION
+    assert permission["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    assert permission["Properties"]["SourceArn"]["Fn::Sub"].endswith(":${Api}/*")
+
+
+def test_a_lambda_only_gateway_has_no_secret_parameter(ws_gateway):
+    ws_gateway.target_lambda_arn = FUNCTION
+    ws_gateway.save()
+    text = emit_template(ws_gateway).render("json")
+    assert problems(text) == []
+    assert "Parameters" not in json.loads(text) and "GatewaySecret" not in text
+
+
 def test_the_linter_does_find_a_broken_template(full_gateway):
     body = emit_template(full_gateway).body
     route = next(iter(resources(body, "Route").values()))

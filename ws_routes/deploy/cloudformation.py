@@ -38,6 +38,7 @@ _PLACEHOLDER = "WsRoutesTemplateSecretPlaceholder.never.written"
 API = "Api"
 STAGE = "Stage"
 DOMAIN = "DomainName"
+LAMBDA_PERMISSION = "InvokePermission"
 SENDER_POLICY = "SenderPolicy"
 
 # -- limits (a template over them fails at deploy time, so the emit refuses it) -----------------
@@ -125,7 +126,10 @@ def integration_resource(integration: DesiredIntegration) -> dict[str, Any]:
     """
     arguments = integration.aws_arguments()
     properties: dict[str, Any] = {"ApiId": {"Ref": API}, **arguments}
-    properties["RequestParameters"] = _secret_aware(arguments["RequestParameters"])
+    if arguments["RequestParameters"]:
+        properties["RequestParameters"] = _secret_aware(arguments["RequestParameters"])
+    else:  # AWS_PROXY (a Lambda function): no secret, no mappings
+        del properties["RequestParameters"]
     return {"Type": "AWS::ApiGatewayV2::Integration", "Properties": properties}
 
 
@@ -157,6 +161,8 @@ class _Emitter:
         if self.gateway.domain_name:
             self.custom_domain()
         self.sender_policy()
+        if self.gateway.target_lambda_arn:
+            self.lambda_permission()
         if len(self.resources) > MAX_RESOURCES:
             raise PlanError(
                 f"Gateway {name!r}: the template needs {len(self.resources)} resources "
@@ -169,19 +175,42 @@ class _Emitter:
             "Description": f"ws_routes: the WebSocket API of gateway {name} (do not edit; "
             "regenerate with manage.py syncroutes --emit cloudformation).",
             "Metadata": {MARKER: {"Gateway": name, "Version": TEMPLATE_VERSION}},
-            "Parameters": {
-                SECRET_PARAMETER: {
-                    "Type": "String",
-                    "NoEcho": True,
-                    "MinLength": 32,
-                    "MaxLength": 256,
-                    "AllowedPattern": f"^{SECRET_PATTERN.pattern.split('{')[0]}+$",
-                    "Description": "The first of WS_ROUTES['GATEWAY_SECRETS'] (32 to 256 "
-                    "characters from A-Z a-z 0-9 . _ ~ + / = -).",
-                }
-            },
+            **({"Parameters": self.parameters()} if self.uses_secret() else {}),
             "Resources": self.resources,
             "Outputs": self.outputs(),
+        }
+
+    def uses_secret(self) -> bool:
+        """Whether an integration sends the secret (a Lambda-only gateway has none to send)."""
+        return f"${{{SECRET_PARAMETER}}}" in json.dumps(self.resources)
+
+    def parameters(self) -> dict[str, Any]:
+        return {
+            SECRET_PARAMETER: {
+                "Type": "String",
+                "NoEcho": True,
+                "MinLength": 32,
+                "MaxLength": 256,
+                "AllowedPattern": f"^{SECRET_PATTERN.pattern.split('{')[0]}+$",
+                "Description": "The first of WS_ROUTES['GATEWAY_SECRETS'] (32 to 256 "
+                "characters from A-Z a-z 0-9 . _ ~ + / = -).",
+            }
+        }
+
+    def lambda_permission(self) -> None:
+        """What ``syncroutes`` adds with ``lambda:AddPermission``: API Gateway may invoke the
+        function, from this API only (lambda_permission.py; docs/lambda.md)."""
+        self.resources[LAMBDA_PERMISSION] = {
+            "Type": "AWS::Lambda::Permission",
+            "Properties": {
+                "Action": "lambda:InvokeFunction",
+                "FunctionName": self.gateway.target_lambda_arn,
+                "Principal": "apigateway.amazonaws.com",
+                "SourceArn": {
+                    "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:"
+                    f"${{AWS::AccountId}}:${{{API}}}/*"
+                },
+            },
         }
 
     def api(self) -> None:
