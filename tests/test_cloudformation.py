@@ -110,9 +110,7 @@ FUNCTION = "arn:aws:lambda:eu-west-2:123456789012:function:chat-backend"
 
 
 @pytest.mark.parametrize("fmt", ["json", "yaml"])
-def test_a_lambda_gateway_lints_clean_with_aws_proxy_and_its_invoke_permission(
-    full_gateway, fmt
-):
+def test_a_lambda_gateway_lints_clean_with_aws_proxy_and_its_invoke_permission(full_gateway, fmt):
     full_gateway.target_lambda_arn = FUNCTION
     full_gateway.save()
     text = emit_template(full_gateway).render(fmt)
