@@ -603,3 +603,21 @@ def test_a_second_default_handler_is_refused():
         config_for(
             "--lambda", "ws_routes.aws_lambda:handler", "--lambda", "ws_routes.aws_lambda:invoke"
         )
+
+
+# -- the example chat in Lambda mode (make demo-lambda) ------------------------------------------
+
+
+def test_rundemo_lambda_serves_the_chat_through_the_lambda_handler(tmp_path):
+    from tests.demo_process import port_is_open, running_demo
+    from tests.test_demo import chat
+
+    with running_demo(tmp_path, extra_args=("--lambda",)) as demo:
+        asyncio.run(chat(demo))
+    assert not port_is_open(demo.http_port) and not port_is_open(demo.gateway_port)
+    output = demo.output()
+    assert "Traceback" not in output, output[-5000:]
+    assert "in-process Lambda handler ws_routes.aws_lambda:handler" in output
+    assert "Gateway chat demo: applied" not in output  # nothing synced: the quick-start stage
+    # Every WebSocket event went through the gateway's Lambda handler, none to runserver's /ws/.
+    assert '"POST /ws/ HTTP' not in output and '"POST /ws/connect' not in output
