@@ -3,8 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint typecheck format clean matrix bench bench-wsgi bench-deps demo browser-deps \
-	asyncapi-deps asyncapi-example reference-tests bench-distributed soak \
+.PHONY: test lint typecheck format clean matrix bench bench-wsgi bench-deps demo demo-lambda \
+	browser-deps asyncapi-deps asyncapi-example reference-tests bench-distributed soak \
 	dist wheel-check docs
 
 test: $(VENV)/.installed
@@ -31,6 +31,12 @@ DEMO_GATEWAY_PORT ?= 8001
 demo: $(VENV)/.installed
 	CHAT_HTTP_PORT=$(DEMO_PORT) CHAT_GATEWAY_PORT=$(DEMO_GATEWAY_PORT) \
 	  $(BIN)/python example_project/manage.py rundemo
+
+# The same chat with every WebSocket event handled by ws_routes.aws_lambda.handler, invoked
+# in-process by the local gateway as API Gateway invokes a Lambda function (docs/lambda.md).
+demo-lambda: $(VENV)/.installed
+	CHAT_HTTP_PORT=$(DEMO_PORT) CHAT_GATEWAY_PORT=$(DEMO_GATEWAY_PORT) \
+	  $(BIN)/python example_project/manage.py rundemo --lambda
 
 # What tests/test_browser.py needs: Debian's chromium + chromedriver (apt, as root or with sudo)
 # and the Selenium bindings (the [browser] extra). Without them that test skips, saying why.

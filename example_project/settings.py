@@ -108,6 +108,9 @@ WS_ROUTES = {
     "REGION": "us-east-1",
     "CONNECT_LOGIN_REQUIRED": True,
     "DEFAULT_CHANNEL": "lobby",
+    # rundemo --lambda: ws_routes.aws_lambda.handler answers only this API and stage (the
+    # local gateway's quick-start stage); on AWS, the gateway rows (or your API's id) instead.
+    "LAMBDA_GATEWAYS": [f"localws001/{DEMO_STAGE}"],
 }
 
 LOGGING = {

@@ -42,7 +42,9 @@ def port_is_open(port: int) -> bool:
 
 
 @contextmanager
-def running_demo(workdir: Path, start_timeout: float = 60) -> Iterator[Demo]:
+def running_demo(
+    workdir: Path, start_timeout: float = 60, extra_args: tuple[str, ...] = ()
+) -> Iterator[Demo]:
     """Start the demo with a throwaway database and secrets; stop it (SIGTERM) on exit.
 
     Raises ``RuntimeError`` with the demo's output if it does not start or stop cleanly.
@@ -67,7 +69,13 @@ def running_demo(workdir: Path, start_timeout: float = 60) -> Iterator[Demo]:
     )
     with open(demo.log, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, str(REPO / "example_project" / "manage.py"), "rundemo", "--noreload"],
+            [
+                sys.executable,
+                str(REPO / "example_project" / "manage.py"),
+                "rundemo",
+                "--noreload",
+                *extra_args,
+            ],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -15,6 +15,8 @@ It also serves the ``apigatewayv2`` control plane (:mod:`.control_plane`); once 
 deployed to a stage, that stage runs the deployment (:mod:`.deployed`: route selection, mapped
 parameters, route responses, request models), not the configuration given here, which is the
 quick start of stage ``stage`` while nothing is deployed there (docs/local-gateway.md).
+With ``lambda_handlers`` (``runwsgateway --lambda``) it invokes Lambda handlers in-process instead
+of posting, for ``AWS_PROXY`` integrations and the quick-start stage (:mod:`.lambda_proxy`).
 
 What the quick-start stage emulates, as AWS documents or was observed:
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from .faults import ManagementFaults
@@ -28,6 +29,9 @@ class GatewayConfig:
     mounted); ``secret`` is sent as ``X-Ws-Secret``. Both configure the quick-start stage
     (``stage``) that answers while nothing is deployed there; ``None``: only deployments
     answer. ``state_file``: where the control plane keeps what was deployed (JSON).
+    ``lambda_handlers`` maps a Lambda function (ARN, name, or ``"*"``: any) to the
+    in-process ``handler(event, context)`` that answers for it: AWS_PROXY integrations
+    deployed here invoke it, and with ``"*"`` and no ``target`` the quick-start stage does.
     ``route_keys`` are the routes the emulated
     API has (``None``: any string action is a route); other actions go to ``$default``.
     ``management_credentials`` maps access key id → secret key: ``@connections`` requests must
@@ -67,12 +71,23 @@ class GatewayConfig:
     state_file: str | None = None
     # Injected failures of POST @connections (faults.py); None: none, as on a healthy AWS.
     management_faults: ManagementFaults | None = None
+    lambda_handlers: Mapping[str, Callable[..., Any]] | None = field(default=None, repr=False)
+
+    @property
+    def quick_start_lambda(self) -> Callable[..., Any] | None:
+        """The handler the quick-start stage invokes (no ``target``, a ``"*"`` handler)."""
+        if self.target is not None or not self.lambda_handlers:
+            return None
+        return self.lambda_handlers.get("*")
 
     def __post_init__(self) -> None:
         if self.target is not None:
             self._check_target()
         elif self.secret is not None:
             raise ValueError("secret without target: the secret is sent to the target")
+        for key, handler in (self.lambda_handlers or {}).items():
+            if not isinstance(key, str) or not key or not callable(handler):
+                raise ValueError(f"lambda_handlers maps function names to callables: {key!r}")
         for name, value in (("api_id", self.api_id), ("stage", self.stage)):
             if any(ch in value for ch in "\r\n\0") or not value.isprintable():
                 raise ValueError(f"{name} must be printable text on one line")

@@ -10,6 +10,8 @@
 - Replies: only a route with a ``routeResponseSelectionExpression`` and a ``$default`` route
   response sends the integration's answer back. AWS developer guide, "Set up a WebSocket API
   integration response / two-way communication".
+- ``AWS_PROXY`` integrations invoke the in-process handler given for the function their
+  ``integrationUri`` names (:mod:`.lambda_proxy`); none given: 500, and a log line.
 - Request models: ``requestModels`` chosen by ``modelSelectionExpression`` (falling back to
   ``$default``), JSON Schema draft 4, checked before the integration is called.
   AWS developer guide, "Request validation for WebSocket APIs".
@@ -35,6 +37,7 @@ from .integration import (
     IntegrationResponse,
     forward_handshake_headers,
 )
+from .lambda_proxy import LambdaFunctions, function_of
 from .route_selection import DEFAULT_ROUTE
 
 
@@ -84,7 +87,14 @@ def evaluate(path: list[str] | None, data: str) -> str | None:
 class DeployedStage:
     """One stage running one deployment snapshot (see the module docstring for the rules)."""
 
-    def __init__(self, api_id: str, stage: str, snapshot: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        api_id: str,
+        stage: str,
+        snapshot: Mapping[str, Any],
+        functions: LambdaFunctions | None = None,
+    ) -> None:
+        self.functions = functions or LambdaFunctions({}, "127.0.0.1")
         self.api_id = api_id
         self.stage = stage
         self.snapshot = snapshot
@@ -185,6 +195,20 @@ class DeployedStage:
         handshake_headers: Mapping[str, str] | None = None,
     ) -> IntegrationResponse:
         definition = self._integration(context.route)
+        timeout = float(definition.get("timeoutInMillis", 29000)) / 1000
+        if definition.get("integrationType") == "AWS_PROXY":
+            # The function gets the whole context in its event; requestParameters do not apply.
+            uri = str(definition.get("integrationUri", ""))
+            return await self.functions.call(
+                function_of(uri) or uri,
+                context,
+                api_id=self.api_id,
+                stage=self.stage,
+                timeout=timeout,
+                body=body,
+                query_string=query_string,
+                handshake_headers=handshake_headers,
+            )
         handshake = CIMultiDict(handshake_headers or {})
         query = dict(parse_qsl(query_string, keep_blank_values=True))
         headers: CIMultiDict[str] = CIMultiDict()
@@ -201,7 +225,6 @@ class DeployedStage:
                 mapped_query.append((target[len(QUERY_TARGET) :], value))
         if content_type:
             headers["Content-Type"] = content_type
-        timeout = float(definition.get("timeoutInMillis", 29000)) / 1000
         url = _with_query(str(definition.get("integrationUri", "")), mapped_query)
         return await integration.post(context, url, headers, body, timeout)
 

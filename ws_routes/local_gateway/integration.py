@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -72,6 +73,11 @@ class EventContext:
     connection_id: str
     source_ip: str
     request_id: str
+    # What only a Lambda event carries (``requestContext``): the handshake's User-Agent,
+    # when the socket opened (ms), and on DISCONNECT the close code and reason.
+    user_agent: str | None = None
+    connected_at_ms: int | None = None
+    disconnect: tuple[int, str] | None = None
 
 
 def error_frame(error: IntegrationError, connection_id: str, request_id: str) -> str:
@@ -105,8 +111,11 @@ class Integration:
         self.session = session
         self._timeout = aiohttp.ClientTimeout(total=config.integration_timeout)
 
-    def context(self, event: str, route: str, connection_id: str, source_ip: str) -> EventContext:
-        return EventContext(event, route, connection_id, source_ip, new_request_id())
+    def context(
+        self, event: str, route: str, connection_id: str, source_ip: str, **lambda_only: Any
+    ) -> EventContext:
+        """A new event's context (``lambda_only``: :class:`EventContext`'s optional fields)."""
+        return EventContext(event, route, connection_id, source_ip, new_request_id(), **lambda_only)
 
     def url(self, query_string: str = "") -> str:
         """The target URL, with the handshake's query string appended on CONNECT."""

@@ -27,6 +27,7 @@ from .config import GatewayConfig
 from .connections import ConnectionRegistry
 from .control_plane import CONTROL_PLANE_PREFIX, ControlPlane
 from .integration import Integration
+from .lambda_proxy import LambdaFunctions
 from .management_api import CONNECTIONS_PATH, ManagementApi
 from .management_auth import ManagementCredentials, resolve_management_credentials
 from .request_guard import ControlPlaneGuard
@@ -60,7 +61,9 @@ class GatewayServer:
         self.config = config
         # StateFileError here: a corrupt --state file is refused before anything binds.
         self.control_plane = ControlPlane.from_file(config.state_file, lambda: self.api_endpoint)
-        self.stages = StageResolver(config, self.control_plane)
+        #: In-process Lambda handlers (``lambda_handlers``) for AWS_PROXY integrations.
+        self.functions = LambdaFunctions(config.lambda_handlers or {}, self._host_for_domain())
+        self.stages = StageResolver(config, self.control_plane, self.functions)
         #: What ``@connections`` requests must be signed with (see ``management_auth``).
         self.management_credentials: ManagementCredentials = resolve_management_credentials(
             config.management_credentials, config.host, os.environ
@@ -93,6 +96,11 @@ class GatewayServer:
     def control_plane_endpoint(self) -> str:
         """``endpoint_url`` of ``apigatewayv2`` / ``AWS_ENDPOINT_URL_APIGATEWAYV2``."""
         return f"http://{self._host_for_urls()}:{self.port}"
+
+    def _host_for_domain(self) -> str:
+        """``requestContext.domainName`` of Lambda events: the host clients reach (no port)."""
+        host = self._host_for_urls()
+        return "localhost" if host.startswith("[") else host
 
     def _host_for_urls(self) -> str:
         host = self.config.host
@@ -157,7 +165,8 @@ class GatewayServer:
         logger.info(
             "local API Gateway on %s -> %s (management API %s, control plane %s)",
             self.url,
-            config.target or "deployed routes only",
+            config.target
+            or ("the Lambda handler" if config.quick_start_lambda else "deployed routes only"),
             self.management_endpoint,
             self.control_plane_endpoint,
         )
@@ -180,6 +189,7 @@ class GatewayServer:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        self.functions.shutdown()
         self.port = None
 
 

@@ -15,6 +15,7 @@ from .config import GatewayConfig
 from .control_plane import ControlPlane
 from .deployed import DeployedStage
 from .integration import EventContext, Integration, IntegrationResponse
+from .lambda_proxy import QUICK_START_FUNCTION_ARN, LambdaFunctions
 from .route_selection import CONNECT_ROUTE, DISCONNECT_ROUTE, select_route
 
 
@@ -54,10 +55,12 @@ class StaticStage:
 
     Every message route replies; ``route_keys`` (``None``: any action) are the API's routes,
     other actions go to ``$default``; the query string of the handshake is forwarded whole.
+    With ``lambda_handlers={"*": handler}`` and no target the integration is that handler.
     """
 
-    def __init__(self, config: GatewayConfig) -> None:
+    def __init__(self, config: GatewayConfig, functions: LambdaFunctions) -> None:
         self.config = config
+        self.functions = functions
         self.api_id = config.api_id
         self.stage = config.stage
 
@@ -83,6 +86,17 @@ class StaticStage:
         query_string: str = "",
         handshake_headers: Mapping[str, str] | None = None,
     ) -> IntegrationResponse:
+        if self.config.quick_start_lambda is not None:
+            return await self.functions.call(
+                QUICK_START_FUNCTION_ARN,
+                context,
+                api_id=self.api_id,
+                stage=self.stage,
+                timeout=self.config.integration_timeout,
+                body=body,
+                query_string=query_string,
+                handshake_headers=handshake_headers,
+            )
         return await integration.call(
             context,
             body=body,
@@ -99,8 +113,12 @@ class StageResolver:
     ``create_deployment`` does on AWS); snapshots are parsed once per deployment.
     """
 
-    def __init__(self, config: GatewayConfig, control_plane: ControlPlane) -> None:
-        self.static = StaticStage(config) if config.target is not None else None
+    def __init__(
+        self, config: GatewayConfig, control_plane: ControlPlane, functions: LambdaFunctions
+    ) -> None:
+        quick_start = config.target is not None or config.quick_start_lambda is not None
+        self.static = StaticStage(config, functions) if quick_start else None
+        self.functions = functions
         self.control_plane = control_plane
         self._parsed: dict[int, DeployedStage] = {}
 
@@ -110,7 +128,7 @@ class StageResolver:
             api_id, snapshot = deployed
             runtime = self._parsed.get(id(snapshot))
             if runtime is None or runtime.snapshot is not snapshot:
-                runtime = DeployedStage(api_id, stage, snapshot)
+                runtime = DeployedStage(api_id, stage, snapshot, self.functions)
                 self._parsed = {id(snapshot): runtime}
             return runtime
         if self.static is not None and stage == self.static.stage:

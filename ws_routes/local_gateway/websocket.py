@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Coroutine
+from datetime import datetime, timezone
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -105,11 +106,7 @@ class WebSocketEndpoint:
             if not connection.ws.closed:  # cancelled (server stopping) or the peer vanished
                 connection.close(*GOING_AWAY)
                 await connection.wait_closed()
-            self.spawn(
-                self._disconnect(
-                    runtime, connection.id, connection.source_ip, connection.ws.close_code
-                )
-            )
+            self.spawn(self._disconnect(runtime, connection.id, connection.source_ip, connection))
         return connection.ws
 
     async def _open(self, request: web.Request, runtime: StageRuntime) -> Connection | web.Response:
@@ -117,8 +114,11 @@ class WebSocketEndpoint:
         connection_id = self._new_connection_id()
         source_ip = request.remote or ""
         self._pending_ids.add(connection_id)
+        connected_at = datetime.now(timezone.utc)  # requestContext.connectedAt of every event
         try:
-            accepted, refusal = await self._connect(request, runtime, connection_id, source_ip)
+            accepted, refusal = await self._connect(
+                request, runtime, connection_id, source_ip, int(connected_at.timestamp() * 1000)
+            )
             if refusal is not None:
                 return refusal
             ws = web.WebSocketResponse(
@@ -142,6 +142,7 @@ class WebSocketEndpoint:
                 max_buffer_bytes=self.config.max_client_buffer_bytes,
                 send_timeout=self.config.close_timeout,
             )
+            connection.connected_at = connected_at
             self.registry.add(connection)  # from now on @connections can reach it
             return connection
         finally:
@@ -162,12 +163,24 @@ class WebSocketEndpoint:
         FrameSizeGuard.install(transport, limit, oversized)
 
     async def _connect(
-        self, request: web.Request, runtime: StageRuntime, connection_id: str, source_ip: str
+        self,
+        request: web.Request,
+        runtime: StageRuntime,
+        connection_id: str,
+        source_ip: str,
+        connected_at_ms: int,
     ) -> tuple[tuple[str, ...], web.Response | None]:
         """POST CONNECT; returns (subprotocols to accept, refusal response or None)."""
         if not runtime.has_route(CONNECT_ROUTE):
             return (), None  # no $connect route: AWS opens the socket without calling anything
-        context = self.integration.context(CONNECT, CONNECT_ROUTE, connection_id, source_ip)
+        context = self.integration.context(
+            CONNECT,
+            CONNECT_ROUTE,
+            connection_id,
+            source_ip,
+            user_agent=request.headers.get("User-Agent"),
+            connected_at_ms=connected_at_ms,
+        )
         started = time.perf_counter()
         try:
             response = await runtime.call(
@@ -197,6 +210,8 @@ class WebSocketEndpoint:
             while True:
                 message = await connection.ws.receive()
                 if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    if message.type == WSMsgType.CLOSE and not connection.close_reason:
+                        connection.close_reason = str(message.extra or "")[:123]
                     break  # CLOSE / CLOSING / CLOSED / ERROR: aiohttp has answered the close
                 connection.touch()
                 if message.type == WSMsgType.BINARY:
@@ -230,7 +245,14 @@ class WebSocketEndpoint:
     async def _integrate(
         self, connection: Connection, runtime: StageRuntime, route: str, data: str
     ) -> str | bytes | None:
-        context = self.integration.context(MESSAGE, route, connection.id, connection.source_ip)
+        context = self.integration.context(
+            MESSAGE,
+            route,
+            connection.id,
+            connection.source_ip,
+            user_agent=connection.user_agent,
+            connected_at_ms=int(connection.connected_at.timestamp() * 1000),
+        )
         started = time.perf_counter()
         try:
             response = await runtime.call(
@@ -264,13 +286,31 @@ class WebSocketEndpoint:
             await asyncio.sleep(min(idle_at, end_at) - now)
 
     async def _disconnect(
-        self, runtime: StageRuntime, connection_id: str, source_ip: str, close_code: int | None
+        self,
+        runtime: StageRuntime,
+        connection_id: str,
+        source_ip: str,
+        connection: Connection | None,
     ) -> None:
         """POST DISCONNECT, best effort (AWS: "$disconnect is a best-effort event")."""
         current = self.stages.resolve(runtime.stage) or runtime
         if not current.has_route(DISCONNECT_ROUTE):
             return
-        context = self.integration.context(DISCONNECT, DISCONNECT_ROUTE, connection_id, source_ip)
+        close_code = connection.ws.close_code if connection is not None else None
+        context = self.integration.context(
+            DISCONNECT,
+            DISCONNECT_ROUTE,
+            connection_id,
+            source_ip,
+            user_agent=connection.user_agent if connection is not None else None,
+            connected_at_ms=(
+                int(connection.connected_at.timestamp() * 1000) if connection is not None else None
+            ),
+            disconnect=(
+                close_code or 1006,
+                (connection.close_reason if connection is not None else "") or "",
+            ),
+        )
         started = time.perf_counter()
         try:
             response = await current.call(self.integration, context)

@@ -9,6 +9,9 @@ Three ways to start (docs/local-gateway.md):
   router at start-up with the same deploy code (``--routes`` instead: a fixed route list).
 - ``--template FILE`` (``--parameter GatewaySecret=...``): it serves the API of a template
   ``syncroutes --emit cloudformation`` wrote, as CloudFormation would have created it.
+- ``--lambda module:handler`` (no ``--target``): the quick-start stage invokes that Lambda
+  handler in-process instead (``ws_routes.aws_lambda:handler``); ``--lambda ARN=module:handler``
+  names the function that ``AWS_PROXY`` integrations deployed here invoke (docs/lambda.md).
 
 Example::
 
@@ -41,6 +44,7 @@ from ws_routes.local_gateway.config import (
 from ws_routes.local_gateway.control_plane import ControlPlaneState, StateFileError
 from ws_routes.local_gateway.control_plane.operations import Operations
 from ws_routes.local_gateway.faults import ManagementFaults
+from ws_routes.local_gateway.lambda_options import LambdaOptionError, parse_lambda_options
 from ws_routes.local_gateway.provision import provision_from_router
 from ws_routes.local_gateway.template import LoadedTemplate, load_template
 from ws_routes.local_gateway.template_input import TemplateError, read_template
@@ -59,6 +63,15 @@ def router_at(target: str) -> Any:
 DEFAULT_TARGET = "http://127.0.0.1:8000/ws/"
 
 
+def _route_keys(routes: str | None, router: Any) -> frozenset[str] | None:
+    """``--routes`` (``*``: any action), else the router's keys, else any action."""
+    if routes == "*":
+        return None
+    if routes:
+        return frozenset(key.strip() for key in routes.split(",") if key.strip())
+    return frozenset(router.routes) if router is not None else None
+
+
 class Command(BaseCommand):
     help = (
         "Run a local API Gateway WebSocket API that posts every $connect, message and "
@@ -72,6 +85,15 @@ class Command(BaseCommand):
             "--target",
             help="URL where router.urls is mounted on the running Django server "
             f"(default {DEFAULT_TARGET} unless --state is given).",
+        )
+        parser.add_argument(
+            "--lambda",
+            dest="lambdas",
+            action="append",
+            metavar="[FUNCTION=]MODULE:HANDLER",
+            help="Invoke this Lambda handler in-process (e.g. ws_routes.aws_lambda:handler): "
+            "for the quick-start stage when no --target is given, and for AWS_PROXY routes "
+            "deployed here; FUNCTION= (an ARN or a name) limits it to that function. Repeatable.",
         )
         parser.add_argument(
             "--state",
@@ -139,14 +161,47 @@ class Command(BaseCommand):
 
     def build_config(self, options: dict[str, Any]) -> GatewayConfig:
         """The gateway's settings from the command line and the project's settings."""
+        try:
+            handlers = parse_lambda_options(options.get("lambdas") or [])
+        except LambdaOptionError as error:
+            raise CommandError(str(error)) from None
+        options = {**options, "lambda_handlers": handlers or None}
         if options.get("template"):
             return self._template_config(options)
         if options.get("parameter") or options.get("integration_origin"):
             raise CommandError("--parameter and --integration-origin go with --template.")
+        lambda_quick_start = "*" in handlers and not options.get("target")
+        if lambda_quick_start:
+            return self._lambda_config(options)
         target = options.get("target") or (None if options.get("state") else DEFAULT_TARGET)
         if target is None:
             return self._config(options, target=None, secret=None)
         return self._quick_start_config(options, target)
+
+    def _lambda_config(self, options: dict[str, Any]) -> GatewayConfig:
+        """The quick-start stage invoking the ``--lambda`` handler (no secret: no HTTP)."""
+        from django.core.exceptions import ImproperlyConfigured
+
+        from ws_routes.lambda_handler import mounted_router
+
+        routes = options.get("routes")
+        router = None
+        if not routes:
+            try:
+                router = mounted_router()[1]
+            except ImproperlyConfigured:
+                self.stderr.write("No router is mounted in the URLconf: every action is a route.")
+        route_keys = _route_keys(routes, router)
+        selection_key = options.get("route_selection_key") or (
+            router.route_selection_key if router is not None else ws_setting("ROUTE_SELECTION_KEY")
+        )
+        return self._config(
+            options,
+            target=None,
+            secret=None,
+            route_selection_key=selection_key,
+            route_keys=route_keys,
+        )
 
     def _config(self, options: dict[str, Any], **fields: Any) -> GatewayConfig:
         key_id, secret_key = options.get("access_key_id"), options.get("secret_access_key")
@@ -168,6 +223,7 @@ class Command(BaseCommand):
                     if options.get("management_faults")
                     else None
                 ),
+                lambda_handlers=options.get("lambda_handlers"),
                 **fields,
             )
         except ValueError as error:
@@ -210,14 +266,8 @@ class Command(BaseCommand):
             secret = secrets[0].decode()
         router = router_at(target)
         routes = options.get("routes")
-        if routes == "*":
-            route_keys = None
-        elif routes:
-            route_keys = frozenset(key.strip() for key in routes.split(",") if key.strip())
-        elif router is not None:
-            route_keys = frozenset(router.routes)
-        else:
-            route_keys = None
+        route_keys = _route_keys(routes, router)
+        if not routes and router is None:
             self.stderr.write(
                 f"No router is mounted at {urlsplit(target).path!r} in this project's URLconf: "
                 "every action is forwarded as its own route. Check --target."
@@ -330,6 +380,15 @@ class Command(BaseCommand):
         deployed = server.control_plane.deployment(config.stage)
         if deployed is not None:
             lines.append(f"  stage {config.stage}: API {deployed[0]} as deployed")
+        elif config.quick_start_lambda is not None:
+            lines += [
+                f"  integration: AWS_PROXY, in-process Lambda handler "
+                f"{getattr(config.quick_start_lambda, '__qualname__', 'handler')}  "
+                f"(apiId {config.api_id}, stage {config.stage}: allow them in "
+                "WS_ROUTES['LAMBDA_GATEWAYS'])",
+                f"  routes: $connect, $disconnect, $default, {routes or '(none)'} "
+                f"(selected by body[{config.route_selection_key!r}])",
+            ]
         elif config.target is not None:
             lines += [
                 f"  integration: POST {config.target}  (X-Ws-Api-Id {config.api_id}, "

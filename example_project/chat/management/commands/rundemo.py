@@ -5,6 +5,11 @@ the local API Gateway (``runwsgateway``, empty: it serves only what is deployed 
 127.0.0.1, creates the chat's ``ApiGateway`` row and deploys it to the gateway with
 ``syncroutes`` (as on AWS), prints where to go, and stops both on Ctrl-C: the gateway first, so
 that Django still receives its DISCONNECTs.
+
+``rundemo --lambda`` (``make demo-lambda``): the gateway invokes ``ws_routes.aws_lambda.handler``
+in its own process for every WebSocket event, as API Gateway invokes a Lambda function through
+an ``AWS_PROXY`` integration (its quick-start stage; nothing is synced). ``runserver`` still
+serves the pages, the login and the connect tokens.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
 #: The chat's gateway row; the admin shows it, its routes and the live sessions.
 DEMO_GATEWAY_NAME = "chat demo"
+#: What ``--lambda`` runs the chat's WebSocket events through: the real Lambda entry point.
+LAMBDA_HANDLER = "ws_routes.aws_lambda:handler"
 #: What provisioning fills in: reset at start, since the gateway starts empty every run.
 RESET_FIELDS = {
     "api_id": "",
@@ -77,6 +84,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--noreload", action="store_true", help="Run runserver without its autoreloader."
         )
+        parser.add_argument(
+            "--lambda",
+            dest="lambda_mode",
+            action="store_true",
+            help=f"Serve the WebSocket events with the Lambda handler ({LAMBDA_HANDLER}) "
+            "in the gateway's process instead of posting them to runserver.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         # Ctrl-C and SIGTERM both stop the demo cleanly, even where SIGINT came in ignored.
@@ -98,28 +112,23 @@ class Command(BaseCommand):
         django_args = ["runserver", f"{HOST}:{http_port}"]
         if options["noreload"]:
             django_args.append("--noreload")
+        gateway_args = ["runwsgateway", "--host", HOST, "--port", str(gateway_port)]
+        gateway_args += ["--stage", settings.DEMO_STAGE]
+        lambda_mode = options["lambda_mode"]
+        if lambda_mode:  # the quick-start stage, invoking the handler (WS_ROUTES' LAMBDA_GATEWAYS)
+            gateway_args += ["--lambda", LAMBDA_HANDLER]
+        else:
+            gateway_args += ["--state", str(state_file)]
         servers = [
             # The gateway first in the list: it is stopped first (see stop_all).
-            self.start(
-                manage
-                + [
-                    "runwsgateway",
-                    "--host",
-                    HOST,
-                    "--port",
-                    str(gateway_port),
-                    "--state",
-                    str(state_file),
-                    "--stage",
-                    settings.DEMO_STAGE,
-                ]
-            ),
+            self.start(manage + gateway_args),
             self.start(manage + django_args),
         ]
         try:
             self.wait_until_ready(servers, (gateway_port, http_port))
-            self.sync_gateway(http_port)
-            self.banner(http_port, gateway_port)
+            if not lambda_mode:
+                self.sync_gateway(http_port)
+            self.banner(http_port, gateway_port, lambda_mode)
             while all(server.poll() is None for server in servers):
                 time.sleep(0.5)
             raise CommandError("A server stopped: see its output above.")
@@ -178,7 +187,7 @@ class Command(BaseCommand):
                 raise CommandError(f"The servers did not listen within {READY_TIMEOUT_SECONDS} s.")
             time.sleep(0.1)
 
-    def banner(self, http_port: int, gateway_port: int) -> None:
+    def banner(self, http_port: int, gateway_port: int, lambda_mode: bool = False) -> None:
         logins = "  and  ".join(f"{user} / {password}" for user, password in DEMO_USERS)
         self.stdout.write(
             "\n".join(
@@ -194,6 +203,11 @@ class Command(BaseCommand):
                     f"  Local API Gateway: ws://{HOST}:{gateway_port}/{settings.DEMO_STAGE}  "
                     f"(@connections on http://{HOST}:{gateway_port}/{settings.DEMO_STAGE}, "
                     f"control plane http://{HOST}:{gateway_port})",
+                    *(
+                        [f"  WebSocket events: in-process Lambda handler {LAMBDA_HANDLER}"]
+                        if lambda_mode
+                        else []
+                    ),
                     "  Ctrl-C stops both.",
                     "=" * 72,
                     "",
