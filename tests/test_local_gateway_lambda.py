@@ -621,3 +621,30 @@ def test_rundemo_lambda_serves_the_chat_through_the_lambda_handler(tmp_path):
     assert "Gateway chat demo: applied" not in output  # nothing synced: the quick-start stage
     # Every WebSocket event went through the gateway's Lambda handler, none to runserver's /ws/.
     assert '"POST /ws/ HTTP' not in output and '"POST /ws/connect' not in output
+
+
+def test_a_lambda_gateways_emitted_template_is_served_through_the_handler(ws_gateway, settings):
+    # Issue 22 item 3 with issue 21: the template of a gateway with target_lambda_arn, loaded
+    # by runwsgateway --template, invokes the --lambda handler of that function.
+    from ws_routes.deploy.cloudformation import emit_template
+    from ws_routes.local_gateway.template import load_template
+
+    ws_gateway.target_lambda_arn = FUNCTION_ARN
+    ws_gateway.domain_name = ""
+    ws_gateway.save()
+    settings.WS_ROUTES = {**settings.WS_ROUTES, "GATEWAY_SECRETS": []}
+    body = emit_template(ws_gateway).body
+    RECORDER.events.clear()
+    with LocalGateway(lambda_handlers={FUNCTION_ARN: RECORDER}) as gateway:
+        loaded = load_template(gateway.server.control_plane.operations, body, {})
+        assert "Lambda::Permission" in " ".join(loaded.notes)  # skipped, and said so
+
+        async def scenario() -> Any:
+            url = f"{gateway.api_endpoint}/{loaded.stages[0]}/?channel=lobby"
+            async with socket(url) as ws:
+                await ws.send_str(json.dumps({"action": "chat.send", "id": 1}))
+                return json.loads(await ws.receive_str(timeout=5))
+
+        assert run(scenario()) == {"echo": json.dumps({"action": "chat.send", "id": 1})}
+    RECORDER.wait_for("DISCONNECT")
+    assert RECORDER.of("CONNECT")[0]["requestContext"]["apiId"] == loaded.api_id

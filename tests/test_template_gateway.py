@@ -242,8 +242,8 @@ def test_a_template_that_is_not_ours_is_refused(chat_body, change, match):
 
 def test_an_integration_the_local_gateway_cannot_call_is_refused(chat_body):
     integration = logical_id("Integration", "router")
-    body = edited(chat_body, integration, IntegrationType="AWS_PROXY")
-    refused(body, f"{integration}.*IntegrationType: AWS_PROXY is not served")
+    body = edited(chat_body, integration, IntegrationType="MOCK")
+    refused(body, f"{integration}.*IntegrationType: MOCK is not served")
 
 
 def test_an_unsupported_section_is_refused(chat_body):

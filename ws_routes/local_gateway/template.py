@@ -346,10 +346,10 @@ class _Loader:
         where = _where(resource.logical, resource.kind)
         if resource.kind == "Integration":
             kind = body.get("integrationType")
-            if kind != "HTTP_PROXY":
+            if kind not in ("HTTP_PROXY", "AWS_PROXY"):  # AWS_PROXY: a --lambda handler
                 raise TemplateError(
                     f"{where}: IntegrationType: {kind} is not served (the local gateway calls "
-                    "HTTP_PROXY integrations only)."
+                    "HTTP_PROXY integrations, and AWS_PROXY ones through runwsgateway --lambda)."
                 )
             if self.origin is not None and isinstance(body.get("integrationUri"), str):
                 body["integrationUri"] = rebase(body["integrationUri"], self.origin)
