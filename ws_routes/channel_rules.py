@@ -168,8 +168,10 @@ def _own_user_channel(request: Any, user_id: str) -> bool:
     return str(user.pk) == user_id
 
 
-#: Built into every router, consulted after the router's own rules.
+#: Built into every router and consulted before any project rule, so a rule such as
+#: ``{kind}:{slug}`` never decides who joins ``user:1``; patterns starting ``user:`` are refused.
 USER_CHANNEL_RULE = make_rule("user:{user_id}", _own_user_channel)
+USER_CHANNEL_PREFIX = "user:"
 
 
 def user_channel(user: Any) -> str:
@@ -178,13 +180,18 @@ def user_channel(user: Any) -> str:
 
 
 class ChannelRegistry:
-    """Rules of one router in registration order, then the built-in ``user:{user_id}``."""
+    """The built-in ``user:{user_id}``, then one router's rules in registration order."""
 
     def __init__(self) -> None:
         self._rules: list[ChannelRule] = []
         _REGISTRIES[next(_ORDER)] = self
 
     def add(self, rule: ChannelRule) -> None:
+        if rule.pattern.startswith(USER_CHANNEL_PREFIX):
+            raise RouteConfigurationError(
+                f"Channel pattern {rule.pattern!r}: '{USER_CHANNEL_PREFIX}' channels are built in "
+                "(user:{user_id}, only that user may join); choose another prefix."
+            )
         for existing in self._rules:
             if existing.pattern == rule.pattern:
                 raise RouteConfigurationError(
@@ -200,7 +207,7 @@ class ChannelRegistry:
         """The first rule matching ``name`` and its placeholder values, else ``None``."""
         if not isinstance(name, str):
             return None
-        for rule in (*self._rules, USER_CHANNEL_RULE):
+        for rule in (USER_CHANNEL_RULE, *self._rules):
             values = rule.match(name)
             if values is not None:
                 return rule, values
@@ -224,8 +231,8 @@ def match_channel_globally(
     """The one rule that judges ``name``, whichever router or view a socket came through.
 
     Delivery is global (a push to a channel reaches every subscriber), so authorisation is
-    too: the first specific rule across all routers in creation order, then the built-in
-    ``user:{user_id}``, then the catch-all patterns (``"{channel}"``) of ``own_rules`` (the
+    too: the built-in ``user:{user_id}``, then the first specific rule across all routers in
+    creation order, then the catch-all patterns (``"{channel}"``) of ``own_rules`` (the
     socket's router: a catch-all speaks for its own view only, never admits a name another
     rule guards, and never makes a name "registered" for other routers). ``own_rules=None``:
     every router's catch-alls (what a send, which has no socket, looks up).
@@ -236,8 +243,8 @@ def match_channel_globally(
     rules = [rule for registry in registries for rule in registry.rules]
     catch_alls = rules if own_rules is None else own_rules
     ordered = [
+        USER_CHANNEL_RULE,  # first: no project rule ({kind}:{slug}) may judge a user's channel
         *(rule for rule in rules if not is_catch_all(rule)),
-        USER_CHANNEL_RULE,
         *(rule for rule in catch_alls if is_catch_all(rule)),
     ]
     for rule in ordered:

@@ -281,6 +281,22 @@ class WebSocketSession(models.Model):
 
     objects = WebSocketSessionQuerySet.as_manager()
 
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        """Also for the session of a connect on Django 4.2, whose INSERT (``bulk_create`` with
+        ``update_conflicts``) leaves ``pk`` unset: the row is found by its connection id.
+
+        The connect leaves ``api_gateway_id`` deferred (a subquery wrote it): reading it loads it.
+        """
+        if self.pk is None and self.connection_id:  # 4.2 also leaves _state.adding set
+            self.pk = (
+                type(self)
+                ._base_manager.using(kwargs.get("using") or self._state.db)
+                .filter(connection_id=self.connection_id)
+                .values_list("pk", flat=True)
+                .first()
+            )
+        super().refresh_from_db(*args, **kwargs)
+
     class Meta:
         indexes = [
             models.Index(fields=["channel_name", "connected"], name="ws_routes_session_channel"),
