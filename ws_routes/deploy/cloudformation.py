@@ -20,6 +20,7 @@ from ..contract import SECRET_PATTERN
 from ..models import ApiGateway
 from ..routing import Router
 from .change import ApplyContext
+from .custom_domain import domain_name_arguments
 from .desired import DesiredIntegration, DesiredRoute, DesiredState, desired_state
 from .errors import PlanError
 from .iam import connection_arns
@@ -310,18 +311,7 @@ class _Emitter:
                 "certificate_arn; a custom domain needs an ACM certificate in the gateway's region."
             )
         _check_length(f"Gateway {gateway.api_name!r}", "DomainName", gateway.domain_name)
-        properties: dict[str, Any] = {
-            "DomainName": gateway.domain_name,
-            "DomainNameConfigurations": [
-                {
-                    "CertificateArn": gateway.certificate_arn,
-                    "EndpointType": "REGIONAL",
-                    "SecurityPolicy": "TLS_1_2",
-                }
-            ],
-        }
-        if gateway.tags:
-            properties["Tags"] = aws_tags(gateway)
+        properties = domain_name_arguments(gateway)
         self.resources[DOMAIN] = {"Type": "AWS::ApiGatewayV2::DomainName", "Properties": properties}
         self.resources["ApiMapping"] = {
             "Type": "AWS::ApiGatewayV2::ApiMapping",

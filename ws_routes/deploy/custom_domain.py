@@ -16,6 +16,24 @@ from .records import BEFORE_DEPLOYED, aws_tags, clear_error, record_error, save_
 # -- custom domain ------------------------------------------------------------------------------
 
 
+def domain_name_arguments(gateway: ApiGateway) -> dict[str, Any]:
+    """``CreateDomainName``'s arguments for the gateway's custom domain (also the template's
+    ``AWS::ApiGatewayV2::DomainName`` properties: one description of the domain)."""
+    arguments: dict[str, Any] = {
+        "DomainName": gateway.domain_name,
+        "DomainNameConfigurations": [
+            {
+                "CertificateArn": gateway.certificate_arn,
+                "EndpointType": "REGIONAL",
+                "SecurityPolicy": "TLS_1_2",
+            }
+        ],
+    }
+    if gateway.tags:
+        arguments["Tags"] = aws_tags(gateway)
+    return arguments
+
+
 def create_custom_domain(
     gateway: ApiGateway, *, client: Any = None, route53: Any = None
 ) -> list[str]:
@@ -55,19 +73,7 @@ def _create_custom_domain(gateway: ApiGateway, client: Any, route53: Any) -> lis
             raise
         domain = None
     if domain is None:
-        arguments: dict[str, Any] = {
-            "DomainName": gateway.domain_name,
-            "DomainNameConfigurations": [
-                {
-                    "CertificateArn": gateway.certificate_arn,
-                    "EndpointType": "REGIONAL",
-                    "SecurityPolicy": "TLS_1_2",
-                }
-            ],
-        }
-        if gateway.tags:
-            arguments["Tags"] = aws_tags(gateway)
-        domain = call_aws(client, "create_domain_name", **arguments)
+        domain = call_aws(client, "create_domain_name", **domain_name_arguments(gateway))
         done.append(f"+ domain name {gateway.domain_name} (REGIONAL, TLS 1.2)")
     else:
         done.append(f"= domain name {gateway.domain_name} exists")
