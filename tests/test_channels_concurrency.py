@@ -97,8 +97,8 @@ def test_postgresql_reads_a_channel_through_its_index():
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO ws_routes_websocketsession (connection_id, channel_name, api_id, stage,"
-            " login_binding, connected, connected_at)"
-            " SELECT 'Plan' || n || '=', '', 'a', 's', '', true, now()"
+            " login_binding, connected, connected_at, updated_on)"
+            " SELECT 'Plan' || n || '=', '', 'a', 's', '', true, now(), now()"
             " FROM generate_series(1, 20000) n"
         )
         cursor.execute(

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from cfnlint.api import lint_all
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from example_project.chat import ws as chat_ws
 from tests.deploy_support import add_handler_route, build_router
@@ -317,12 +318,17 @@ def test_a_template_needing_s3_is_emitted_with_a_warning(full_gateway, ws_router
     ],
 )
 def test_a_gateway_aws_would_refuse_is_refused(full_gateway, field, value, match):
-    ApiGateway.objects.filter(pk=full_gateway.pk).update(**{field: value})
-    full_gateway.refresh_from_db()
+    # On the instance, not the row: PostgreSQL's varchar columns refuse the overlong values
+    # themselves (SQLite stores them, and a row the emit reads may come from either).
+    setattr(full_gateway, field, value)
     with pytest.raises(PlanError, match=match):
         emit_template(full_gateway)
 
 
+@pytest.mark.skipif(
+    connection.vendor == "postgresql",
+    reason="PostgreSQL's varchar(128) refuses such a row itself; SQLite stores it",
+)
 def test_a_route_key_over_awss_limit_is_refused_naming_it(full_gateway):
     full_gateway.routes.create(route_key="k" * 200)
     with pytest.raises(CommandError, match="k{200}"):
