@@ -33,82 +33,58 @@ def post_status(gateway: LocalGateway, connection_id: str, data: bytes) -> tuple
     return run(scenario())
 
 
-@pytest.mark.parametrize(
-    ("spec", "fault"),
-    [("500", "500"), ("429", "429")],
-)
-def test_every_post_fails_as_asked_and_nothing_is_delivered(backend, spec, fault):
+def post_through(backend, faults: ManagementFaults, data: bytes, wait: float = 0.3):
+    """One signed POST to an open socket's @connections with ``faults`` injected: its status,
+    error type, how long it took, and the frame the socket got (``None``: nothing delivered)."""
     gateway = LocalGateway(
         backend.url,
         secret=SECRET,
         management_credentials=LOCAL_CREDENTIALS,
-        management_faults=ManagementFaults.parse(json.dumps({spec: 1.0})),
+        management_faults=faults,
     ).start()
     try:
 
-        async def scenario() -> None:
+        async def scenario():
             async with client(gateway) as ws:
                 connection_id = await whoami(ws)
-                status, error = await asyncio.to_thread(post_status, gateway, connection_id, b"x")
-                assert status == int(fault)
-                assert (
-                    error
-                    == {"500": "InternalServerErrorException", "429": "LimitExceededException"}[
-                        fault
-                    ]
-                )
-                with pytest.raises(asyncio.TimeoutError):
-                    await ws.receive_str(timeout=0.3)  # not delivered
+                began = time.monotonic()
+                status, error = await asyncio.to_thread(post_status, gateway, connection_id, data)
+                took = time.monotonic() - began
+                try:
+                    frame = await ws.receive_str(timeout=wait)
+                except asyncio.TimeoutError:
+                    frame = None
+                return status, error, took, frame
 
-        run(scenario())
+        return run(scenario())
     finally:
         gateway.stop()
+
+
+ERROR_TYPES = {"500": "InternalServerErrorException", "429": "LimitExceededException"}
+
+
+@pytest.mark.parametrize("fault", ["500", "429"])
+def test_every_post_fails_as_asked_and_nothing_is_delivered(backend, fault):
+    faults = ManagementFaults.parse(json.dumps({fault: 1.0}))
+    status, error, _, frame = post_through(backend, faults, b"x")
+    assert status == int(fault)
+    assert error == ERROR_TYPES[fault]
+    assert frame is None  # not delivered
 
 
 def test_a_hung_post_is_held_then_answered_504_undelivered(backend):
     faults = ManagementFaults(hang_share=1.0, hang_seconds=0.5)
-    gateway = LocalGateway(
-        backend.url,
-        secret=SECRET,
-        management_credentials=LOCAL_CREDENTIALS,
-        management_faults=faults,
-    ).start()
-    try:
-
-        async def scenario() -> None:
-            async with client(gateway) as ws:
-                connection_id = await whoami(ws)
-                began = time.monotonic()
-                status, _ = await asyncio.to_thread(post_status, gateway, connection_id, b"x")
-                assert status == 504 and time.monotonic() - began >= 0.45
-                with pytest.raises(asyncio.TimeoutError):
-                    await ws.receive_str(timeout=0.3)
-
-        run(scenario())
-    finally:
-        gateway.stop()
+    status, _, took, frame = post_through(backend, faults, b"x")
+    assert status == 504 and took >= 0.45
+    assert frame is None
 
 
 def test_outside_the_window_posts_are_delivered(backend):
     faults = ManagementFaults(error_share=1.0, after=0.0, duration=0.0)
-    gateway = LocalGateway(
-        backend.url,
-        secret=SECRET,
-        management_credentials=LOCAL_CREDENTIALS,
-        management_faults=faults,
-    ).start()
-    try:
-
-        async def scenario() -> None:
-            async with client(gateway) as ws:
-                connection_id = await whoami(ws)
-                status, _ = await asyncio.to_thread(post_status, gateway, connection_id, b"hi")
-                assert status == 200
-                assert await ws.receive_str(timeout=5) == "hi"
-
-        run(scenario())
-    finally:
-        gateway.stop()
+    status, _, _, frame = post_through(backend, faults, b"hi", wait=5)
+    assert status == 200
+    assert frame == "hi"
 
 
 def test_shares_split_the_unit_interval():
