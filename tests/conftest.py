@@ -103,3 +103,13 @@ def captured_sends():
     ws = WsTestClient()
     with ws.capture():
         yield ws.pushed
+
+
+@pytest.fixture
+def conn(gateway, alice):
+    """An open socket of alice's on ``lobby``; messages carry no cookie (a logout would unbind)."""
+    gateway.client.force_login(alice)
+    response = gateway.connect(query="channel=lobby")
+    assert response.status_code == 200
+    gateway.client.cookies.clear()
+    return response.connection_id

@@ -20,15 +20,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def conn(gateway, alice):
-    gateway.client.force_login(alice)
-    response = gateway.connect(query="channel=lobby")
-    assert response.status_code == 200
-    gateway.client.cookies.clear()
-    return response.connection_id
-
-
-@pytest.fixture
 def cache_down(settings):
     settings.CACHES = {
         **settings.CACHES,

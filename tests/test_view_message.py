@@ -15,15 +15,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def conn(gateway, alice):
-    gateway.client.force_login(alice)
-    response = gateway.connect(query="channel=lobby")
-    assert response.status_code == 200
-    gateway.client.cookies.clear()  # messages carry no cookie (a logout would unbind)
-    return response.connection_id
-
-
-@pytest.fixture
 def anon_conn(gateway):
     response = gateway.connect(query="channel=lobby")
     assert response.status_code == 200
