@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
     "ws_routes.typed": 1,
     "ws_routes.channel_rules": 1,
     "ws_routes.channel_overlap": 1,
+    "ws_routes.library_pushes": 1,
     "ws_routes.checks": 1,
     "ws_routes.message_parsing": 1,
     "ws_routes.replies": 1,
