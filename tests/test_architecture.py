@@ -60,6 +60,7 @@ LAYERS: dict[str, int] = {
     # 7 the request side: the generated view, the test client, the AsyncAPI document and page
     "ws_routes.views": 7,
     "ws_routes.testing": 7,
+    "ws_routes.testing_waits": 7,
     "ws_routes.lambda_events": 7,
     "ws_routes.lambda_handler": 7,
     "ws_routes.aws_lambda": 7,  # the Lambda entry point: events into the same view
