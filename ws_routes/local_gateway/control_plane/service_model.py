@@ -15,8 +15,21 @@ from dataclasses import dataclass
 from typing import Any
 
 #: The operations the library uses (deploy, admin), served by the emulator.
-RESOURCES = ("Api", "Integration", "Route", "RouteResponse", "Model", "Stage", "Deployment")
+RESOURCES = (
+    "Api",
+    "Integration",
+    "IntegrationResponse",
+    "Route",
+    "RouteResponse",
+    "Model",
+    "Stage",
+    "Deployment",
+)
 PLURALS = {"Api": "Apis"}
+#: Served too, outside the resource CRUD pattern (:mod:`.tags`).
+EXTRA_OPERATIONS = frozenset(
+    {"GetTags", "TagResource", "UntagResource", "GetAuthorizers", "GetAuthorizer"}
+)
 
 
 class ApiError(Exception):
@@ -101,11 +114,12 @@ def operations() -> tuple[Operation, ...]:
     found = []
     for name, operation in service_model()["operations"].items():
         verb = re.match(r"[A-Z][a-z]+", name)
-        if verb is None or verb.group(0) not in ("Create", "Get", "Update", "Delete"):
-            continue
-        noun = name[len(verb.group(0)) :]
-        if not any(noun in (r, PLURALS.get(r, r + "s")) for r in RESOURCES):
-            continue
+        if name not in EXTRA_OPERATIONS:
+            if verb is None or verb.group(0) not in ("Create", "Get", "Update", "Delete"):
+                continue
+            noun = name[len(verb.group(0)) :]
+            if not any(noun in (r, PLURALS.get(r, r + "s")) for r in RESOURCES):
+                continue
         http = operation["http"]
         found.append(
             Operation(
