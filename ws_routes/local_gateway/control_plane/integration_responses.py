@@ -20,15 +20,21 @@ Defaults: AWS CLI ``create-integration`` example for a WebSocket MOCK integratio
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..mock_integration import RESPONSES
 from ..vtl import DEFAULT_KEY, TemplateRefused, check_selection, parse
 from .rules import new_id
 from .service_model import BadRequest, Conflict, NotFound
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .operations import Operations
+
+class Lookups(Protocol):
+    """What is used of :class:`~.operations.Operations` (not imported: it imports this)."""
+
+    def api(self, api_id: str) -> dict[str, Any]: ...
+
+    def item(self, record: dict[str, Any], resource: str, item_id: str) -> dict[str, Any]: ...
+
 
 NON_PROXY = ("MOCK", "HTTP")
 NON_PROXY_DEFAULTS = {
@@ -98,7 +104,7 @@ def check_integration_response(response: dict[str, Any]) -> None:
 class IntegrationResponses:
     """Create / update / delete / list of the integration responses of one integration."""
 
-    def __init__(self, ops: Operations) -> None:
+    def __init__(self, ops: Lookups) -> None:
         self.ops = ops
 
     def collection(self, params: dict[str, str]) -> dict[str, Any]:

@@ -104,7 +104,11 @@ class Operation:
 
 def _uri_pattern(uri: str) -> re.Pattern[str]:
     path = uri.partition("?")[0]
-    regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
+
+    def group(match: re.Match[str]) -> str:  # {resource-arn}: group resource_arn
+        return f"(?P<{match.group(1).replace(chr(92) + '-', '_')}>[^/]+)"
+
+    regex = re.sub(r"\\\{([\w\\-]+)\\\}", group, re.escape(path))
     return re.compile(f"^{regex}$")
 
 

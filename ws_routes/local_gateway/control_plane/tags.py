@@ -14,13 +14,19 @@ letters, digits, spaces and ``_ . : / = + - @``. Authorizers are not emulated: a
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .rules import page_bounds
 from .service_model import EXTRA_OPERATIONS, BadRequest, NotFound, Operation, check_body
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .operations import Operations
+
+class Lookups(Protocol):
+    """What is used of :class:`~.operations.Operations` (not imported: it imports this)."""
+
+    def api(self, api_id: str) -> dict[str, Any]: ...
+
+    def item(self, record: dict[str, Any], resource: str, item_id: str) -> dict[str, Any]: ...
+
 
 OPERATIONS = EXTRA_OPERATIONS
 MAX_TAGS = 50
@@ -52,7 +58,7 @@ def check_tags(tags: dict[str, Any], already: int = 0) -> None:
 class TagsAndAuthorizers:
     """Answers the operations of :data:`OPERATIONS` against ``ops``' state."""
 
-    def __init__(self, ops: Operations) -> None:
+    def __init__(self, ops: Lookups) -> None:
         self.ops = ops
 
     def _resource(self, arn: str) -> dict[str, Any]:
@@ -78,7 +84,7 @@ class TagsAndAuthorizers:
             raise NotFound(f"Invalid Authorizer identifier specified {params['authorizerId']}")
         if name != "TagResource" and body:
             raise BadRequest(f"Invalid input: {name} takes no body")
-        resource = self._resource(params["resource-arn"])
+        resource = self._resource(params["resource_arn"])
         tags: dict[str, str] = resource.get("tags") or {}
         if name == "GetTags":
             return operation.status, {"tags": dict(tags)}
