@@ -317,3 +317,36 @@ def test_integration_responses_crud_and_conflicts(gateway):
         IntegrationResponseId=response_id,
     )
     assert code == "NotFoundException"
+
+
+def test_a_template_expanding_a_large_message_fails_the_call_and_the_gateway_answers_on(
+    gateway, backend
+):
+    client = control_plane_client(gateway)
+    api_id = new_api(client)
+    bomb = "$input.body" * 2900  # under 32 KB; on a 30 KB message (one frame): 87 MB if rendered
+    huge = client.create_integration(
+        ApiId=api_id,
+        IntegrationType="HTTP",
+        IntegrationUri=backend.url,
+        RequestTemplates={"$default": bomb},
+    )["IntegrationId"]
+    small = client.create_integration(
+        ApiId=api_id, IntegrationType="MOCK", RequestTemplates={"$default": '{"statusCode": 200}'}
+    )["IntegrationId"]
+    client.create_integration_response(
+        ApiId=api_id,
+        IntegrationId=small,
+        IntegrationResponseKey="$default",
+        ResponseTemplates={"$default": '{"alive": true}'},
+    )
+    route(client, api_id, "bomb", huge)
+    route(client, api_id, "ping", small)
+    deploy(client, api_id)
+    message = json.dumps({"action": "bomb", "pad": "x" * 30_000})
+    bombed, alive = run(
+        exchange(gateway.api_endpoint + "/prod", [message, '{"action": "ping"}']), timeout=20
+    )
+    assert json.loads(bombed)["message"] == "Internal server error"
+    assert json.loads(alive) == {"alive": True}
+    assert backend.events == []

@@ -66,6 +66,9 @@ DIRECTIVES = frozenset(
 )
 #: A template is at most 32 KB (botocore: ``StringWithLengthBetween0And32K``).
 MAX_TEMPLATE_CHARS = 32 * 1024
+#: What one rendering may produce (a local bound: 32 KB of ``$input.body`` references on a
+#: 128 KB message would be gigabytes); more fails the call instead of exhausting memory.
+MAX_RENDERED_CHARS = 1024 * 1024
 
 _NAME = r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*"
 _BODY = re.compile(r"\$input\.body(?![A-Za-z0-9_(])")
@@ -176,15 +179,20 @@ def _json_member(body: str, path: str) -> str:
 def render(parts: list[Part], body: str, context: Callable[[str], str | None]) -> str:
     """One pass: literal text as it is, each reference replaced by its value (never re-read)."""
     out: list[str] = []
+    size = 0
     for part in parts:
         if isinstance(part, str):
-            out.append(part)
+            value = part
         elif part.kind == "body":
-            out.append(body)
+            value = body
         elif part.kind == "json":
-            out.append(_json_member(body, part.value))
+            value = _json_member(body, part.value)
         else:
-            out.append(context(part.value) or "")
+            value = context(part.value) or ""
+        size += len(value)
+        if size > MAX_RENDERED_CHARS:
+            raise TemplateRefused(f"the rendered template is over {MAX_RENDERED_CHARS} characters")
+        out.append(value)
     return "".join(out)
 
 
