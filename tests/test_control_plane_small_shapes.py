@@ -148,7 +148,9 @@ def test_the_gateway_keeps_answering_after_hostile_tag_calls(client):
     assert client.get_api(ApiId=api_id)["ApiId"] == api_id
 
 
-@pytest.mark.parametrize("sent, echoed", [(4000, 4000), (1000, 1000), (3001, 3001), (1001, 1001)])
+@pytest.mark.parametrize(
+    "sent, echoed", [(4000, 4000), (1000, 1000), (3001, 3001), (1001, 1001), (None, 1000)]
+)
 def test_a_client_close_code_is_echoed_in_the_close_reply(sent, echoed):
     backend = StubBackend().start()
     try:
@@ -157,7 +159,8 @@ def test_a_client_close_code_is_echoed_in_the_close_reply(sent, echoed):
             async def scenario() -> int:
                 status, raw = await RawWebSocket.connect(gateway.port)
                 assert status == 101
-                raw.write(frame(0x8, struct.pack("!H", sent) + b"bye"))
+                payload = b"" if sent is None else struct.pack("!H", sent) + b"bye"
+                raw.write(frame(0x8, payload))
                 code = await asyncio.wait_for(raw.read_close(), 5)
                 await raw.close()
                 return code

@@ -204,6 +204,13 @@ HOSTILE_TEMPLATES = [
     "${context.nope}",
     "\\$input.body",
     "$!{input.body}",
+    "$input.json('$..a')",
+    "$input.json('$[0]')",
+    "$input.json($input.body)",
+    "#{set}($a = $a)",
+    "#{if}(true)#end",
+    "$input.params('x')",
+    "$context.connectionId.class.forName('java.lang.Runtime')",
     "x" * (32 * 1024 + 1),
 ]
 
