@@ -20,6 +20,7 @@ from ..streams import read_at_most
 from .operations import Operations
 from .service_model import ApiError, BadRequest, NotFound, find_operation
 from .state import ControlPlaneState
+from .tags import KEY_SEPARATOR
 
 logger = logging.getLogger("ws_routes.local_gateway")
 
@@ -88,6 +89,8 @@ class ControlPlane:
         operation, raw_params = found
         params = {name: unquote(value) for name, value in raw_params.items()}
         query = {name: request.query.getone(name) for name in request.query}
+        if "tagKeys" in query:  # UntagResource repeats it (botocore: a querystring list)
+            query["tagKeys"] = KEY_SEPARATOR.join(request.query.getall("tagKeys"))
         body = _parse_body(raw)
         status, answer = self.operations.run(operation, params, query, body)
         headers = {"x-amzn-RequestId": str(uuid.uuid4())}
