@@ -10,27 +10,51 @@ from django.core.checks import Error, Tags, Warning, register
 
 from .conf import DEFAULTS
 from .contract import SECRET_PATTERN, lambda_gateway_entry
+from .setting_types import (
+    NEAR_MISS_SETTING_ID,
+    SETTING_TYPE_ERROR_ID,
+    close_setting_names,
+    default_hint,
+    near_miss_names,
+    type_problems,
+)
+
+#: Settings with a check of their own above (E003-E010): E012 does not name them twice.
+CHECKED_ELSEWHERE = (
+    "GATEWAY_SECRETS",
+    "ALLOWED_ORIGINS",
+    "LAMBDA_GATEWAYS",
+    "HISTORY_MAX_AGE_SECONDS",
+    "HISTORY_NEW_CHANNELS_PER_USER",
+)
 
 __all__ = ["SECRET_PATTERN", "check_ws_routes_settings"]
 
 
 @register(Tags.security, deploy=False)
 def check_ws_routes_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    problems: list[Any] = _near_miss_problems()
     configured = getattr(settings, "WS_ROUTES", None)
     if configured is None:
         configured = {}
     if not isinstance(configured, dict):
-        return [Error("WS_ROUTES must be a dict.", id="ws_routes.E001")]
-    problems: list[Any] = []
-    unknown = sorted(set(configured) - set(DEFAULTS))
+        return [*problems, Error("WS_ROUTES must be a dict.", id="ws_routes.E001")]
+    unknown = sorted(set(configured) - set(DEFAULTS), key=str)
     if unknown:
+        meant = {name: close_setting_names(name) for name in unknown}
+        guesses = "; ".join(f"{n!r}: did you mean {' or '.join(m)}?" for n, m in meant.items() if m)
         problems.append(
             Error(
-                f"Unknown WS_ROUTES keys: {', '.join(unknown)}.",
+                f"Unknown WS_ROUTES keys: {', '.join(map(str, unknown))}."
+                + (f" ({guesses})" if guesses else ""),
                 hint=f"Known keys: {', '.join(sorted(DEFAULTS))}.",
                 id="ws_routes.E002",
             )
         )
+    problems.extend(
+        Error(f"WS_ROUTES[{name!r}] {problem}.", hint=default_hint(name), id=SETTING_TYPE_ERROR_ID)
+        for name, problem in type_problems(configured, skip=CHECKED_ELSEWHERE)
+    )
     secrets = configured.get("GATEWAY_SECRETS", [])
     if isinstance(secrets, str) or not isinstance(secrets, (list, tuple)):
         problems.append(
@@ -86,6 +110,20 @@ def check_ws_routes_settings(app_configs: Any = None, **kwargs: Any) -> list[Any
     problems.extend(_history_budget_problems(configured))
     problems.extend(_lambda_gateway_problems(configured))
     return problems
+
+
+def _near_miss_problems() -> list[Any]:
+    """A top-level setting named like ``WS_ROUTES`` but not it (``WS_ROUTE``): nothing reads it."""
+    return [
+        Error(
+            f"settings.{name} is not read by ws_routes (the setting is WS_ROUTES"
+            + (", which is also set" if hasattr(settings, "WS_ROUTES") else ", which is unset")
+            + f"): every value in {name} is ignored.",
+            hint=f"Rename {name} to WS_ROUTES (merge the two dicts if both are set).",
+            id=NEAR_MISS_SETTING_ID,
+        )
+        for name in near_miss_names(dir(settings))
+    ]
 
 
 def _lambda_gateway_problems(configured: dict[str, Any]) -> list[Any]:
