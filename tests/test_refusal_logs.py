@@ -24,9 +24,9 @@ SENT_SECRET = "sent-but-wrong-secret-0123456789-abcdefghijkl"
 
 @pytest.fixture(autouse=True)
 def fresh_log_limits(monkeypatch):
-    monkeypatch.setattr(security, "_wrong_secret_logged_at", [-1e9])
+    monkeypatch.setattr(security, "_wrong_secret_logged_at", [-1e9], raising=False)
     monkeypatch.setattr(refusals, "_reported", set())
-    monkeypatch.setattr(request_guard, "_logged_refusals", set())
+    monkeypatch.setattr(request_guard, "_logged_refusals", set(), raising=False)
 
 
 def test_a_wrong_gateway_secret_names_the_setting_to_compare(gateway, caplog, settings):
