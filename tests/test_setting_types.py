@@ -112,7 +112,7 @@ def test_every_kind_has_a_wrong_value_here():
         ("PRESENCE_USER", "myapp.ws.describe"),
         ("PRESENCE_USER", lambda user: {}),
         ("TEMPLATE_FILE", Path("gateways.yaml")),
-        ("MANAGEMENT_ENDPOINT", "http://127.0.0.1:8001/{stage}"),
+        ("MANAGEMENT_ENDPOINT", "https://gw.example.com/{stage}"),
         ("SEND_TRANSPORT", "ws_routes.sending.HttpTransport"),
     ],
 )

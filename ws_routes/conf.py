@@ -119,6 +119,12 @@ DEFAULTS: dict[str, Any] = {
     # After every ``migrate``, sync each ApiGateway with sync_on_migrate=True (deploy pipelines
     # run migrate; docs/auto-sync.md). Off by default: a migrate then never calls AWS.
     "SYNC_ON_MIGRATE": False,
+    # The local API Gateway (runwsgateway), e.g. "http://127.0.0.1:8001": one setting points
+    # sends (MANAGEMENT_ENDPOINT "<it>/{stage}"), the control plane (syncroutes, the admin's
+    # "Sync routes") and the admin at it; the two settings below still win when set. http://
+    # is refused unless the host is loopback (signed requests would travel in clear).
+    # docs/local-gateway.md.
+    "LOCAL_GATEWAY": None,
     # endpoint_url of the apigatewayv2 client (the local gateway's control plane, e.g.
     # "http://127.0.0.1:8001"); None: boto3's own AWS_ENDPOINT_URL_APIGATEWAYV2, else AWS.
     "AWS_ENDPOINT_URL_APIGATEWAYV2": None,
@@ -209,6 +215,7 @@ TYPES: dict[str, str] = {
     "BACKGROUND_QUEUE": "None | name",
     "SEND_TRANSPORT": "dotted | object",
     "SYNC_ON_MIGRATE": "bool",
+    "LOCAL_GATEWAY": "None | url",
     "AWS_ENDPOINT_URL_APIGATEWAYV2": "None | url",
     "DEPLOY_CALLS_PER_SECOND": "None | number>0",
     "DEPLOY_CALLS_BURST": "int>=1",
