@@ -165,3 +165,27 @@ def test_the_sender_names_its_access_key_id_when_refused(caplog):
         "The management API at 127.0.0.1:8001 refused a post signed with access key id "
         "AKIDSENDER (403: Forbidden): compare the access key id"
     )
+
+
+def test_a_send_refused_403_logs_the_access_key_id(settings, monkeypatch, tmp_path, caplog):
+    from tests.fake_management_api import FakeManagementApi
+    from ws_routes.models import WebSocketSession
+    from ws_routes.sending import reset_sender, send_to_sessions
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDSENDERTEST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "sender-secret-never-logged")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    reset_sender()
+    try:
+        with FakeManagementApi() as fake, caplog.at_level(logging.WARNING, "ws_routes.sending"):
+            settings.WS_ROUTES = {**settings.WS_ROUTES, "MANAGEMENT_ENDPOINT": fake.url}
+            sessions = [WebSocketSession(connection_id="denied-1", api_id="abc123", stage="p")]
+            result = send_to_sessions(sessions, {"n": 1})
+    finally:
+        reset_sender()
+    assert result.delivered == 0
+    (line,) = [r.getMessage() for r in caplog.records if "refused a post" in r.getMessage()]
+    assert "signed with access key id AKIDSENDERTEST (403: Forbidden)" in line
+    assert "sender-secret-never-logged" not in caplog.text
