@@ -51,6 +51,8 @@ class ControlPlane:
     def __init__(self, state: ControlPlaneState, api_endpoint: Callable[[], str]) -> None:
         self.state = state
         self.operations = Operations(state, api_endpoint)
+        #: The API each stage name last answered for (a change of owner is logged).
+        self._stage_owners: dict[str, str] = {}
         # Who may call (request_guard.ControlPlaneGuard: SigV4, own Host, no browser); the
         # server installs it. None answers anyone: only for code that holds the object itself.
         self.guard: Any = None
@@ -115,7 +117,31 @@ class ControlPlane:
             stamp = str(stage_record.get("lastUpdatedDate", ""))
             if best is None or stamp >= best[0]:
                 best = (stamp, api_id, snapshot)
-        return None if best is None else (best[1], best[2])
+        if best is None:
+            return None
+        previous = self._stage_owners.get(stage)
+        if previous is not None and previous != best[1]:
+            logger.warning(
+                "Stage %r is now served by API %s (deployed there last); API %s's deployment on "
+                "it no longer answers. One local gateway serves every API on one host: give each "
+                "API its own stage name.",
+                stage,
+                best[1],
+                previous,
+            )
+        self._stage_owners[stage] = best[1]
+        return (best[1], best[2])
+
+    def stage_names(self) -> list[str]:
+        """Every stage with a deployment, sorted (what a 403 for a wrong stage lists)."""
+        return sorted(
+            {
+                name
+                for record in self.state.apis.values()
+                for name, stage in record["stages"].items()
+                if stage.get("deploymentId") in record["snapshots"]
+            }
+        )
 
     def has_deployments(self) -> bool:
         return any(record["snapshots"] for record in self.state.apis.values())
