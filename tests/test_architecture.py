@@ -32,6 +32,8 @@ LAYERS: dict[str, int] = {
     "ws_routes.validation": 1,
     "ws_routes.typed": 1,
     "ws_routes.channel_rules": 1,
+    "ws_routes.channel_overlap": 1,
+    "ws_routes.library_pushes": 1,
     "ws_routes.checks": 1,
     "ws_routes.setting_types": 1,
     "ws_routes.schema_keywords": 1,
@@ -50,6 +52,7 @@ LAYERS: dict[str, int] = {
     "ws_routes.gateway_endpoints": 4,
     "ws_routes.channel_models": 4,
     "ws_routes.session_query": 4,
+    "ws_routes.session_close": 4,
     "ws_routes.broadcasting": 4,  # Broadcast records, shards, enqueue: given querysets, no models
     "ws_routes.requests": 4,
     # 5 who may connect (tokens, origins, rate limits)
@@ -60,6 +63,7 @@ LAYERS: dict[str, int] = {
     # 7 the request side: the generated view, the test client, the AsyncAPI document and page
     "ws_routes.views": 7,
     "ws_routes.testing": 7,
+    "ws_routes.testing_waits": 7,
     "ws_routes.lambda_events": 7,
     "ws_routes.lambda_handler": 7,
     "ws_routes.aws_lambda": 7,  # the Lambda entry point: events into the same view

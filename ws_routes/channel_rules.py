@@ -11,11 +11,12 @@ import inspect
 import itertools
 import re
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from .channel_overlap import common_name
 from .errors import RouteConfigurationError
 
 #: What a placeholder matches: no ':' (a separator), so ``room:{name}`` never matches
@@ -48,6 +49,9 @@ class ChannelRule:
     history_count: int | None = None
     history_age: timedelta | None = None
     placeholders: tuple[str, ...] = ()
+    #: Overlapping patterns this rule is tried before / after (``before=`` / ``after=``).
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
 
     @property
     def history(self) -> bool:
@@ -124,6 +128,8 @@ def make_rule(
     presence: bool = False,
     history: int | timedelta | None = None,
     history_age: timedelta | float | None = None,
+    before: str | Iterable[str] = (),
+    after: str | Iterable[str] = (),
 ) -> ChannelRule:
     """Build and check a rule; every mistake is a ``RouteConfigurationError`` naming it."""
     matcher, names = compile_pattern(pattern)
@@ -142,7 +148,26 @@ def make_rule(
         history_count=count,
         history_age=age,
         placeholders=names,
+        before=_order(pattern, "before", before),
+        after=_order(pattern, "after", after),
     )
+
+
+def _order(pattern: str, what: str, value: Any) -> tuple[str, ...]:
+    """``before=`` / ``after=``: one pattern or several, each an already-valid pattern."""
+    patterns = (value,) if isinstance(value, str) else value
+    try:
+        found = tuple(patterns)
+    except TypeError:
+        found = (None,)
+    if len(found) > 64 or not all(isinstance(item, str) and item for item in found):
+        raise RouteConfigurationError(
+            f"Channel {pattern!r}: {what}= takes a channel pattern or a list of them "
+            f"(got {value!r})."
+        )
+    if pattern in found:
+        raise RouteConfigurationError(f"Channel {pattern!r}: {what}= names the rule itself.")
+    return found
 
 
 def _check_authoriser(pattern: str, may_join: MayJoin, names: tuple[str, ...]) -> None:
@@ -197,7 +222,50 @@ class ChannelRegistry:
                 raise RouteConfigurationError(
                     f"Duplicate channel pattern {rule.pattern!r}: already registered."
                 )
-        self._rules.append(rule)
+        self._rules.insert(self._position(rule), rule)
+
+    def _position(self, rule: ChannelRule) -> int:
+        """Where ``rule`` goes in the trial order; refuses an overlap whose order is unmarked.
+
+        Two rules that can match one name (``team:ops`` and ``team:{slug}``) would let
+        registration order decide silently who judges it, so an overlap needs ``before=`` or
+        ``after=`` on either rule naming the other (it may name a rule registered later).
+        """
+        lowest, position = 0, len(self._rules)
+        for index, existing in enumerate(self._rules):
+            first = existing.pattern in rule.before or rule.pattern in existing.after
+            second = existing.pattern in rule.after or rule.pattern in existing.before
+            name = common_name(rule.pattern, existing.pattern)
+            if name is None and (first or second):
+                raise RouteConfigurationError(
+                    f"Channels {rule.pattern!r} and {existing.pattern!r}: before=/after= orders "
+                    "them, but no channel name matches both: drop it (the order of disjoint "
+                    "rules does not matter)."
+                )
+            if name is not None and not (first or second):
+                raise RouteConfigurationError(
+                    f"Channel pattern {rule.pattern!r} overlaps {existing.pattern!r} (both match "
+                    f"{name!r}), so registration order would silently decide who may join such "
+                    "a name. Make the patterns disjoint (another prefix), or mark the order: "
+                    f"@router.channel({rule.pattern!r}, before={existing.pattern!r}) to try it "
+                    f"first, or after={existing.pattern!r} to try it second (docs/channels.md)."
+                )
+            if first and second:
+                raise RouteConfigurationError(
+                    f"Channels {rule.pattern!r} and {existing.pattern!r}: before=/after= asks "
+                    "for each to be tried first."
+                )
+            if first:
+                position = min(position, index)
+            if second:
+                lowest = index + 1
+        if lowest > position:
+            after, before = ", ".join(map(repr, rule.after)), ", ".join(map(repr, rule.before))
+            raise RouteConfigurationError(
+                f"Channel {rule.pattern!r}: cannot be tried after {after} and before {before}: "
+                "that order contradicts the registered rules' own."
+            )
+        return position
 
     @property
     def rules(self) -> tuple[ChannelRule, ...]:

@@ -18,7 +18,6 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_out
-from django.db import transaction
 from django.db.models.signals import post_save
 
 from .models import ConnectToken, WebSocketSession
@@ -49,30 +48,10 @@ def unbind_user_sockets(user: Any) -> int:
     DELETE of their ``user:{id}`` subscriptions), so it holds if the management API is down;
     the closing is best effort (:func:`disconnect_user_sockets`' logging).
     """
-    from .channel_rules import user_channel
-    from .models import Subscription
+    from .session_close import close_connections
 
     open_sockets = WebSocketSession.objects.filter(user_id=user.pk, connected=True)
-    connection_ids = list(open_sockets.values_list("connection_id", flat=True))
-    if not connection_ids:
-        return 0
-    unbound = WebSocketSession.objects.filter(connection_id__in=connection_ids).update(
-        user=None, login_binding=""
-    )
-    Subscription.objects.filter(
-        session__connection_id__in=connection_ids, channel=user_channel(user)
-    ).delete()
-
-    def close() -> None:
-        from .sending import disconnect_sessions
-
-        try:
-            disconnect_sessions(WebSocketSession.objects.filter(connection_id__in=connection_ids))
-        except Exception:
-            logger.exception("Could not disconnect the sockets of user %s", user.pk)
-
-    transaction.on_commit(close)
-    return unbound
+    return close_connections(open_sockets, f"the sockets of user {user.pk}", [user.pk])
 
 
 def on_user_logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:

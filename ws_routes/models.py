@@ -323,6 +323,14 @@ class WebSocketSession(models.Model):
         """Stop following ``name``; ``WsError("not_subscribed")`` if this socket did not."""
         _installed_membership().leave(self, name)
 
+    def disconnect(self) -> None:
+        """Close this socket from code: anonymous at once, ``DELETE``d after the commit."""
+        from .session_close import close_connections
+
+        own = WebSocketSession.objects.using(self._state.db).filter(pk=self.pk)
+        close_connections(own, f"socket {self.connection_id}", [self.user_id])
+        self.user, self.login_binding = None, ""
+
     def send(self, data: Any, *, on_commit: bool = False) -> SendResult:
         """Push ``data`` to this connection: ``request.websocket_session.send({"n": 1})``."""
         endpoints = gateway_endpoints(self._state.db)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple, TypeVar
 
@@ -214,10 +214,13 @@ class Router:
         presence: bool = False,
         history: int | Any = None,
         history_age: Any = None,
+        before: str | Iterable[str] = (),
+        after: str | Iterable[str] = (),
     ) -> Callable[[Handler], Handler]:
         """Register channels matching ``pattern`` and who may join them (see docs/channels.md).
 
-        Placeholders become the authoriser's arguments; it returns the function unchanged::
+        A pattern that can match a name another rule matches is refused unless ``before=``
+        or ``after=`` names that rule. Placeholders become the authoriser's arguments::
 
             @router.channel("room:{name}", presence=True, history=100)
             def may_join_room(request, name):
@@ -225,9 +228,8 @@ class Router:
         """
 
         def decorator(may_join: Handler) -> Handler:
-            self.add_channel(
-                pattern, may_join, presence=presence, history=history, history_age=history_age
-            )
+            options = {"presence": presence, "history": history, "history_age": history_age}
+            self.add_channel(pattern, may_join, before=before, after=after, **options)
             return may_join
 
         return decorator

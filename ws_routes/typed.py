@@ -18,6 +18,7 @@ from django.conf import settings
 from django.http import HttpResponseBase
 
 from .errors import RouteConfigurationError, WsError
+from .library_pushes import LIBRARY_PUSHES, LIBRARY_TYPE_KEY
 from .validation import BodyValidator, Problems, compile_body, json_path
 
 logger = logging.getLogger("ws_routes")
@@ -83,6 +84,8 @@ class MessageTypes:
     def problems(self, data: Any) -> Problems:
         """What is wrong with a push ``data`` against the declarations (empty: it is fine)."""
         declared = self.get(data.get(self.type_key)) if isinstance(data, Mapping) else None
+        if declared is None and isinstance(data, Mapping):
+            declared = library_message(data.get(LIBRARY_TYPE_KEY))
         if declared is None:
             names = ", ".join(sorted(self._types)) or "none"
             found = data.get(self.type_key) if isinstance(data, Mapping) else type(data).__name__
@@ -94,6 +97,18 @@ class MessageTypes:
                 }
             ]
         return declared.validator.check(declared.validator.to_json(data))[0]
+
+
+_LIBRARY_TYPES: dict[str, MessageType] = {}
+
+
+def library_message(name: Any) -> MessageType | None:
+    """A push the library itself sends (``library_pushes``), compiled once, else ``None``."""
+    if not isinstance(name, str) or name not in LIBRARY_PUSHES:
+        return None
+    if name not in _LIBRARY_TYPES:
+        _LIBRARY_TYPES[name] = MessageTypes().declare(name, *LIBRARY_PUSHES[name])
+    return _LIBRARY_TYPES[name]
 
 
 def reply_checks_enabled(request: Any) -> bool:

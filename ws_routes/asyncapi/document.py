@@ -18,6 +18,7 @@ from django.conf import settings
 
 from ..channel_rules import ChannelRule
 from ..conf import ws_setting
+from ..library_pushes import LIBRARY_PUSHES
 from ..routing import Route, Router
 from .codes import UNKNOWN_ROUTE, route_codes
 from .components import Ids, SchemaComponents, safe_id
@@ -219,6 +220,11 @@ def build_document(
         builder.add_route(router.default_route, None)
     for declared in sorted(router.messages, key=lambda m: m.name):
         builder.add_push(declared.name, declared.schema, declared.description)
+    presence = any(rule.presence for rule in router.channel_rules)
+    for name, (schema, about) in sorted(LIBRARY_PUSHES.items()):
+        # The library's own pushes (a presence push only where a rule has presence).
+        if router.messages.get(name) is None and (name != "presence" or presence):
+            builder.add_push(name, schema, about)
     for rule in router.channel_rules:
         builder.add_channel_rule(rule)
     servers = servers if servers is not None else {"gateway": placeholder_server()}

@@ -2,6 +2,7 @@
 
 ``manage.py broadcast --channel lobby --data '{"text": "maintenance at 6"}'``
 ``manage.py broadcast --channel lobby --file notice.json --background --wait``
+``manage.py broadcast --all --data '{"type": "notice", "text": "deploying"}'`` (every open socket)
 
 Both ways go through a ``Broadcast`` record and print a progress bar (total, delivered, gone,
 failed, rate): in-process the shards run here one after another; with ``--background`` they
@@ -24,14 +25,24 @@ from ws_routes.broadcasting.progress import progress_line
 from ws_routes.broadcasting.records import Broadcast
 from ws_routes.channels import Channel
 from ws_routes.conf import ws_setting
+from ws_routes.models import WebSocketSession
 from ws_routes.sending import MAX_PAYLOAD_BYTES
 
 
 class Command(BaseCommand):
-    help = "Send a JSON message to every connected session of a channel, with a progress bar."
+    help = (
+        "Send a JSON message to every connected session of a channel (or, with --all, every "
+        "connected session), with a progress bar."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--channel", required=True, help="Channel name.")
+        target = parser.add_mutually_exclusive_group(required=True)
+        target.add_argument("--channel", help="Channel name.")
+        target.add_argument(
+            "--all",
+            action="store_true",
+            help="Every connected socket, whatever its channels (the message is sent as given).",
+        )
         source = parser.add_mutually_exclusive_group(required=True)
         source.add_argument("--data", help="The message, as JSON.")
         source.add_argument("--file", help="A file holding the message as JSON.")
@@ -43,20 +54,23 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         channel = options["channel"]
-        if not channel or len(channel) > 128:
+        if not options["all"] and (not channel or len(channel) > 128):
             raise CommandError("--channel must be a channel name of 1 to 128 characters")
         data = self._message(options)
         if not isinstance(data, dict):
             raise CommandError("the message must be a JSON object (channel pushes add fields)")
-        target = Channel(channel)
-        queryset = target.subscribers()
         started = time.monotonic()
         try:
-            data = target.push(data)  # + channel; a history channel numbers and keeps it
-            if options["background"]:
-                broadcast = enqueue_broadcast(queryset, data, description=f"channel {channel}")
+            if options["all"]:
+                queryset, description = WebSocketSession.objects.connected(), "all sockets"
             else:
-                broadcast = self._in_process(queryset, data, channel, started)
+                target = Channel(channel)
+                queryset, description = target.subscribers(), f"channel {channel}"
+                data = target.push(data)  # + channel; a history channel numbers and keeps it
+            if options["background"]:
+                broadcast = enqueue_broadcast(queryset, data, description=description)
+            else:
+                broadcast = self._in_process(queryset, data, description, started)
         except (TypeError, ValueError, RuntimeError) as exc:
             raise CommandError(str(exc)) from exc
         broadcast.refresh_from_db()  # an eager or inline run may have counted them already
@@ -91,11 +105,9 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(f"the message is not valid JSON: {exc}") from exc
 
-    def _in_process(self, queryset: QuerySet, data: Any, channel: str, started: float) -> Any:
+    def _in_process(self, queryset: QuerySet, data: Any, description: str, started: float) -> Any:
         """A broadcast record run here, shard by shard, showing progress after each."""
-        broadcast = enqueue_broadcast(
-            queryset, data, description=f"channel {channel}", publish=False
-        )
+        broadcast = enqueue_broadcast(queryset, data, description=description, publish=False)
         for shard_id in runner.start_broadcast(broadcast.pk) or []:
             for _attempt in range(int(ws_setting("BACKGROUND_SHARD_MAX_ATTEMPTS"))):
                 try:
