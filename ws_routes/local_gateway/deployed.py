@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -30,13 +31,8 @@ from multidict import CIMultiDict
 from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource, Unresolvable
 
-from .integration import (
-    CONNECT,
-    EventContext,
-    Integration,
-    IntegrationResponse,
-    forward_handshake_headers,
-)
+from .aws_request import context_value, safe_header_value
+from .integration import CONNECT, EventContext, Integration, IntegrationResponse
 from .lambda_proxy import LambdaFunctions, function_of
 from .route_selection import DEFAULT_ROUTE
 
@@ -165,6 +161,7 @@ class DeployedStage:
         context: EventContext,
         query: Mapping[str, str],
         handshake_headers: Mapping[str, str],
+        now_ms: int,
     ) -> str | None:
         if len(source) >= 2 and source.startswith("'") and source.endswith("'"):
             return source[1:-1]
@@ -172,17 +169,16 @@ class DeployedStage:
             return query.get(source[len(QUERY_SOURCE) :])
         if context.event == CONNECT and source.startswith(HEADER_SOURCE):
             return handshake_headers.get(source[len(HEADER_SOURCE) :])
-        values = {
-            "context.connectionId": context.connection_id,
-            "context.eventType": context.event,
-            "context.routeKey": context.route,
-            "context.identity.sourceIp": context.source_ip,
-            "context.requestId": context.request_id,
-            "context.extendedRequestId": context.request_id,
-            "context.apiId": self.api_id,
-            "context.stage": self.stage,
-        }
-        return values.get(source)
+        if source.startswith("context."):
+            return context_value(
+                source[len("context.") :],
+                context,
+                api_id=self.api_id,
+                stage=self.stage,
+                domain_name=self.functions.domain_name,
+                now_ms=now_ms,
+            )
+        return None
 
     async def call(
         self,
@@ -211,12 +207,13 @@ class DeployedStage:
             )
         handshake = CIMultiDict(handshake_headers or {})
         query = dict(parse_qsl(query_string, keep_blank_values=True))
-        headers: CIMultiDict[str] = CIMultiDict()
-        if context.event == CONNECT:
-            forward_handshake_headers(headers, handshake)
+        headers = integration.aws_headers(context, self.api_id, handshake)
         mapped_query: list[tuple[str, str]] = []
+        now_ms = int(time.time() * 1000)
         for target, source in (definition.get("requestParameters") or {}).items():
-            value = self._source(str(source), context, query, handshake)
+            value = self._source(str(source), context, query, handshake, now_ms)
+            if target.startswith(HEADER_TARGET):
+                value = safe_header_value(value)  # CR/LF or oversized: never sent
             if value is None:
                 continue
             if target.startswith(HEADER_TARGET):
