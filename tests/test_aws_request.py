@@ -27,6 +27,7 @@ from ws_routes.local_gateway.aws_request import (
     context_value,
     gateway_headers,
     is_context_variable,
+    passthrough_query,
     safe_header_value,
 )
 from ws_routes.local_gateway.deployed import DeployedStage
@@ -378,3 +379,28 @@ def test_context_values_per_event():
     assert context_value("nope", gone, **kwargs) is None
     assert is_context_variable("authorizer.principalId") and is_context_variable("authorizer.x")
     assert not is_context_variable("authorizer.") and not is_context_variable("identity")
+
+
+def test_the_connect_query_string_passes_through_with_mapped_parameters_replacing():
+    mapped = [("token", "from-mapping")]
+    assert passthrough_query("token=client&channel=a%20b&flag", mapped) == [
+        ("channel", "a b"),
+        ("flag", ""),
+        ("token", "from-mapping"),
+    ]
+    assert passthrough_query("", []) == []
+    snapshot = {
+        "api": {},
+        "routes": {"r": {"routeId": "r", "routeKey": "$connect", "target": "integrations/i"}},
+        "integrations": {
+            "i": {"integrationType": "HTTP_PROXY", "integrationUri": "http://127.0.0.1:9/ws/"}
+        },
+        "models": {},
+        "routeResponses": {},
+    }
+    fake = CapturingIntegration()
+    run(DeployedStage("a", "s", snapshot).call(fake, context(), query_string="ws_token=t&x=1"))  # type: ignore[arg-type]
+    assert fake.posted[0][0] == "http://127.0.0.1:9/ws/?ws_token=t&x=1"
+    message = context(event="MESSAGE", route="$connect")  # no handshake query on a message
+    run(DeployedStage("a", "s", snapshot).call(fake, message, query_string="ws_token=t"))  # type: ignore[arg-type]
+    assert fake.posted[1][0] == "http://127.0.0.1:9/ws/"

@@ -199,8 +199,10 @@ def test_traffic_follows_a_new_target_with_exactly_the_mapped_headers(row, gatew
         assert event.headers[SECRET_HEADER] == settings_secret()
         assert event.headers["X-Ws-Api-Id"] == row.api_id
         assert event.headers["X-Ws-Stage"] == STAGE
-    # $connect: only the mapped query parameter, and the handshake's Origin.
-    assert connect_event.query_string == "token=abc"
+    # $connect to an HTTP_PROXY integration: the handshake's query string passes through, the
+    # mapped parameter replacing the client's own of that name (docs/aws-fidelity.md), and the
+    # handshake's Origin.
+    assert connect_event.query_string == "other=1&token=abc"
     assert connect_event.headers["Origin"] == "https://app.example.com"
     assert message.query_string == "" and "Origin" not in message.headers
 

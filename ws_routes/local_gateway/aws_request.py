@@ -19,6 +19,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from typing import Protocol
+from urllib.parse import parse_qsl
 
 from multidict import CIMultiDict
 
@@ -198,6 +199,18 @@ def context_value(
         "stage": stage,
     }
     return values.get(name)
+
+
+def passthrough_query(query_string: str, mapped: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``$connect`` to an ``HTTP_PROXY`` integration: the handshake's query, then the mapped.
+
+    A mapped parameter replaces the handshake's of the same name (no duplicate). That AWS
+    passes the query string through is **unknown** in its guide; the reference package's
+    ``$connect`` reads ``ws_token`` and ``channel`` from it, unmapped, on AWS.
+    """
+    names = {name for name, _ in mapped}
+    client = parse_qsl(query_string, keep_blank_values=True)
+    return [(name, value) for name, value in client if name not in names] + mapped
 
 
 def gateway_headers(

@@ -31,7 +31,7 @@ from multidict import CIMultiDict
 from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource, Unresolvable
 
-from .aws_request import context_value, safe_header_value
+from .aws_request import context_value, passthrough_query, safe_header_value
 from .integration import CONNECT, EventContext, Integration, IntegrationResponse
 from .lambda_proxy import LambdaFunctions, function_of
 from .route_selection import DEFAULT_ROUTE
@@ -222,6 +222,8 @@ class DeployedStage:
                 mapped_query.append((target[len(QUERY_TARGET) :], value))
         if content_type:
             headers["Content-Type"] = content_type
+        if context.event == CONNECT and definition.get("integrationType") == "HTTP_PROXY":
+            mapped_query = passthrough_query(query_string, mapped_query)
         url = _with_query(str(definition.get("integrationUri", "")), mapped_query)
         return await integration.post(context, url, headers, body, timeout)
 
