@@ -97,8 +97,7 @@ class Integration:
         self.config = config
         self.session = session
         self._timeout = aiohttp.ClientTimeout(total=config.integration_timeout)
-        #: ``$context.domainName`` and ``X-Forwarded-Port``: set by the server once it listens.
-        self.domain_name = "127.0.0.1"
+        #: ``X-Forwarded-Port``: the port clients reach, set by the server once it listens.
         self.forwarded_port: int | None = None
 
     def aws_headers(

@@ -162,7 +162,6 @@ class GatewayServer:
             await self._session.close()
             raise
         self.port = self._runner.addresses[0][1]
-        integration.domain_name = self._host_for_domain()
         integration.forwarded_port = self.port  # X-Forwarded-Port: the port clients reached
         logger.info(
             "local API Gateway on %s -> %s (management API %s, control plane %s)",
