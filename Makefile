@@ -4,8 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 
 .PHONY: test lint typecheck format clean matrix bench bench-wsgi bench-deps demo demo-lambda \
-	browser-deps asyncapi-deps asyncapi-example reference-tests bench-distributed soak \
-	dist wheel-check docs
+	browser-deps asyncapi-deps asyncapi-example reference-tests reference-e2e bench-distributed \
+	soak dist wheel-check docs
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -126,6 +126,19 @@ $(REFERENCE_VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(REFERENCE_VENV)/bin/python || $(PYTHON) -m venv $(REFERENCE_VENV)
 	$(REFERENCE_VENV)/bin/pip install -q --upgrade pip
 	$(REFERENCE_VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+# The reference package itself, end to end on the local gateway (tests/test_reference_e2e.py):
+# installed from the same sdist into the reference venv, it provisions its API with its own
+# create_gateway() through the local control plane and serves its own view to a browser-like
+# client. Under a minute; `make test` skips the test when the reference venv lacks the package.
+reference-e2e: $(VENV)/.installed $(REFERENCE_VENV)/.reference-package
+	WS_ROUTES_REQUIRE_REFERENCE=1 $(BIN)/pytest -q -p no:cacheprovider tests/test_reference_e2e.py
+
+$(REFERENCE_VENV)/.reference-package: $(REFERENCE_DIR)/.unpacked
+	test -x $(REFERENCE_VENV)/bin/python || $(PYTHON) -m venv $(REFERENCE_VENV)
+	$(REFERENCE_VENV)/bin/pip install -q \
+	  $(REFERENCE_DIR)/django_aws_api_gateway_websockets-$(REFERENCE_VERSION).tar.gz
 	touch $@
 
 $(REFERENCE_DIR)/.unpacked:

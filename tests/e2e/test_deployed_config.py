@@ -22,6 +22,7 @@ from tests.e2e.support import StubBackend, control_plane_client, run
 from ws_routes.contract import CONTEXT_HEADERS, SECRET_HEADER
 from ws_routes.deploy import aws as deploy_aws
 from ws_routes.local_gateway import LocalGateway
+from ws_routes.local_gateway.aws_request import GATEWAY_HEADER_NAMES
 from ws_routes.models import ApiGateway
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -190,15 +191,18 @@ def test_traffic_follows_a_new_target_with_exactly_the_mapped_headers(row, gatew
         message = backend.wait_for("MESSAGE")
     finally:
         backend.stop()
-    mapped = {SECRET_HEADER, *CONTEXT_HEADERS}
+    # The mapped headers and the ones API Gateway adds itself (aws_request.gateway_headers).
+    mapped = {name.lower() for name in (SECRET_HEADER, *CONTEXT_HEADERS, *GATEWAY_HEADER_NAMES)}
     for event in (connect_event, message):
-        ours = {name for name in event.headers if name.lower().startswith("x-")}
+        ours = {name.lower() for name in event.headers if name.lower().startswith("x-")}
         assert ours == mapped, event.event  # nothing invented, nothing missing
         assert event.headers[SECRET_HEADER] == settings_secret()
         assert event.headers["X-Ws-Api-Id"] == row.api_id
         assert event.headers["X-Ws-Stage"] == STAGE
-    # $connect: only the mapped query parameter, and the handshake's Origin.
-    assert connect_event.query_string == "token=abc"
+    # $connect to an HTTP_PROXY integration: the handshake's query string passes through, the
+    # mapped parameter replacing the client's own of that name (docs/aws-fidelity.md), and the
+    # handshake's Origin.
+    assert connect_event.query_string == "other=1&token=abc"
     assert connect_event.headers["Origin"] == "https://app.example.com"
     assert message.query_string == "" and "Origin" not in message.headers
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -32,13 +33,8 @@ from multidict import CIMultiDict
 from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource, Unresolvable
 
-from .integration import (
-    CONNECT,
-    EventContext,
-    Integration,
-    IntegrationResponse,
-    forward_handshake_headers,
-)
+from .aws_request import context_value, passthrough_query, safe_header_value
+from .integration import CONNECT, EventContext, Integration, IntegrationResponse
 from .lambda_proxy import LambdaFunctions, function_of
 from .mock_integration import request_body, respond, run_mock
 from .route_selection import DEFAULT_ROUTE
@@ -168,6 +164,7 @@ class DeployedStage:
         context: EventContext,
         query: Mapping[str, str],
         handshake_headers: Mapping[str, str],
+        now_ms: int,
     ) -> str | None:
         if len(source) >= 2 and source.startswith("'") and source.endswith("'"):
             return source[1:-1]
@@ -175,17 +172,16 @@ class DeployedStage:
             return query.get(source[len(QUERY_SOURCE) :])
         if context.event == CONNECT and source.startswith(HEADER_SOURCE):
             return handshake_headers.get(source[len(HEADER_SOURCE) :])
-        values = {
-            "context.connectionId": context.connection_id,
-            "context.eventType": context.event,
-            "context.routeKey": context.route,
-            "context.identity.sourceIp": context.source_ip,
-            "context.requestId": context.request_id,
-            "context.extendedRequestId": context.request_id,
-            "context.apiId": self.api_id,
-            "context.stage": self.stage,
-        }
-        return values.get(source)
+        if source.startswith("context."):
+            return context_value(
+                source[len("context.") :],
+                context,
+                api_id=self.api_id,
+                stage=self.stage,
+                domain_name=self.functions.domain_name,
+                now_ms=now_ms,
+            )
+        return None
 
     async def call(
         self,
@@ -216,20 +212,21 @@ class DeployedStage:
         query = dict(parse_qsl(query_string, keep_blank_values=True))
         kind = definition.get("integrationType")
         payload = body.decode("utf-8", "replace")
+        now_ms = int(time.time() * 1000)
 
         def variable(name: str) -> str | None:
-            return self._source(f"context.{name}", context, query, handshake)
+            return self._source(f"context.{name}", context, query, handshake, now_ms)
 
         if kind == "MOCK":
             return run_mock(definition, payload, variable)
         if kind == "HTTP":  # non-proxy: the request template is the body sent
             body = request_body(definition, payload, variable).encode("utf-8")
-        headers: CIMultiDict[str] = CIMultiDict()
-        if context.event == CONNECT:
-            forward_handshake_headers(headers, handshake)
+        headers = integration.aws_headers(context, self.api_id, handshake)
         mapped_query: list[tuple[str, str]] = []
         for target, source in (definition.get("requestParameters") or {}).items():
-            value = self._source(str(source), context, query, handshake)
+            value = self._source(str(source), context, query, handshake, now_ms)
+            if target.startswith(HEADER_TARGET):
+                value = safe_header_value(value)  # CR/LF or oversized: never sent
             if value is None:
                 continue
             if target.startswith(HEADER_TARGET):
@@ -238,6 +235,8 @@ class DeployedStage:
                 mapped_query.append((target[len(QUERY_TARGET) :], value))
         if content_type:
             headers["Content-Type"] = content_type
+        if context.event == CONNECT and definition.get("integrationType") == "HTTP_PROXY":
+            mapped_query = passthrough_query(query_string, mapped_query)
         url = _with_query(str(definition.get("integrationUri", "")), mapped_query)
         answer = await integration.post(context, url, headers, body, timeout)
         if kind != "HTTP":

@@ -18,6 +18,7 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from ..contract import event_headers
+from .aws_request import gateway_headers
 from .config import GatewayConfig
 from .ids import new_request_id
 from .streams import read_at_most
@@ -27,10 +28,6 @@ logger = logging.getLogger("ws_routes.local_gateway")
 CONNECT = "CONNECT"
 MESSAGE = "MESSAGE"
 DISCONNECT = "DISCONNECT"
-
-#: Handshake headers API Gateway passes to the $connect integration (and so to Django's checks:
-#: session cookie, origin allow-list, subprotocol negotiation).
-FORWARDED_HANDSHAKE_HEADERS = ("Cookie", "Origin", "User-Agent", "Sec-WebSocket-Protocol")
 
 #: Bytes of an integration response body the gateway reads; a reply larger than one WebSocket
 #: message could not reach the client anyway.
@@ -87,16 +84,6 @@ def error_frame(error: IntegrationError, connection_id: str, request_id: str) ->
     )
 
 
-def forward_handshake_headers(
-    headers: CIMultiDict[str], handshake_headers: Mapping[str, str] | None
-) -> None:
-    """Add the handshake headers API Gateway passes on to the ``$connect`` integration."""
-    for name in FORWARDED_HANDSHAKE_HEADERS:
-        value = (handshake_headers or {}).get(name)
-        if value is not None:
-            headers[name] = value
-
-
 class Integration:
     """POSTs gateway events to the one target URL with the DESIGN.md headers.
 
@@ -110,6 +97,16 @@ class Integration:
         self.config = config
         self.session = session
         self._timeout = aiohttp.ClientTimeout(total=config.integration_timeout)
+        #: ``X-Forwarded-Port``: the port clients reach, set by the server once it listens.
+        self.forwarded_port: int | None = None
+
+    def aws_headers(
+        self, context: EventContext, api_id: str, handshake: Mapping[str, str] | None = None
+    ) -> CIMultiDict[str]:
+        """The headers API Gateway adds itself (:func:`.aws_request.gateway_headers`)."""
+        return gateway_headers(
+            context, api_id=api_id, forwarded_port=self.forwarded_port, handshake=handshake
+        )
 
     def context(
         self, event: str, route: str, connection_id: str, source_ip: str, **lambda_only: Any
@@ -151,8 +148,8 @@ class Integration:
         handshake_headers: Mapping[str, str] | None = None,
     ) -> IntegrationResponse:
         """POST one event; raises ``IntegrationTimeout`` / ``IntegrationError`` like AWS fails."""
-        headers = self.headers(context)
-        forward_handshake_headers(headers, handshake_headers)
+        headers = self.aws_headers(context, self.config.api_id, handshake_headers)
+        headers.update(self.headers(context))
         if content_type:
             headers["Content-Type"] = content_type
         return await self.post(context, self.url(query_string), headers, body)
@@ -170,7 +167,13 @@ class Integration:
         logged_url, _, query = url.partition("?")  # never log the query: it may carry ?token=
         try:
             async with self.session.post(
-                url, data=body, headers=headers, timeout=client_timeout, allow_redirects=False
+                url,
+                data=body,
+                headers=headers,
+                timeout=client_timeout,
+                allow_redirects=False,
+                # The client's User-Agent (aws_request.gateway_headers) or none: never aiohttp's.
+                skip_auto_headers=("User-Agent",),
             ) as response:
                 data = await read_at_most(response.content, MAX_RESPONSE_BYTES)
                 if data is None:

@@ -181,6 +181,7 @@ class GatewayServer:
             await self._session.close()
             raise
         self.port = self._runner.addresses[0][1]
+        integration.forwarded_port = self.port  # X-Forwarded-Port: the port clients reached
         logger.info(
             "local API Gateway on %s -> %s (management API %s, control plane %s)",
             self.url,

@@ -9,7 +9,8 @@ for WebSocket APIs"). The local gateway does not embed a Velocity engine: it run
 - ``$input.body``: the payload as a string;
 - ``$input.json('$')`` / ``$input.json('$.a.b')``: the JSON of the payload or of one member
   (dotted names only); a missing member renders nothing (what AWS renders there: unknown);
-- ``$context.NAME`` / ``${context.NAME}``: a context variable of :data:`CONTEXT_VARIABLES`.
+- ``$context.NAME`` / ``${context.NAME}``: a context variable AWS documents for WebSocket APIs
+  (:data:`.aws_request.CONTEXT_VARIABLES`, ``authorizer.*``).
 
 Refused: directives (``#set``, ``#if``, ``#foreach``..., ``##`` and ``#*`` comments), escapes
 (``\\$``), any other ``$`` reference (``$util``, ``$input.path``, ``$stageVariables``...).
@@ -31,21 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-#: Context variables a template may name: those the data plane fills for every event
-#: (:meth:`~.deployed.DeployedStage._source`), AWS developer guide, "WebSocket API mapping
-#: template reference" / "Setting up data mapping for WebSocket APIs".
-CONTEXT_VARIABLES = frozenset(
-    {
-        "connectionId",
-        "eventType",
-        "routeKey",
-        "identity.sourceIp",
-        "requestId",
-        "extendedRequestId",
-        "apiId",
-        "stage",
-    }
-)
+from .aws_request import CONTEXT_VARIABLES, is_context_variable
+
 #: Velocity's directives: a ``#`` followed by one of them is code the local gateway cannot run.
 DIRECTIVES = frozenset(
     {
@@ -135,7 +123,7 @@ def _reference(template: str, index: int) -> tuple[Reference | None, int]:
     match = _CONTEXT.match(template, index)
     if match:
         name = match.group(1) or match.group(2)
-        if name not in CONTEXT_VARIABLES:
+        if not is_context_variable(name):
             raise TemplateRefused(
                 f"$context.{name[:80]} is not a context variable the local gateway supplies "
                 f"(it has {', '.join(sorted(CONTEXT_VARIABLES))})"

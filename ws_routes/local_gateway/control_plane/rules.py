@@ -11,6 +11,7 @@ import string
 from datetime import datetime, timezone
 from typing import Any
 
+from ..aws_request import is_context_variable
 from .paging import token_offset
 from .service_model import BadRequest, members, output_names, service_model
 
@@ -91,6 +92,23 @@ def check_integration(integration: dict[str, Any]) -> None:
             source.startswith(("context.", "route.request.", "stageVariables."))
         ):
             raise BadRequest(f"Invalid mapping expression specified: {source}")
+        check_context_source(source)
+
+
+def check_context_source(source: str) -> None:
+    """A ``context.*`` source must name a variable AWS documents for WebSocket APIs.
+
+    The REST parameter-mapping reference says of context variables "The name must be one of
+    the supported context variables" (DG rest-api-parameter-mapping-sources.html); AWS's
+    WebSocket message for an unknown one is unknown: this one is AWS's general
+    "Invalid mapping expression specified", naming the variable.
+    """
+    if source.startswith("context.") and not is_context_variable(source[len("context.") :]):
+        shown = source if len(source) <= 200 else source[:200] + "..."
+        raise BadRequest(
+            f"Invalid mapping expression specified: {shown!r} is not a context variable of "
+            "WebSocket APIs (AWS developer guide, WebSocket API mapping template reference)"
+        )
 
 
 def check_model(model: dict[str, Any]) -> None:
