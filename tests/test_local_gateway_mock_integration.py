@@ -200,7 +200,7 @@ HOSTILE_TEMPLATES = [
     "$util.escapeJavaScript($input.body)",
     "$input.path('$')",
     "$stageVariables.x",
-    "$context.authorizer.principalId",
+    "$context.identity.notAVariable",
     "${context.nope}",
     "\\$input.body",
     "$!{input.body}",
@@ -357,3 +357,12 @@ def test_a_template_expanding_a_large_message_fails_the_call_and_the_gateway_ans
     assert json.loads(bombed)["message"] == "Internal server error"
     assert json.loads(alive) == {"alive": True}
     assert backend.events == []
+
+
+def test_a_template_may_name_every_context_variable_a_mapping_may():
+    """One list: a variable create-integration accepts as a mapping source renders in a template."""
+    from ws_routes.local_gateway.aws_request import CONTEXT_VARIABLES
+    from ws_routes.local_gateway.vtl import parse
+
+    for name in [*sorted(CONTEXT_VARIABLES), "authorizer.tenant"]:
+        assert parse(f'{{"v": "$context.{name}"}}'), name
