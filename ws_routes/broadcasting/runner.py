@@ -76,10 +76,20 @@ def start_broadcast(broadcast_id: Any) -> list[int] | None:
 
 def shard_recipients(broadcast: Broadcast, shard: BroadcastShard) -> QuerySet:
     """The shard's sessions still connected: the recipients fixed at enqueue time within the
-    shard's primary key range, at most the ``expected`` recipients counted there."""
+    shard's primary key range, at most the ``expected`` recipients counted there.
+
+    The bound is a primary key (the ``expected``-th recipient's, one indexed query), not a
+    slice: a sliced queryset cannot be filtered further, so the sender could not page it by
+    keyset, a checkpoint could not resume it and a capture (``WsTestClient``) could not read
+    it (issue 26: every shard raised "Cannot filter a query once a slice has been taken").
+    """
     recipients = recipients_at_enqueue(broadcast)
     in_range = recipients.filter(pk__gte=shard.first_pk, pk__lte=shard.last_pk, connected=True)
-    return in_range.order_by("pk")[: shard.expected]
+    if shard.expected < 1:
+        return in_range.none()
+    pks = in_range.order_by("pk").values_list("pk", flat=True)
+    bound = list(pks[shard.expected - 1 : shard.expected])
+    return in_range.filter(pk__lte=bound[0]) if bound else in_range
 
 
 def run_shard(shard_id: int, *, transport: Any = None, endpoints: Any = None) -> ShardRun:
