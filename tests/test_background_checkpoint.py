@@ -249,3 +249,24 @@ def test_valid_checkpoint_settings_pass_the_check(settings):
     for value in (1, 100, 100_000):
         settings.WS_ROUTES = {**settings.WS_ROUTES, "SHARD_CHECKPOINT": value}
         assert not [e for e in run_checks() if e.id == "ws_routes.E025"]
+
+
+def test_a_cancel_after_a_failed_attempt_keeps_what_its_checkpoints_counted(api, monkeypatch):
+    broadcast, shard_id = one_shard(100)
+    real = sending.send_to_queryset
+    chunks = Counter[str]()
+
+    def send(queryset, data, **kwargs):
+        chunks["n"] += 1
+        if chunks["n"] == 2:
+            raise RuntimeError("endpoint on fire")
+        return real(queryset, data, **kwargs)
+
+    monkeypatch.setattr(sending, "send_to_queryset", send)
+    with pytest.raises(RuntimeError):
+        runner.run_shard(shard_id)  # given back, to be retried from its checkpoint at 40
+    assert BroadcastShard.objects.get(pk=shard_id).state == "pending"
+    broadcast.refresh_from_db()
+    assert broadcast.cancel() == 60
+    assert (broadcast.state, broadcast.delivered, broadcast.cancelled) == ("cancelled", 40, 60)
+    assert broadcast.accounted == broadcast.total == 100

@@ -107,9 +107,11 @@ class Broadcast(models.Model):
             shards = BroadcastShard.objects.select_for_update().filter(
                 broadcast_id=self.pk, state=BroadcastShard.State.PENDING
             )
-            dropped = list(shards.values_list("pk", "expected"))
-            recipients = sum(expected for _, expected in dropped)
-            BroadcastShard.objects.filter(pk__in=[pk for pk, _ in dropped]).update(
+            dropped = list(shards.values_list("pk", "expected", "delivered", "gone", "failed"))
+            # A shard given back after a failed attempt keeps what its checkpoints counted.
+            counted = [sum(row[n] for row in dropped) for n in (2, 3, 4)]
+            recipients = sum(row[1] for row in dropped) - sum(counted)
+            BroadcastShard.objects.filter(pk__in=[row[0] for row in dropped]).update(
                 state=BroadcastShard.State.CANCELLED, finished_at=timezone.now()
             )
             Broadcast.objects.filter(pk=self.pk).exclude(
@@ -117,6 +119,9 @@ class Broadcast(models.Model):
             ).update(
                 state=self.State.CANCELLED,
                 cancelled=F("cancelled") + recipients,
+                delivered=F("delivered") + counted[0],
+                gone=F("gone") + counted[1],
+                failed=F("failed") + counted[2],
                 pending_shards=F("pending_shards") - len(dropped),
             )
             _finish_if_done(self.pk)
