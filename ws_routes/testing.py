@@ -112,7 +112,10 @@ class WsTestClient:
     """Drives CONNECT / MESSAGE / DISCONNECT through ``router``'s view with the real headers.
 
     While a call runs (or for the whole ``with`` block) pushes are captured in ``pushed``
-    instead of reaching AWS; each connected recipient counts as delivered.
+    instead of reaching AWS; each connected recipient counts as delivered. Background sends
+    (Celery in eager mode, or at most ``BACKGROUND_INLINE_MAX`` recipients) run through the
+    library's shard code and their pushes are captured too; ``broadcasts`` lists their
+    ``Broadcast`` records (docs/testing.md).
 
     The contract is checked: a reply that breaks its route's ``reply_schema`` raises
     ``ContractViolation``, and so does a push that is undeclared or invalid when ``strict``
