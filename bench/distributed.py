@@ -2,8 +2,8 @@
 
 200,000 sessions (SQLite file), the loopback endpoint with 20 ms latency enforcing a quota
 (429 above it), 2 worker processes (``--pool=solo``) sharing ``SEND_RATE_LIMIT`` = the quota in
-Redis (DB 7). Run 1: a clean broadcast to every session. Run 2: to a channel (a join), one
-worker SIGKILLed at ~30%. Then 21 enqueues of each kind, timed.
+Redis (DB 11, ``--redis-db``). Run 1: a clean broadcast to every session. Run 2: to a
+channel (a join), one worker SIGKILLed at ~30%. Then 21 enqueues of each kind, timed.
 Reports posts/s as a share of the quota, share answered 429, recipients accounted, duplicates
 and their bound, and the enqueue latency the caller sees. Appends a section to RESULTS.md.
 
@@ -43,14 +43,21 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--checkpoint", type=int, default=100, help="SHARD_CHECKPOINT")
+    parser.add_argument("--redis-db", type=int, default=11, help="broker and rate bucket")
     parser.add_argument("--write", action="store_true", help="append to bench/RESULTS.md")
     args = parser.parse_args()
+    # `timeout` (make bench-distributed) sends SIGTERM: stop the workers and the endpoint too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     OUT.mkdir(exist_ok=True)
     db = OUT / "distributed.sqlite3"
     db.unlink(missing_ok=True)
     queue = f"ws_routes_bench_{os.getpid()}"
     key = f"ws_routes_bench:rate:{uuid.uuid4().hex}"
+    # Its own Redis database: the test suite's worker tests flush DB 7 (tests/celery_app.py),
+    # which would drop this run's queued shard tasks.
+    redis_url = f"redis://127.0.0.1:6379/{args.redis_db}"
     os.environ.update(
+        WS_ROUTES_TEST_BROKER=redis_url,
         DJANGO_SETTINGS_MODULE="tests.worker_settings",
         WS_ROUTES_WORKER_DB=str(db),
         WS_ROUTES_TEST_QUEUE=queue,
@@ -69,7 +76,7 @@ def main() -> None:
     overrides = {
         "MANAGEMENT_ENDPOINT": f"http://127.0.0.1:{port}/{{api_id}}/{{stage}}",
         "SEND_RATE_LIMIT": args.quota,
-        "SEND_RATE_LIMIT_REDIS_URL": "redis://127.0.0.1:6379/7",
+        "SEND_RATE_LIMIT_REDIS_URL": redis_url,
         "SEND_RATE_LIMIT_KEY": key,
         "BACKGROUND_SHARD_SIZE": 2000,
         "BACKGROUND_SHARD_LEASE_SECONDS": 5,
