@@ -33,6 +33,8 @@ LAYERS: dict[str, int] = {
     "ws_routes.typed": 1,
     "ws_routes.channel_rules": 1,
     "ws_routes.checks": 1,
+    "ws_routes.setting_types": 1,
+    "ws_routes.schema_keywords": 1,
     "ws_routes.message_parsing": 1,
     "ws_routes.replies": 1,
     "ws_routes.token_sql": 1,
@@ -40,6 +42,7 @@ LAYERS: dict[str, int] = {
     # 2 the registry
     "ws_routes.routing": 2,
     "ws_routes.route": 1,
+    "ws_routes.route_checks": 2,  # checks of the registered routes (permission=) and migrations
     # 3 the management-API sender (works on the rows it is given; never imports models)
     "ws_routes.sending": 3,
     # 4 the tables

@@ -41,15 +41,21 @@ def test_syncroutes_prints_the_plan_applies_it_and_a_second_run_does_nothing(ws_
     assert lines[0] == "Gateway chat:"
     assert "+ api chat" in lines and "+ route chat.send" in lines
     assert "+ route response chat.send $default" in lines
-    assert lines[-1].startswith("Gateway chat: applied ")
+    assert lines[-2].startswith("Gateway chat: applied ")
     ws_gateway.refresh_from_db()
     [deployment] = aws.deployments[ws_gateway.api_id]
-    assert f"deployment {deployment['DeploymentId']} on stage production" in lines[-1]
+    assert f"deployment {deployment['DeploymentId']} on stage production" in lines[-2]
     assert ws_gateway.deployment_id == deployment["DeploymentId"]
+    # Issue 26 item 4: where clients connect, the API's endpoint and the stage.
+    assert lines[-1] == f"Clients connect to {ws_gateway.api_endpoint}/production"
+    assert ws_gateway.api_endpoint
 
     aws.reset()
     out, _ = run("syncroutes", "--gateway", "chat")
-    assert out.splitlines()[1:] == ["Gateway chat: in sync, nothing to do."]
+    assert out.splitlines()[1:] == [
+        "Gateway chat: in sync, nothing to do.",
+        f"Clients connect to {ws_gateway.api_endpoint}/production",
+    ]
     assert aws.mutating_calls == []
 
 
@@ -111,7 +117,7 @@ def test_syncroutes_failure_names_the_call_and_the_next_run_finishes(ws_gateway,
     assert "LimitExceededException: Too many stages" in ws_gateway.last_error
 
     out, _ = run("syncroutes")
-    assert out.splitlines()[1:-1] == ["+ stage production", "+ deployment stage production"]
+    assert out.splitlines()[1:-2] == ["+ stage production", "+ deployment stage production"]
     ws_gateway.refresh_from_db()
     assert ws_gateway.last_error == ""
 

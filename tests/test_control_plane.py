@@ -145,9 +145,22 @@ def test_pagination_with_max_results_and_next_token(client):
         for item in page["Items"]
     ]
     assert keys == [f"r{index}" for index in range(30)]
-    last = client.get_routes(ApiId=api_id, NextToken="25")
+    token = client.get_routes(ApiId=api_id, MaxResults="25")["NextToken"]
+    last = client.get_routes(ApiId=api_id, NextToken=token)
     assert len(last["Items"]) == 5 and "NextToken" not in last
-    for bad in ({"MaxResults": "0"}, {"MaxResults": "x"}, {"NextToken": "-1"}, {"NextToken": "99"}):
+    # Tokens are opaque: a bare index, an edited token, garbage are refused, not served.
+    forged = [
+        {"NextToken": "25"},
+        {"NextToken": ("B" if token[0] == "A" else "A") + token[1:]},
+        {"NextToken": "\x00" * 300},
+    ]
+    for bad in (
+        {"MaxResults": "0"},
+        {"MaxResults": "x"},
+        {"NextToken": "-1"},
+        {"NextToken": "99"},
+        *forged,
+    ):
         status, code, _ = error_of(client.get_routes, ApiId=api_id, **bad)
         assert (status, code) == (400, "BadRequestException"), bad
 

@@ -118,7 +118,7 @@ def test_the_command_serves_until_interrupted():
                 break
         text = "".join(banner)
         url = re.search(r"listening on (ws://127\.0\.0\.1:\d+/local)", text).group(1)
-        assert 'WS_ROUTES["MANAGEMENT_ENDPOINT"]' in text
+        assert 'WS_ROUTES["LOCAL_GATEWAY"] = "http://127.0.0.1:' in text
 
         async def scenario():
             async with (

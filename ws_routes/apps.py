@@ -13,7 +13,7 @@ class WsRoutesConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        from . import checks  # noqa: F401  (registers the checks)
+        from . import checks, route_checks  # noqa: F401  (registers the checks)
         from .channels import membership
         from .compat import checks as compat_checks  # noqa: F401  (the reference's settings)
         from .login_signals import connect_login_signals

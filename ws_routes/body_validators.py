@@ -16,6 +16,7 @@ from jsonschema import SchemaError
 from jsonschema.validators import validator_for
 
 from .errors import RouteConfigurationError
+from .schema_keywords import unknown_keyword_message
 
 #: At most this many schema errors are listed in a reply.
 MAX_SCHEMA_ERRORS = 20
@@ -99,6 +100,9 @@ class JsonSchemaValidator(BodyValidator):
             raise RouteConfigurationError(
                 f"{what}: invalid JSON Schema at {path}: {error.message}"
             ) from None
+        typo = unknown_keyword_message(what, schema, validator_class)
+        if typo is not None:
+            raise RouteConfigurationError(typo)
         self.schema = schema
         self._validator = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
 

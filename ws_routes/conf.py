@@ -123,6 +123,12 @@ DEFAULTS: dict[str, Any] = {
     # After every ``migrate``, sync each ApiGateway with sync_on_migrate=True (deploy pipelines
     # run migrate; docs/auto-sync.md). Off by default: a migrate then never calls AWS.
     "SYNC_ON_MIGRATE": False,
+    # The local API Gateway (runwsgateway), e.g. "http://127.0.0.1:8001": one setting points
+    # sends (MANAGEMENT_ENDPOINT "<it>/{stage}"), the control plane (syncroutes, the admin's
+    # "Sync routes") and the admin at it; the two settings below still win when set. http://
+    # is refused unless the host is loopback (signed requests would travel in clear).
+    # docs/local-gateway.md.
+    "LOCAL_GATEWAY": None,
     # endpoint_url of the apigatewayv2 client (the local gateway's control plane, e.g.
     # "http://127.0.0.1:8001"); None: boto3's own AWS_ENDPOINT_URL_APIGATEWAYV2, else AWS.
     "AWS_ENDPOINT_URL_APIGATEWAYV2": None,
@@ -163,3 +169,62 @@ def ws_setting(name: str) -> Any:
     if name in configured:
         return configured[name]
     return fallbacks(configured).get(name, DEFAULTS[name])
+
+
+#: The type every setting must have, checked by ``manage.py check`` (``ws_routes.E012``, in
+#: ``ws_routes.setting_types``). A new setting needs its entry here: tests/test_setting_types.py
+#: fails while ``TYPES`` and ``DEFAULTS`` differ. Alternatives are separated by ``|``, each one
+#: of ``setting_types.KINDS`` (e.g. ``"int>=1"``, ``"pair[int>=1]"``, ``"None"``).
+TYPES: dict[str, str] = {
+    "GATEWAY_SECRETS": "list[str]",
+    "LAMBDA_GATEWAYS": "None | list[str]",
+    "ROUTE_SELECTION_KEY": "name",
+    "MAX_BODY_BYTES": "int>=1",
+    "MAX_JSON_DEPTH": "int>=1",
+    "ALLOWED_ORIGINS": "list[str]",
+    "CONNECT_LOGIN_REQUIRED": "bool",
+    "TOKEN_QUERY_PARAM": "name",
+    "TOKEN_TTL_SECONDS": "int>=1",
+    "TOKEN_RATE_LIMIT_PER_MINUTE": "int>=1",
+    "CHANNEL_QUERY_PARAM": "name",
+    "CHANNEL_PATTERN": "regex",
+    "DEFAULT_CHANNEL": "str",
+    "ALLOW_UNREGISTERED_CHANNELS": "bool",
+    "MAX_SUBSCRIPTIONS_PER_SOCKET": "int>=1",
+    "PRESENCE_USER": "None | dotted | callable",
+    "HISTORY_REPLAY_BYTES": "int>=0",
+    "HISTORY_MAX_AGE_SECONDS": "None | int>=1",
+    "HISTORY_NEW_CHANNELS_PER_USER": "None | pair[int>=1]",
+    "CONNECT_RATE_LIMIT": "None | pair[int>=1]",
+    "CACHE_ALIAS": "name",
+    "PERMISSION_CACHE_SECONDS": "number>=0",
+    "REGION": "None | name",
+    "MANAGEMENT_ENDPOINT": "None | url",
+    "SEND_CONCURRENCY": "int>=1",
+    "SEND_MAX_RETRIES": "int>=0",
+    "SEND_TIMEOUT_SECONDS": "number>0",
+    "SEND_CHUNK_SIZE": "int>=1",
+    "SEND_BACKOFF_BASE_SECONDS": "number>=0",
+    "SEND_BACKOFF_MAX_SECONDS": "number>=0",
+    "SEND_RATE_LIMIT": "None | number>0",
+    "SEND_RATE_LIMIT_REDIS_URL": "None | url",
+    "SEND_RATE_LIMIT_KEY": "name",
+    "SEND_RATE_LIMIT_BATCH": "int>=1",
+    "SEND_RATE_LIMIT_FALLBACK": "None | number>0",
+    "SEND_CONNECTION_BACKOFF_SECONDS": "number>=0",
+    "BACKGROUND_SHARD_SIZE": "int>=1",
+    "BACKGROUND_INLINE_MAX": "int>=0",
+    "BACKGROUND_SHARD_LEASE_SECONDS": "number>0",
+    "BACKGROUND_SHARD_MAX_ATTEMPTS": "int>=1",
+    "BACKGROUND_QUEUE": "None | name",
+    "SEND_TRANSPORT": "dotted | object",
+    "SYNC_ON_MIGRATE": "bool",
+    "LOCAL_GATEWAY": "None | url",
+    "AWS_ENDPOINT_URL_APIGATEWAYV2": "None | url",
+    "DEPLOY_CALLS_PER_SECOND": "None | number>0",
+    "DEPLOY_CALLS_BURST": "int>=1",
+    "DEPLOY_DEPLOYMENT_INTERVAL_SECONDS": "number>=0",
+    "DEPLOY_THROTTLE_RETRIES": "int>=0",
+    "DEPLOY_DEPLOYMENT_WAIT_SECONDS": "number>=0",
+    "TEMPLATE_FILE": "None | path",
+}

@@ -18,7 +18,7 @@ from .handlers import handler_name as _handler_name
 from .route import ROUTE_KEY_PATTERN, Route
 from .schemas import draft4_problems
 from .typed import MessageType, MessageTypes
-from .validation import compile_body, wants_instance
+from .validation import check_body_annotation, compile_body, wants_instance
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 Hook = TypeVar("Hook", bound=Callable[..., Any])
@@ -154,6 +154,7 @@ class Router:
             )
         validator = compile_body(f"Route {key!r}", schema)
         replies = compile_body(f"Route {key!r} reply_schema", reply_schema, mode="serialization")
+        check_body_annotation(f"Route {key!r}", handler, validator)
         return Route(
             key=key,
             handler=handler,

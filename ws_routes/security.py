@@ -79,7 +79,30 @@ def gateway_secret_is_valid(provided: str | None) -> bool:
     matched = False
     for secret in secrets:
         matched |= hmac.compare_digest(candidate, secret)
+    if not matched:
+        _report_wrong_secret()
     return matched
+
+
+#: Seconds between two "wrong secret" log lines of a process (a scanner cannot flood the log).
+WRONG_SECRET_LOG_INTERVAL = 60.0
+_wrong_secret_logged_at = [-1e9]
+
+
+def _report_wrong_secret() -> None:
+    """Say which setting to compare when a call carries a secret that matches none (never
+    logging either value: the one sent may be a real secret of another environment)."""
+    now = time.monotonic()
+    if now - _wrong_secret_logged_at[0] < WRONG_SECRET_LOG_INTERVAL:
+        return
+    _wrong_secret_logged_at[0] = now
+    logger.warning(
+        "A gateway call was refused (403): its X-Ws-Secret header matches no entry of "
+        "WS_ROUTES['GATEWAY_SECRETS']. Compare that setting with the secret in the gateway's "
+        "integration (request parameter integration.request.header.X-Ws-Secret, written by "
+        "syncroutes; the local gateway: runwsgateway --secret, by default the first entry), then "
+        "run syncroutes after changing either. (At most one such line a minute.)"
+    )
 
 
 def clean_source_ip(value: str | None) -> str | None:

@@ -6,7 +6,9 @@ validators themselves are in ``body_validators`` (JSON Schema) and ``pydantic_bo
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import sys
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -24,6 +26,7 @@ from .errors import RouteConfigurationError, WsError
 __all__ = [
     "MAX_SCHEMA_ERRORS",
     "BodyValidator",
+    "check_body_annotation",
     "JsonSchemaValidator",
     "Problems",
     "compile_body",
@@ -87,6 +90,61 @@ def wants_instance(handler: Callable[..., Any], validator: BodyValidator | None)
         except Exception:  # an unresolvable forward reference: compare by name
             return annotation == getattr(validator.python_type, "__name__", None)
     return bool(annotation == validator.python_type)
+
+
+def _body_annotation(handler: Callable[..., Any]) -> Any:
+    """The resolved annotation of ``handler``'s ``body`` parameter, or None."""
+    try:
+        parameter = inspect.signature(handler).parameters.get("body")
+    except (TypeError, ValueError):
+        return None
+    if parameter is None or parameter.annotation is inspect.Parameter.empty:
+        return None
+    annotation = parameter.annotation
+    if isinstance(annotation, str):
+        try:
+            annotation = typing.get_type_hints(handler).get("body", annotation)
+        except Exception:  # an unresolvable forward reference: nothing to compare
+            return None
+    return annotation
+
+
+def _is_model_class(annotation: Any) -> bool:
+    """A Pydantic model or a dataclass: a class a handler would expect an instance of."""
+    if not isinstance(annotation, type):
+        return False
+    pydantic = sys.modules.get("pydantic")
+    if pydantic is not None and issubclass(annotation, pydantic.BaseModel):
+        return True
+    return dataclasses.is_dataclass(annotation)
+
+
+def check_body_annotation(what: str, handler: Callable[..., Any], validator: Any) -> None:
+    """``RouteConfigurationError`` when ``body`` is annotated with a model the schema is not.
+
+    ``def send(request, body: ChatSend)`` with ``schema={...}`` (or ``schema=OtherModel``, or no
+    schema) would be called with a dict while its code expects a ``ChatSend``: an
+    ``AttributeError`` (a 500) on the first message instead of an error at import.
+    """
+    annotation = _body_annotation(handler)
+    if not _is_model_class(annotation):
+        return
+    python_type = getattr(validator, "python_type", None)
+    if python_type is annotation:
+        return
+    given = (
+        "no schema"
+        if validator is None
+        else f"schema={getattr(python_type, '__name__', python_type)}"
+        if python_type is not None
+        else "a JSON Schema dict as schema"
+    )
+    raise RouteConfigurationError(
+        f"{what}: the handler's body is annotated {annotation.__name__}, but the route has "
+        f"{given}, so the handler would receive a dict, not a {annotation.__name__}. "
+        f"Pass schema={annotation.__name__} (the route then validates with it and passes the "
+        "instance), or annotate body as dict."
+    )
 
 
 def validated_body(route: Any, body: Any) -> Any:

@@ -10,6 +10,8 @@
 - Replies: only a route with a ``routeResponseSelectionExpression`` and a ``$default`` route
   response sends the integration's answer back. AWS developer guide, "Set up a WebSocket API
   integration response / two-way communication".
+- ``MOCK`` and non-proxy ``HTTP`` integrations run their request templates and integration
+  responses (:mod:`.mock_integration`, templates in the :mod:`.vtl` subset).
 - ``AWS_PROXY`` integrations invoke the in-process handler given for the function their
   ``integrationUri`` names (:mod:`.lambda_proxy`); none given: 500, and a log line.
 - Request models: ``requestModels`` chosen by ``modelSelectionExpression`` (falling back to
@@ -38,6 +40,7 @@ from .integration import (
     forward_handshake_headers,
 )
 from .lambda_proxy import LambdaFunctions, function_of
+from .mock_integration import request_body, respond, run_mock
 from .route_selection import DEFAULT_ROUTE
 
 
@@ -211,6 +214,16 @@ class DeployedStage:
             )
         handshake = CIMultiDict(handshake_headers or {})
         query = dict(parse_qsl(query_string, keep_blank_values=True))
+        kind = definition.get("integrationType")
+        payload = body.decode("utf-8", "replace")
+
+        def variable(name: str) -> str | None:
+            return self._source(f"context.{name}", context, query, handshake)
+
+        if kind == "MOCK":
+            return run_mock(definition, payload, variable)
+        if kind == "HTTP":  # non-proxy: the request template is the body sent
+            body = request_body(definition, payload, variable).encode("utf-8")
         headers: CIMultiDict[str] = CIMultiDict()
         if context.event == CONNECT:
             forward_handshake_headers(headers, handshake)
@@ -226,7 +239,11 @@ class DeployedStage:
         if content_type:
             headers["Content-Type"] = content_type
         url = _with_query(str(definition.get("integrationUri", "")), mapped_query)
-        return await integration.post(context, url, headers, body, timeout)
+        answer = await integration.post(context, url, headers, body, timeout)
+        if kind != "HTTP":
+            return answer
+        reply = answer.body.decode("utf-8", "replace")
+        return respond(definition, answer.status, reply, payload, variable, answer.headers)
 
 
 def _with_query(url: str, pairs: list[tuple[str, str]]) -> str:

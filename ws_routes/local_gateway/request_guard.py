@@ -13,6 +13,8 @@ Example: ``refusal = ControlPlaneGuard(credentials, "127.0.0.1", lambda: 8001).r
 from __future__ import annotations
 
 import ipaddress
+import logging
+import re
 from collections.abc import Callable, Mapping
 
 from aiohttp import web
@@ -21,6 +23,8 @@ from .control_plane.http_api import error_response
 from .control_plane.service_model import ApiError
 from .management_auth import ManagementCredentials, is_loopback
 from .sigv4 import SignatureError, verify_sigv4
+
+logger = logging.getLogger("ws_routes.local_gateway")
 
 #: Headers every browser adds to a page's requests and no SDK sends (Fetch Metadata).
 BROWSER_HEADERS = ("Origin", "Sec-Fetch-Site", "Sec-Fetch-Mode", "Sec-Fetch-Dest", "Sec-Fetch-User")
@@ -67,12 +71,44 @@ def host_is_ours(host_header: str, listen_host: str, port: int) -> bool:
 def verify_request(request: web.Request, body: bytes, credentials: ManagementCredentials) -> None:
     """SigV4 of ``request`` (as received, ``body`` hashed) by one of ``credentials``; raises
     ``SignatureError``. One check for ``@connections`` and the control plane."""
-    verify_sigv4(
-        method=request.method,
-        raw_path=request.raw_path,
-        headers=request.headers,
-        body=body,
-        credentials=credentials.keys,
+    try:
+        verify_sigv4(
+            method=request.method,
+            raw_path=request.raw_path,
+            headers=request.headers,
+            body=body,
+            credentials=credentials.keys,
+        )
+    except SignatureError as error:
+        _log_refused_signature(request.headers.get("Authorization", ""), credentials, error)
+        raise
+
+
+#: (access key id, reason) pairs logged once each, at most this many (a flood stays quiet).
+MAX_LOGGED_REFUSALS = 100
+_logged_refusals: set[tuple[str, str]] = set()
+
+
+def _log_refused_signature(
+    authorization: str, credentials: ManagementCredentials, error: SignatureError
+) -> None:
+    """Say which access key ids to compare: the request's and the accepted ones (never a
+    secret key). The request's id is logged only when it looks like one."""
+    match = re.search(r"Credential=([^/,\s]*)", authorization)
+    given = match.group(1) if match else ""
+    shown = given if re.fullmatch(r"[A-Za-z0-9]{1,128}", given) else "(none or malformed)"
+    key = (shown, str(error))
+    if key in _logged_refusals or len(_logged_refusals) >= MAX_LOGGED_REFUSALS:
+        return
+    _logged_refusals.add(key)
+    logger.warning(
+        "Refused a request signed with access key id %s: %s Compare the credentials of the "
+        "sender (Django: boto3's chain, e.g. AWS_ACCESS_KEY_ID) with the ones this gateway "
+        "accepts (%s; access key id %s, printed by runwsgateway).",
+        shown,
+        error,
+        credentials.source,
+        ", ".join(sorted(credentials.keys)),
     )
 
 

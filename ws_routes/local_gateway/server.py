@@ -40,6 +40,10 @@ logger = logging.getLogger("ws_routes.local_gateway")
 DRAIN_SECONDS = 5.0
 
 
+#: Distinct wrong paths logged per server (then silent: a scanner cannot flood the log).
+MAX_LOGGED_WRONG_STAGES = 50
+
+
 def forbidden() -> web.Response:
     """AWS's answer to a path outside a deployed stage (a wrong stage in a URL)."""
     return web.json_response(
@@ -72,6 +76,7 @@ class GatewayServer:
             self.management_credentials, config.host, lambda: self.port
         )
         self.registry = ConnectionRegistry()
+        self._logged_wrong_stages: set[str] = set()
         self.port: int | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
@@ -120,6 +125,20 @@ class GatewayServer:
         if not task.cancelled() and task.exception() is not None:
             logger.error("gateway task failed", exc_info=task.exception())
 
+    def _wrong_stage(self, path: str) -> web.Response:
+        """403 as AWS answers, and a log line naming the stages that do exist."""
+        if len(self._logged_wrong_stages) < MAX_LOGGED_WRONG_STAGES:
+            shown = path[:80]
+            if shown not in self._logged_wrong_stages:
+                self._logged_wrong_stages.add(shown)
+                stages = self.stages.stage_names()
+                logger.warning(
+                    "403 Forbidden for %r: no stage of that name answers here. Stages: %s.",
+                    shown,
+                    ", ".join(f"/{name}" for name in stages) if stages else "none deployed yet",
+                )
+        return forbidden()
+
     async def start(self) -> None:
         """Bind the port (``port=0``: any free one, read ``.port`` after) and serve."""
         config = self.config
@@ -135,13 +154,13 @@ class GatewayServer:
             stage_path, marker, raw_id = path.partition(CONNECTIONS_PATH)
             if marker:
                 if self.stages.stage_of_path(stage_path) is None:
-                    return forbidden()
+                    return self._wrong_stage(stage_path)
                 return await management.handle(request, raw_id)
             if path.startswith(CONTROL_PLANE_PREFIX):
                 return await self.control_plane.handle(request)
             runtime = self.stages.stage_of_path(path)
             if runtime is None:
-                return forbidden()
+                return self._wrong_stage(path)
             return await websocket.handle(request, runtime)
 
         app = web.Application(client_max_size=config.max_message_bytes + 1)

@@ -135,6 +135,13 @@ class StageResolver:
             return self.static
         return None
 
+    def stage_names(self) -> list[str]:
+        """The stages that answer: every deployed one, and the quick-start stage."""
+        names = set(self.control_plane.stage_names())
+        if self.static is not None:
+            names.add(self.static.stage)
+        return sorted(names)
+
     def stage_of_path(self, path: str) -> StageRuntime | None:
         """``/{stage}`` or ``/{stage}/`` → its runtime; anything else ``None`` (403)."""
         name = path[1:].removesuffix("/") if path.startswith("/") else ""

@@ -41,6 +41,17 @@ MESSAGE_TOO_BIG = (int(WSCloseCode.MESSAGE_TOO_BIG), "Message too big")
 UNSUPPORTED_DATA = (int(WSCloseCode.UNSUPPORTED_DATA), "Binary frames are not supported")
 
 
+def echoed_close(code: Any) -> int:
+    """The code a close reply carries: the client's own (RFC 6455 section 5.5.1: an endpoint
+    typically echoes the status code it received), or 1000 when the client's cannot be sent
+    (none, or a reserved 1004-1006 / 1015)."""
+    if isinstance(code, int) and (1000 <= code <= 1003 or 1007 <= code <= 1014):
+        return code
+    if isinstance(code, int) and 3000 <= code <= 4999:
+        return code
+    return int(WSCloseCode.OK)
+
+
 def gateway_frame(message: str, connection_id: str, id_name: str, id_value: str) -> str:
     """One of AWS's own frames: ``{"message", "connectionId", "requestId"|"messageId"}``."""
     return json.dumps({"message": message, "connectionId": connection_id, id_name: id_value})
@@ -124,6 +135,7 @@ class WebSocketEndpoint:
             ws = web.WebSocketResponse(
                 protocols=accepted,
                 autoping=True,
+                autoclose=False,  # the close reply echoes the client's code (_serve)
                 compress=False,  # API Gateway negotiates no permessage-deflate
                 max_msg_size=self.config.max_message_bytes + 1,  # aiohttp refuses size >= limit
                 timeout=self.config.close_timeout,
@@ -210,9 +222,12 @@ class WebSocketEndpoint:
             while True:
                 message = await connection.ws.receive()
                 if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-                    if message.type == WSMsgType.CLOSE and not connection.close_reason:
-                        connection.close_reason = str(message.extra or "")[:123]
-                    break  # CLOSE / CLOSING / CLOSED / ERROR: aiohttp has answered the close
+                    if message.type == WSMsgType.CLOSE:
+                        if not connection.close_reason:
+                            reason = str(message.extra or "").encode("utf-8")[:123]
+                            connection.close_reason = reason.decode("utf-8", "ignore")
+                        connection.close(echoed_close(message.data), connection.close_reason)
+                    break  # CLOSE (answered above) / CLOSING / CLOSED / ERROR
                 connection.touch()
                 if message.type == WSMsgType.BINARY:
                     logger.info("closing %s: a binary frame (AWS refuses them)", connection.id)

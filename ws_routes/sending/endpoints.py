@@ -27,6 +27,7 @@ from django.core.exceptions import ImproperlyConfigured
 from ..aws_partitions import execute_api_host, is_aws_host
 from ..conf import ws_settings
 from ..contract import valid_stage
+from ..endpoint_override import local_gateway_url
 from . import process
 
 # What the view accepts in X-Ws-Api-Id / X-Ws-Stage (security.py), but never empty. Checked
@@ -117,12 +118,16 @@ def management_endpoint(api_id: str, stage: str, region: str | None) -> str:
 
 def endpoint_override(settings: dict[str, Any]) -> str | None:
     """The endpoint template that replaces AWS's host, if any: ``MANAGEMENT_ENDPOINT``, else
-    boto3's ``AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI`` (an explicit setting wins over the
-    environment, as an explicit ``endpoint_url`` does in boto3), unless
+    ``LOCAL_GATEWAY`` + ``/{stage}``, else boto3's ``AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI``
+    (an explicit setting wins over the environment, as an explicit ``endpoint_url`` does in
+    boto3), unless
     ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`` is true. Example: ``endpoint_override(ws_settings())``.
     """
     if settings["MANAGEMENT_ENDPOINT"]:
         return str(settings["MANAGEMENT_ENDPOINT"])
+    local = local_gateway_url(settings.get("LOCAL_GATEWAY") or "")
+    if local is not None:  # the stage is the path under the local gateway, as on AWS
+        return f"{local}/{{stage}}"
     if os.environ.get(_IGNORE_ENDPOINTS_ENV, "").strip().lower() == "true":
         return None
     return os.environ.get(ENDPOINT_ENV, "").strip() or None

@@ -32,6 +32,7 @@ from . import process
 from .endpoints import Endpoint
 from .http1 import ConnectionPools, HttpError
 from .payload import Payload
+from .refusals import report_refused_signature
 from .sigv4 import SigV4Signer
 
 logger = logging.getLogger("ws_routes.sending")
@@ -226,6 +227,8 @@ class HttpTransport:
             raise TransportError(str(exc)) from exc
         if status >= 300 and status != 410:
             logger.debug("%s %s: %s %r", method, path, status, answer[:300])
+        if status == 403:
+            report_refused_signature(endpoint.host, signer.access_key if signer else None, answer)
         return status
 
     async def aclose(self) -> None:

@@ -20,6 +20,7 @@ from ..streams import read_at_most
 from .operations import Operations
 from .service_model import ApiError, BadRequest, NotFound, find_operation
 from .state import ControlPlaneState
+from .tags import KEY_SEPARATOR
 
 logger = logging.getLogger("ws_routes.local_gateway")
 
@@ -50,6 +51,8 @@ class ControlPlane:
     def __init__(self, state: ControlPlaneState, api_endpoint: Callable[[], str]) -> None:
         self.state = state
         self.operations = Operations(state, api_endpoint)
+        #: The API each stage name last answered for (a change of owner is logged).
+        self._stage_owners: dict[str, str] = {}
         # Who may call (request_guard.ControlPlaneGuard: SigV4, own Host, no browser); the
         # server installs it. None answers anyone: only for code that holds the object itself.
         self.guard: Any = None
@@ -88,6 +91,8 @@ class ControlPlane:
         operation, raw_params = found
         params = {name: unquote(value) for name, value in raw_params.items()}
         query = {name: request.query.getone(name) for name in request.query}
+        if "tagKeys" in query:  # UntagResource repeats it (botocore: a querystring list)
+            query["tagKeys"] = KEY_SEPARATOR.join(request.query.getall("tagKeys"))
         body = _parse_body(raw)
         status, answer = self.operations.run(operation, params, query, body)
         headers = {"x-amzn-RequestId": str(uuid.uuid4())}
@@ -112,7 +117,31 @@ class ControlPlane:
             stamp = str(stage_record.get("lastUpdatedDate", ""))
             if best is None or stamp >= best[0]:
                 best = (stamp, api_id, snapshot)
-        return None if best is None else (best[1], best[2])
+        if best is None:
+            return None
+        previous = self._stage_owners.get(stage)
+        if previous is not None and previous != best[1]:
+            logger.warning(
+                "Stage %r is now served by API %s (deployed there last); API %s's deployment on "
+                "it no longer answers. One local gateway serves every API on one host: give each "
+                "API its own stage name.",
+                stage,
+                best[1],
+                previous,
+            )
+        self._stage_owners[stage] = best[1]
+        return (best[1], best[2])
+
+    def stage_names(self) -> list[str]:
+        """Every stage with a deployment, sorted (what a 403 for a wrong stage lists)."""
+        return sorted(
+            {
+                name
+                for record in self.state.apis.values()
+                for name, stage in record["stages"].items()
+                if stage.get("deploymentId") in record["snapshots"]
+            }
+        )
 
     def has_deployments(self) -> bool:
         return any(record["snapshots"] for record in self.state.apis.values())

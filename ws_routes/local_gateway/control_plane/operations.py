@@ -14,6 +14,12 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from .integration_responses import (
+    IntegrationResponses,
+    check_integration_templates,
+    integration_defaults,
+)
+from .paging import next_token
 from .rules import (
     ID_FIELDS,
     UNIQUE_KEYS,
@@ -28,6 +34,8 @@ from .rules import (
 )
 from .service_model import BadRequest, Conflict, NotFound, Operation, check_body
 from .state import SECTIONS, ControlPlaneState, empty_api
+from .tags import OPERATIONS as TAG_OPERATIONS
+from .tags import TagsAndAuthorizers, check_tags
 
 
 class Operations:
@@ -66,6 +74,14 @@ class Operations:
             "UpdateDeployment": self._update_deployment,
             "DeleteDeployment": self._delete_deployment,
         }
+        self._tags = TagsAndAuthorizers(self)
+        responses = IntegrationResponses(self)
+        self._collections = {"IntegrationResponse": responses.collection}
+        self._changes.update(
+            CreateIntegrationResponse=responses.create,
+            UpdateIntegrationResponse=responses.update,
+            DeleteIntegrationResponse=responses.delete,
+        )
 
     def run(
         self,
@@ -75,23 +91,31 @@ class Operations:
         body: dict[str, Any],
     ) -> tuple[int, dict[str, Any] | None]:
         """Validate, apply (on a copy, committed and saved only if everything passed), answer."""
+        if operation.name in TAG_OPERATIONS:
+            return self._apply(lambda: self._tags.run(operation, params, query, body))
         if operation.verb in ("Create", "Update"):
             check_body(operation.input_shape, body, create=operation.verb == "Create")
+            check_tags(body.get("tags") or {})
         elif body:
             raise BadRequest(f"Invalid input: {operation.name} takes no body")
         if operation.verb == "Get":
             return operation.status, self._read(operation, params, query)
+        answer = self._apply(lambda: self._changes[operation.name](params, body))
+        if answer is None:
+            return operation.status, None
+        return operation.status, shaped(answer, operation.output_shape)
+
+    def _apply(self, change: Callable[[], Any]) -> Any:
+        """Run ``change`` on a copy of the state: committed and saved only if it passed."""
         before = self.state.apis
         self.state.apis = copy.deepcopy(before)
         try:
-            answer = self._changes[operation.name](params, body)
+            answer = change()
             self.state.save()
         except BaseException:
             self.state.apis = before
             raise
-        if answer is None:
-            return operation.status, None
-        return operation.status, shaped(answer, operation.output_shape)
+        return answer
 
     # -- lookups -------------------------------------------------------------------------------
 
@@ -117,6 +141,8 @@ class Operations:
             return {api_id: record["api"] for api_id, record in self.state.apis.items()}
         if resource == "RouteResponse":
             return self._route_responses(params)
+        if resource in self._collections:
+            return self._collections[resource](params)
         return self.api(params["apiId"])[SECTIONS[resource]]
 
     def _read(
@@ -139,7 +165,7 @@ class Operations:
         item_shape = list_item_shape(operation.output_shape)
         answer: dict[str, Any] = {"items": [shaped(item, item_shape) for item in page]}
         if start + size < len(items):
-            answer["nextToken"] = str(start + size)
+            answer["nextToken"] = next_token(start + size)
         return answer
 
     # -- APIs ----------------------------------------------------------------------------------
@@ -157,6 +183,7 @@ class Operations:
         api = {
             "apiKeySelectionExpression": "$request.header.x-api-key",
             "disableExecuteApiEndpoint": False,
+            "tags": {},
             **body,
             "apiId": api_id,
             "createdDate": now(),
@@ -181,10 +208,12 @@ class Operations:
     def _create_integration(self, params: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
         record = self.api(params["apiId"])
         check_integration(body)
+        check_integration_templates(body)
         integration = {
             "connectionType": "INTERNET",
             "payloadFormatVersion": "1.0",
             "timeoutInMillis": 29000,
+            **integration_defaults(body),
             **body,
             "integrationId": new_id(7),
             "apiGatewayManaged": False,
@@ -195,6 +224,7 @@ class Operations:
     def _update_integration(self, params: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
         integration = self.item(self.api(params["apiId"]), "Integration", params["integrationId"])
         check_integration({**integration, **body})
+        check_integration_templates({**integration, **body})
         integration.update(body)
         return integration
 
@@ -334,6 +364,10 @@ class Operations:
         stamp = now()
         stage = {
             "defaultRouteSettings": {"dataTraceEnabled": False, "detailedMetricsEnabled": False},
+            # AWS CLI get-stage example: RouteSettings, StageVariables and Tags are present.
+            "routeSettings": {},
+            "stageVariables": {},
+            "tags": {},
             **body,
             "createdDate": stamp,
             "lastUpdatedDate": stamp,

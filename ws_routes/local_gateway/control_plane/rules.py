@@ -11,12 +11,14 @@ import string
 from datetime import datetime, timezone
 from typing import Any
 
+from .paging import token_offset
 from .service_model import BadRequest, members, output_names, service_model
 
 #: Wire name of each resource's identifier.
 ID_FIELDS = {
     "Api": "apiId",
     "Integration": "integrationId",
+    "IntegrationResponse": "integrationResponseId",
     "Route": "routeId",
     "RouteResponse": "routeResponseId",
     "Model": "modelId",
@@ -63,9 +65,7 @@ def page_bounds(query: dict[str, str], total: int) -> tuple[int, int]:
     token = query.get("nextToken")
     if token is None:
         return 0, size
-    if not token.isdigit() or int(token) > total:
-        raise BadRequest("Invalid NextToken")
-    return int(token), size
+    return token_offset(token, total), size
 
 
 def check_selection_expression(expression: str) -> None:

@@ -15,8 +15,21 @@ from dataclasses import dataclass
 from typing import Any
 
 #: The operations the library uses (deploy, admin), served by the emulator.
-RESOURCES = ("Api", "Integration", "Route", "RouteResponse", "Model", "Stage", "Deployment")
+RESOURCES = (
+    "Api",
+    "Integration",
+    "IntegrationResponse",
+    "Route",
+    "RouteResponse",
+    "Model",
+    "Stage",
+    "Deployment",
+)
 PLURALS = {"Api": "Apis"}
+#: Served too, outside the resource CRUD pattern (:mod:`.tags`).
+EXTRA_OPERATIONS = frozenset(
+    {"GetTags", "TagResource", "UntagResource", "GetAuthorizers", "GetAuthorizer"}
+)
 
 
 class ApiError(Exception):
@@ -91,7 +104,11 @@ class Operation:
 
 def _uri_pattern(uri: str) -> re.Pattern[str]:
     path = uri.partition("?")[0]
-    regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
+
+    def group(match: re.Match[str]) -> str:  # {resource-arn}: group resource_arn
+        return f"(?P<{match.group(1).replace(chr(92) + '-', '_')}>[^/]+)"
+
+    regex = re.sub(r"\\\{([\w\\-]+)\\\}", group, re.escape(path))
     return re.compile(f"^{regex}$")
 
 
@@ -101,11 +118,12 @@ def operations() -> tuple[Operation, ...]:
     found = []
     for name, operation in service_model()["operations"].items():
         verb = re.match(r"[A-Z][a-z]+", name)
-        if verb is None or verb.group(0) not in ("Create", "Get", "Update", "Delete"):
-            continue
-        noun = name[len(verb.group(0)) :]
-        if not any(noun in (r, PLURALS.get(r, r + "s")) for r in RESOURCES):
-            continue
+        if name not in EXTRA_OPERATIONS:
+            if verb is None or verb.group(0) not in ("Create", "Get", "Update", "Delete"):
+                continue
+            noun = name[len(verb.group(0)) :]
+            if not any(noun in (r, PLURALS.get(r, r + "s")) for r in RESOURCES):
+                continue
         http = operation["http"]
         found.append(
             Operation(

@@ -403,13 +403,29 @@ class Command(BaseCommand):
             f"  control plane: AWS_ENDPOINT_URL_APIGATEWAYV2={server.control_plane_endpoint}",
             *self._credential_lines(server),
         ]
-        wanted = f"{server.control_plane_endpoint}/{{stage}}"
-        configured = ws_setting("MANAGEMENT_ENDPOINT")
-        if configured is None or not str(configured).startswith(server.control_plane_endpoint):
-            lines.append(
-                f'  set WS_ROUTES["MANAGEMENT_ENDPOINT"] = "{wanted}" '
-                "so session.send() reaches these sockets"
-            )
+        lines += paste_lines(server.control_plane_endpoint)
         lines.append("Quit with CONTROL-C.")
         self.stdout.write("\n".join(lines))
         sys.stdout.flush()
+
+
+def paste_lines(endpoint: str) -> list[str]:
+    """What to paste into settings so sends, syncroutes and the admin reach this gateway; [] when
+    the settings already point there."""
+    wanted = f"{endpoint}/{{stage}}"
+    local = ws_setting("LOCAL_GATEWAY")
+    management = ws_setting("MANAGEMENT_ENDPOINT")
+    sends_here = str(management).startswith(endpoint) if management else local == endpoint
+    control = ws_setting("AWS_ENDPOINT_URL_APIGATEWAYV2")
+    control_here = str(control).rstrip("/") == endpoint if control else local == endpoint
+    if sends_here and control_here:
+        return []
+    lines = [
+        "  paste into settings.py (sends, syncroutes and the admin's Sync routes then reach it):",
+        f'    WS_ROUTES["LOCAL_GATEWAY"] = "{endpoint}"',
+    ]
+    if management and not sends_here:
+        lines.append(f'    and drop WS_ROUTES["MANAGEMENT_ENDPOINT"] (or set it to "{wanted}")')
+    if control and not control_here:
+        lines.append('    and drop WS_ROUTES["AWS_ENDPOINT_URL_APIGATEWAYV2"]')
+    return lines

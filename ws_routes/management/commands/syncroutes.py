@@ -112,8 +112,16 @@ class Command(BaseCommand):
                 continue
             for line in deploy.sync_report(result):
                 self.stdout.write(line)
+            if not options["dry_run"]:
+                self._client_url(gateway)
         if failures:
             raise CommandError(f"Sync failed for: {', '.join(failures)} (see above).")
+
+    def _client_url(self, gateway: ApiGateway) -> None:
+        """Where clients connect once deployed: the API's endpoint and the stage, as on AWS."""
+        gateway.refresh_from_db(fields=["api_endpoint"])
+        if gateway.api_endpoint:
+            self.stdout.write(f"Clients connect to {gateway.api_endpoint}/{gateway.stage_name}")
 
     def _gateways(self, reference: str | None) -> list[ApiGateway]:
         if reference is not None:
