@@ -217,6 +217,7 @@ TYPES: dict[str, str] = {
     "BACKGROUND_SHARD_LEASE_SECONDS": "number>0",
     "BACKGROUND_SHARD_MAX_ATTEMPTS": "int>=1",
     "BACKGROUND_QUEUE": "None | name",
+    "SHARD_CHECKPOINT": "int>=1",
     "SEND_TRANSPORT": "dotted | object",
     "SYNC_ON_MIGRATE": "bool",
     "LOCAL_GATEWAY": "None | url",
