@@ -113,6 +113,10 @@ DEFAULTS: dict[str, Any] = {
     "BACKGROUND_SHARD_LEASE_SECONDS": 120,
     "BACKGROUND_SHARD_MAX_ATTEMPTS": 3,
     "BACKGROUND_QUEUE": None,
+    # Posts a shard sends between two checkpoints (one UPDATE: the last primary key sent and
+    # the counts). A shard redelivered after its worker died resumes from its last checkpoint,
+    # so at most this many recipients get the message twice. From 1 to 100,000.
+    "SHARD_CHECKPOINT": 100,
     # How posts reach the management API: a dotted path or an instance of a Transport
     # (ws_routes.sending.HttpTransport, or Boto3Transport to go through botocore, e.g. moto).
     "SEND_TRANSPORT": "ws_routes.sending.HttpTransport",
@@ -213,6 +217,7 @@ TYPES: dict[str, str] = {
     "BACKGROUND_SHARD_LEASE_SECONDS": "number>0",
     "BACKGROUND_SHARD_MAX_ATTEMPTS": "int>=1",
     "BACKGROUND_QUEUE": "None | name",
+    "SHARD_CHECKPOINT": "int>=1",
     "SEND_TRANSPORT": "dotted | object",
     "SYNC_ON_MIGRATE": "bool",
     "LOCAL_GATEWAY": "None | url",

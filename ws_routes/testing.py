@@ -112,7 +112,10 @@ class WsTestClient:
     """Drives CONNECT / MESSAGE / DISCONNECT through ``router``'s view with the real headers.
 
     While a call runs (or for the whole ``with`` block) pushes are captured in ``pushed``
-    instead of reaching AWS; each connected recipient counts as delivered.
+    instead of reaching AWS; each connected recipient counts as delivered. Background sends
+    (Celery in eager mode, or at most ``BACKGROUND_INLINE_MAX`` recipients) run through the
+    library's shard code and their pushes are captured too; ``broadcasts`` lists their
+    ``Broadcast`` records (docs/testing.md).
 
     The contract is checked: a reply that breaks its route's ``reply_schema`` raises
     ``ContractViolation``, and so does a push that is undeclared or invalid when ``strict``
@@ -135,6 +138,7 @@ class WsTestClient:
         self.pushed: list[Pushed] = []
         #: Every contract violation seen, even one a handler's ``except`` swallowed.
         self.violations: list[str] = []
+        self._broadcast_ids: list[Any] = []
         self._factory = RequestFactory()
         self._stack: ExitStack | None = None
 
@@ -151,6 +155,7 @@ class WsTestClient:
     def _record(self, sessions: Iterable[Any], data: Any) -> Any:
         from .sending import SendResult
 
+        data = _decoded(data)  # a background shard sends the encoded payload
         if self.checks_pushes:
             problems = self.router.messages.problems(data)
             if problems:
@@ -170,22 +175,58 @@ class WsTestClient:
             return self._record(sessions, data)
 
         def send_to_queryset(queryset: Any, data: Any, **_: Any) -> Any:
-            return self._record(queryset.filter(connected=True).iterator(), data)
+            return self._record(_connected(queryset), data)
 
         async def asend_to_sessions(sessions: Iterable[Any], data: Any, **_: Any) -> Any:
             return self._record(sessions, data)
 
         async def asend_to_queryset(queryset: Any, data: Any, **_: Any) -> Any:
+            query = queryset.query
+            if query.is_sliced or query.combinator:  # cannot be filtered: read as it is
+                return self._record([s async for s in queryset if s.connected], data)
             return self._record([s async for s in queryset.filter(connected=True)], data)
 
-        with mock.patch.multiple(
-            "ws_routes.sending",
-            send_to_sessions=send_to_sessions,
-            send_to_queryset=send_to_queryset,
-            asend_to_sessions=asend_to_sessions,
-            asend_to_queryset=asend_to_queryset,
+        with (
+            mock.patch.multiple(
+                "ws_routes.sending",
+                send_to_sessions=send_to_sessions,
+                send_to_queryset=send_to_queryset,
+                asend_to_sessions=asend_to_sessions,
+                asend_to_queryset=asend_to_queryset,
+            ),
+            self._watch_broadcasts(),
         ):
             yield self
+
+    # -- background sends ----------------------------------------------------------------------
+
+    @property
+    def broadcasts(self) -> list[Any]:
+        """The ``Broadcast`` records of the background sends made while capturing, oldest
+        first, read again from the database (their counts as they are now)::
+
+            [broadcast] = ws.broadcasts
+            assert (broadcast.state, broadcast.delivered) == ("finished", 5)
+        """
+        from .models import Broadcast
+
+        return list(Broadcast.objects.filter(pk__in=self._broadcast_ids).order_by("pk"))
+
+    @contextmanager
+    def _watch_broadcasts(self) -> Iterator[None]:
+        from django.db.models.signals import post_save
+
+        from .models import Broadcast
+
+        def created(sender: Any, instance: Any, created: bool, **_: Any) -> None:
+            if created and instance.pk not in self._broadcast_ids:
+                self._broadcast_ids.append(instance.pk)
+
+        post_save.connect(created, sender=Broadcast, weak=False)
+        try:
+            yield
+        finally:
+            post_save.disconnect(created, sender=Broadcast)
 
     def __enter__(self) -> WsTestClient:
         self._stack = ExitStack()
@@ -268,3 +309,22 @@ class WsTestClient:
         if len(self.violations) > seen:  # raised inside the view, answered as a 500: say why
             raise ContractViolation(self.violations[seen])
         return response
+
+
+def _connected(queryset: Any) -> list[Any]:
+    """The connected sessions of ``queryset``; a sliced or combined one (``qs[:10]``) cannot
+    be filtered, so it is read as it is and filtered here, as the real sender does."""
+    query = queryset.query
+    if query.is_sliced or query.combinator:
+        return [session for session in queryset if session.connected]
+    return list(queryset.filter(connected=True).order_by("pk"))
+
+
+def _decoded(data: Any) -> Any:
+    """What a client would parse: the encoded bytes of a background send, as JSON data."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        try:
+            return json.loads(bytes(data))
+        except ValueError:
+            return bytes(data)
+    return data

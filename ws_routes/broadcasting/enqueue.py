@@ -28,6 +28,7 @@ from django.utils import timezone
 from ..conf import ws_settings
 from ..sending import encode_payload
 from . import publish as publishing
+from .checkpoint import shard_checkpoint
 from .publish import START_TASK, BroadcastEnqueueError, celery_app
 from .recipients import describe
 from .records import Broadcast, fail_broadcast
@@ -64,6 +65,7 @@ def enqueue_broadcast(
         raise CannotShard(str(exc)) from exc
     settings = ws_settings()
     check_shard_size(int(settings["BACKGROUND_SHARD_SIZE"]))
+    shard_checkpoint(settings)  # ImproperlyConfigured: refused here, not on every worker
     inline_max = max(0, int(settings["BACKGROUND_INLINE_MAX"]))
     max_pk = largest_pk(queryset)
     # Bounded: at most inline_max + 1 rows are counted, whatever the size of the set.

@@ -107,9 +107,11 @@ class Broadcast(models.Model):
             shards = BroadcastShard.objects.select_for_update().filter(
                 broadcast_id=self.pk, state=BroadcastShard.State.PENDING
             )
-            dropped = list(shards.values_list("pk", "expected"))
-            recipients = sum(expected for _, expected in dropped)
-            BroadcastShard.objects.filter(pk__in=[pk for pk, _ in dropped]).update(
+            dropped = list(shards.values_list("pk", "expected", "delivered", "gone", "failed"))
+            # A shard given back after a failed attempt keeps what its checkpoints counted.
+            counted = [sum(row[n] for row in dropped) for n in (2, 3, 4)]
+            recipients = sum(row[1] for row in dropped) - sum(counted)
+            BroadcastShard.objects.filter(pk__in=[row[0] for row in dropped]).update(
                 state=BroadcastShard.State.CANCELLED, finished_at=timezone.now()
             )
             Broadcast.objects.filter(pk=self.pk).exclude(
@@ -117,6 +119,9 @@ class Broadcast(models.Model):
             ).update(
                 state=self.State.CANCELLED,
                 cancelled=F("cancelled") + recipients,
+                delivered=F("delivered") + counted[0],
+                gone=F("gone") + counted[1],
+                failed=F("failed") + counted[2],
                 pending_shards=F("pending_shards") - len(dropped),
             )
             _finish_if_done(self.pk)
@@ -142,9 +147,15 @@ class BroadcastShard(models.Model):
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     lease_until = models.DateTimeField(null=True, blank=True)
+    # The counts so far while running (as of the last checkpoint), the final counts once done.
     delivered = models.PositiveIntegerField(default=0)
     gone = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
+    checkpoint_pk = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Last primary key sent, as of the last checkpoint (resumed after).",
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
 
@@ -174,11 +185,15 @@ class Claim:
         return self.shard is not None and self.attempt > 0
 
 
-def claim_shard(shard_id: int, lease_seconds: float, max_attempts: int) -> Claim:
+def claim_shard(
+    shard_id: int, lease_seconds: float, max_attempts: int, checkpoint: int | None = None
+) -> Claim:
     """Take a shard for ``lease_seconds``: a pending one, or a running one whose lease expired
     (its worker died). One conditional UPDATE decides between racing workers.
 
-    A shard over ``max_attempts`` is failed with its error instead (never loops forever).
+    A shard over ``max_attempts`` is failed with its error instead (never loops forever). A
+    redelivery adds to ``possible_duplicates`` what the dead attempt may have sent after its
+    last checkpoint: at most ``checkpoint`` posts (None: the rest of the shard).
     """
     now = timezone.now()
     shard = BroadcastShard.objects.filter(pk=shard_id).first()
@@ -201,12 +216,37 @@ def claim_shard(shard_id: int, lease_seconds: float, max_attempts: int) -> Claim
     if not taken:  # another worker won the race
         return Claim(None)
     if shard.attempts:  # a redelivery: some of these recipients may already have it
+        unrecorded = max(0, shard.expected - shard.delivered - shard.gone - shard.failed)
+        if checkpoint is not None:
+            unrecorded = min(unrecorded, checkpoint)
         Broadcast.objects.filter(pk=shard.broadcast_id).update(
-            possible_duplicates=F("possible_duplicates") + shard.expected
+            possible_duplicates=F("possible_duplicates") + unrecorded
         )
     shard.attempts += 1
     shard.state = shard.State.RUNNING
     return Claim(shard, attempt=shard.attempts)
+
+
+def checkpoint_shard(
+    shard: BroadcastShard,
+    last_pk: int,
+    counts: tuple[int, int, int],
+    lease_seconds: float,
+) -> bool:
+    """Record a running shard's progress: the last primary key sent and the counts so far
+    (delivered, gone, failed), and renew its lease. One UPDATE, conditional on the attempt:
+    False when this attempt no longer holds the shard (taken over, failed, cancelled)."""
+    delivered, gone, failed = counts
+    held = BroadcastShard.objects.filter(
+        pk=shard.pk, state=shard.State.RUNNING, attempts=shard.attempts
+    ).update(
+        checkpoint_pk=last_pk,
+        delivered=delivered,
+        gone=gone,
+        failed=failed,
+        lease_until=timezone.now() + timedelta(seconds=lease_seconds),
+    )
+    return bool(held)
 
 
 def record_shard(shard: BroadcastShard, delivered: int, gone: int, failed: int) -> bool:
@@ -237,24 +277,34 @@ def record_shard(shard: BroadcastShard, delivered: int, gone: int, failed: int) 
 
 
 def fail_shard(shard: BroadcastShard, error: str) -> bool:
-    """End a shard as failed: all its recipients count as failed, the error is kept."""
+    """End a shard as failed, the error kept: the recipients its checkpoints recorded as
+    delivered or gone keep that count, all the others count as failed."""
     error = error[:2000]
     with transaction.atomic():
-        done = (
-            BroadcastShard.objects.filter(pk=shard.pk)
-            .filter(state__in=[shard.State.PENDING, shard.State.RUNNING])
-            .update(
-                state=shard.State.FAILED,
-                failed=shard.expected,
-                error=error,
-                finished_at=timezone.now(),
-                lease_until=None,
-            )
+        row = (
+            BroadcastShard.objects.select_for_update()
+            .filter(pk=shard.pk, state__in=[shard.State.PENDING, shard.State.RUNNING])
+            .values_list("delivered", "gone")
+            .first()
         )
-        if not done:
+        if row is None:
             return False
+        delivered = min(row[0], shard.expected)
+        gone = min(row[1], shard.expected - delivered)
+        failed = shard.expected - delivered - gone
+        BroadcastShard.objects.filter(pk=shard.pk).update(
+            state=shard.State.FAILED,
+            delivered=delivered,
+            gone=gone,
+            failed=failed,
+            error=error,
+            finished_at=timezone.now(),
+            lease_until=None,
+        )
         Broadcast.objects.filter(pk=shard.broadcast_id).update(
-            failed=F("failed") + shard.expected,
+            delivered=F("delivered") + delivered,
+            gone=F("gone") + gone,
+            failed=F("failed") + failed,
             pending_shards=F("pending_shards") - 1,
             error=error,
         )

@@ -17,15 +17,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import QuerySet
 
 from .. import sending
 from ..conf import ws_settings
 from ..gateway_endpoints import GatewayEndpoints
+from ..sending import SendResult
+from .checkpoint import shard_checkpoint
 from .recipients import InvalidRecipients
 from .records import (
     Broadcast,
     BroadcastShard,
+    checkpoint_shard,
     claim_shard,
     fail_broadcast,
     fail_shard,
@@ -76,10 +80,20 @@ def start_broadcast(broadcast_id: Any) -> list[int] | None:
 
 def shard_recipients(broadcast: Broadcast, shard: BroadcastShard) -> QuerySet:
     """The shard's sessions still connected: the recipients fixed at enqueue time within the
-    shard's primary key range, at most the ``expected`` recipients counted there."""
+    shard's primary key range, at most the ``expected`` recipients counted there.
+
+    The bound is a primary key (the ``expected``-th recipient's, one indexed query), not a
+    slice: a sliced queryset cannot be filtered further, so the sender could not page it by
+    keyset, a checkpoint could not resume it and a capture (``WsTestClient``) could not read
+    it (issue 26: every shard raised "Cannot filter a query once a slice has been taken").
+    """
     recipients = recipients_at_enqueue(broadcast)
     in_range = recipients.filter(pk__gte=shard.first_pk, pk__lte=shard.last_pk, connected=True)
-    return in_range.order_by("pk")[: shard.expected]
+    if shard.expected < 1:
+        return in_range.none()
+    pks = in_range.order_by("pk").values_list("pk", flat=True)
+    bound = list(pks[shard.expected - 1 : shard.expected])
+    return in_range.filter(pk__lte=bound[0]) if bound else in_range
 
 
 def run_shard(shard_id: int, *, transport: Any = None, endpoints: Any = None) -> ShardRun:
@@ -90,11 +104,21 @@ def run_shard(shard_id: int, *, transport: Any = None, endpoints: Any = None) ->
     """
     settings = ws_settings()
     max_attempts = max(1, int(settings["BACKGROUND_SHARD_MAX_ATTEMPTS"]))
-    claim = claim_shard(shard_id, float(settings["BACKGROUND_SHARD_LEASE_SECONDS"]), max_attempts)
+    lease = float(settings["BACKGROUND_SHARD_LEASE_SECONDS"])
+    refused: ImproperlyConfigured | None = None
+    try:
+        checkpoint = shard_checkpoint(settings)
+    except ImproperlyConfigured as exc:  # refused below, once claimed: never sent unchecked
+        checkpoint, refused = 0, exc
+    claim = claim_shard(shard_id, lease, max_attempts, checkpoint or None)
     if not claim.run:
         return ShardRun(retry_in=claim.retry_in)
     shard = claim.shard
     assert shard is not None
+    if refused is not None:  # a setting no retry can mend: the shard fails, saying why
+        logger.error("shard %s not sent: %s", shard_id, refused)
+        fail_shard(shard, str(refused))
+        return ShardRun(failed=True)
     broadcast = Broadcast.objects.get(pk=shard.broadcast_id)
     if endpoints is None:  # each session's posts to its own gateway row's region (issue 9)
         gateways = apps.get_model("ws_routes", "ApiGateway")._default_manager
@@ -106,8 +130,8 @@ def run_shard(shard_id: int, *, transport: Any = None, endpoints: Any = None) ->
         fail_shard(shard, f"invalid recipients: {exc}")
         return ShardRun(failed=True)
     try:
-        result = sending.send_to_queryset(
-            recipients, bytes(broadcast.payload), transport=transport, endpoints=endpoints
+        result = _send_in_chunks(
+            shard, recipients, bytes(broadcast.payload), checkpoint, lease, transport, endpoints
         )
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
@@ -117,10 +141,47 @@ def run_shard(shard_id: int, *, transport: Any = None, endpoints: Any = None) ->
             return ShardRun(failed=True)
         release_shard(shard, error)
         raise
+    if result is None:  # another attempt holds the shard now: it records the counts
+        logger.warning("shard %s attempt %d lost its lease; stopped", shard_id, shard.attempts)
+        return ShardRun()
     # Recipients counted at enqueue time but gone since (disconnected, deleted) are gone.
     gone = result.gone + max(0, shard.expected - result.total)
     record_shard(shard, result.delivered, gone, result.failed)
     return ShardRun(ran=True)
+
+
+def _send_in_chunks(
+    shard: BroadcastShard,
+    recipients: QuerySet,
+    payload: bytes,
+    checkpoint: int,
+    lease: float,
+    transport: Any,
+    endpoints: Any,
+) -> SendResult | None:
+    """Send to ``recipients`` after the shard's checkpoint, ``checkpoint`` at a time in primary
+    key order, recording a checkpoint (one UPDATE) after each full chunk; the counts of every
+    attempt together, or None when this attempt lost the shard (it stops sending)."""
+    done = SendResult(delivered=shard.delivered, gone=shard.gone, failed=shard.failed)
+    last_pk = shard.checkpoint_pk
+    while True:
+        rest = recipients if last_pk is None else recipients.filter(pk__gt=last_pk)
+        pks = list(rest.order_by("pk").values_list("pk", flat=True)[:checkpoint])
+        if not pks:
+            return done
+        chunk = rest.filter(pk__lte=pks[-1])
+        result = sending.send_to_queryset(chunk, payload, transport=transport, endpoints=endpoints)
+        done = SendResult(
+            delivered=done.delivered + result.delivered,
+            gone=done.gone + result.gone,
+            failed=done.failed + result.failed,
+        )
+        last_pk = pks[-1]
+        if len(pks) < checkpoint:
+            return done  # the last chunk: record_shard writes the final counts
+        counts = (done.delivered, done.gone, done.failed)
+        if not checkpoint_shard(shard, last_pk, counts, lease):
+            return None
 
 
 def run_inline(broadcast_id: Any, *, transport: Any = None, endpoints: Any = None) -> None:
