@@ -30,7 +30,7 @@ if LIB == floor_views.PAIR:
     floor.quiet_logging()
     urlpatterns, requests = floor_views.build()
     floor.verify(floor.Poster(), requests)
-    url, body, meta = "/ws/", requests["ours"]["body"].decode(), requests["ours"]["meta"]
+    url, body, meta = "/ws/", json.loads(requests["ours"]["body"]), requests["ours"]["meta"]
 else:
     urlpatterns, url, body, meta = dispatch.BUILDERS[LIB]()
     requests = {}

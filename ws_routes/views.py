@@ -264,7 +264,9 @@ def handle_message(router: Router, request: HttpRequest, event: GatewayEvent) ->
             body = validated_body(route, body)
         acting = acting_user_pk.set(user.pk if user is not None else None)
         try:
-            result = _call(route.handler, request, body)
+            # is_async was found at registration: no inspect call per message
+            handler = async_to_sync(route.handler) if route.is_async else route.handler
+            result = handler(request, body)
         finally:
             acting_user_pk.reset(acting)
         if route.reply_validator is not None:
