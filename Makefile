@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint typecheck format clean matrix bench bench-wsgi bench-deps demo demo-lambda \
-	browser-deps asyncapi-deps asyncapi-example reference-tests reference-e2e bench-distributed \
-	soak dist wheel-check docs
+.PHONY: test lint typecheck format clean matrix bench bench-wsgi bench-floor bench-deps demo \
+	demo-lambda browser-deps asyncapi-deps asyncapi-example reference-tests reference-e2e \
+	bench-distributed soak dist wheel-check docs
 
 test: $(VENV)/.installed
 	$(BIN)/ruff check .
@@ -94,6 +94,11 @@ bench: $(BENCH_VENV)/.installed
 
 bench-wsgi: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/run.py --only dispatch $(BENCH_ARGS)
+
+# Issue 24: ours against the one-round-trip floor (in-process and gunicorn, interleaved), bad
+# input, flat cost and the per-step profile; prints the RESULTS.md section (bench/README.md).
+bench-floor: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/floor_run.py $(BENCH_ARGS)
 
 bench-deps:
 	@if command -v wrk >/dev/null; then echo "wrk already installed"; else \

@@ -20,10 +20,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
 import dispatch  # noqa: E402
+import floor  # noqa: E402
+import floor_views  # noqa: E402
 
 LIB = os.environ["BENCH_WSGI_LIB"]
 common.configure(dispatch.settings_for(LIB), os.environ["BENCH_WSGI_DB"], urlconf=__name__)
-urlpatterns, url, body, meta = dispatch.BUILDERS[LIB]()
+if LIB == floor_views.PAIR:
+    # floor_wsgi.py: ours and the one-round-trip floor in one app, checked before forking
+    floor.quiet_logging()
+    urlpatterns, requests = floor_views.build()
+    floor.verify(floor.Poster(), requests)
+    url, body, meta = "/ws/", json.loads(requests["ours"]["body"]), requests["ours"]["meta"]
+else:
+    urlpatterns, url, body, meta = dispatch.BUILDERS[LIB]()
+    requests = {}
 
 
 def header_name(meta_key: str) -> str:
@@ -41,6 +51,15 @@ Path(os.environ["BENCH_WSGI_REQUEST"]).write_text(
             "path": url,
             "body": json.dumps(body),
             "headers": {header_name(key): value for key, value in meta.items()},
+            "all": {
+                name: {
+                    "path": request["path"],
+                    "body": request["body"].decode(),
+                    "headers": {header_name(k): v for k, v in request["meta"].items()},
+                    "status": request["status"],
+                }
+                for name, request in requests.items()
+            },
         }
     )
 )

@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
     "ws_routes.aws_partitions": 1,
     "ws_routes.handlers": 1,
     "ws_routes.body_validators": 1,
+    "ws_routes.schema_fast": 1,
     "ws_routes.pydantic_body": 1,
     "ws_routes.validation": 1,
     "ws_routes.typed": 1,

@@ -16,7 +16,11 @@ from jsonschema import SchemaError
 from jsonschema.validators import validator_for
 
 from .errors import RouteConfigurationError
+from .schema_fast import compile_fast
 from .schema_keywords import unknown_keyword_message
+
+#: What ``validator_for`` picks for a schema without ``$schema``: the draft schema_fast follows.
+_LATEST = validator_for({})
 
 #: At most this many schema errors are listed in a reply.
 MAX_SCHEMA_ERRORS = 20
@@ -105,8 +109,14 @@ class JsonSchemaValidator(BodyValidator):
             raise RouteConfigurationError(typo)
         self.schema = schema
         self._validator = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
+        # A typical schema also gets a plain-Python acceptance test (schema_fast): a valid
+        # value skips jsonschema's generic dispatch; anything else is jsonschema's to judge.
+        self._accepts = compile_fast(schema) if validator_class is _LATEST else None
 
     def check(self, value: Any) -> tuple[Problems, Any]:
+        accepts = self._accepts
+        if accepts is not None and accepts(value):
+            return [], value
         errors = sorted(self._validator.iter_errors(value), key=lambda e: [str(p) for p in e.path])
         return [
             {
@@ -117,6 +127,8 @@ class JsonSchemaValidator(BodyValidator):
         ], value
 
     def is_valid(self, value: Any) -> bool:
+        if self._accepts is not None and self._accepts(value):
+            return True
         return bool(self._validator.is_valid(value))
 
     def iter_errors(self, value: Any) -> Any:

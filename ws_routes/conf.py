@@ -11,11 +11,16 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
+from django.core.signals import setting_changed
 
-from .compat.reference_settings import fallbacks
+from .compat.reference_settings import WATCHED_SETTINGS, fallbacks
+
+T = TypeVar("T")
 
 DEFAULTS: dict[str, Any] = {
     # Secrets API Gateway sends in X-Ws-Secret. Any entry is accepted (rotation); the first one
@@ -151,24 +156,33 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def ws_settings() -> dict[str, Any]:
-    """The merged settings: ``DEFAULTS``, then the reference package's settings (``WEBSOCKETS``,
-    ``AWS_GATEWAY_REGION_NAME``: deprecated fallbacks), then ``settings.WS_ROUTES``.
+def merged_settings() -> Mapping[str, Any]:
+    """The merged settings, computed once and kept until a setting changes (read-only).
 
-    Read on every call (a dict merge, cheap) so ``override_settings`` works in tests.
+    ``DEFAULTS``, then the reference package's settings (``WEBSOCKETS``,
+    ``AWS_GATEWAY_REGION_NAME``: deprecated fallbacks), then ``settings.WS_ROUTES``. Django's
+    ``setting_changed`` signal (``override_settings``, pytest-django's ``settings`` fixture)
+    drops the cache, so tests see every change; a message pays one dict lookup per setting
+    instead of a merge. The one place the merge happens: checks of the values belong here too.
     """
-    configured = getattr(settings, "WS_ROUTES", None) or {}
-    return {**DEFAULTS, **fallbacks(configured), **configured}
+    merged = _cache.get(_MERGED)
+    if merged is None:
+        configured = getattr(settings, "WS_ROUTES", None) or {}
+        merged = MappingProxyType({**DEFAULTS, **fallbacks(configured), **configured})
+        _cache[_MERGED] = merged
+    return cast("Mapping[str, Any]", merged)
+
+
+def ws_settings() -> dict[str, Any]:
+    """The merged settings (see :func:`merged_settings`), as a dict of the caller's own."""
+    return dict(merged_settings())
 
 
 def ws_setting(name: str) -> Any:
     """One setting by name, e.g. ``ws_setting("MAX_BODY_BYTES")``."""
     if name not in DEFAULTS:
         raise KeyError(f"unknown WS_ROUTES setting {name!r}")
-    configured = getattr(settings, "WS_ROUTES", None) or {}
-    if name in configured:
-        return configured[name]
-    return fallbacks(configured).get(name, DEFAULTS[name])
+    return merged_settings()[name]
 
 
 #: The type every setting must have, checked by ``manage.py check`` (``ws_routes.E012``, in
@@ -229,3 +243,29 @@ TYPES: dict[str, str] = {
     "DEPLOY_DEPLOYMENT_WAIT_SECONDS": "number>=0",
     "TEMPLATE_FILE": "None | path",
 }
+
+
+def derived_setting(key: str, build: Callable[[], T]) -> T:
+    """``build()``, computed from the settings once and kept until a setting changes.
+
+    Example: the gateway secrets, validated and encoded once instead of on every message
+    (``security.configured_gateway_secrets``). An exception is not cached.
+    """
+    try:
+        return cast(T, _cache[key])
+    except KeyError:
+        value = _cache[key] = build()
+        return value
+
+
+_MERGED = "\x00merged"
+#: The merged settings and what ``derived_setting`` built from them; emptied on a change.
+_cache: dict[str, Any] = {}
+
+
+def _forget(*, setting: str, **kwargs: Any) -> None:
+    if setting in WATCHED_SETTINGS:
+        _cache.clear()
+
+
+setting_changed.connect(_forget, dispatch_uid="ws_routes.conf")

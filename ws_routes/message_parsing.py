@@ -48,19 +48,22 @@ def finite_float(text: str) -> float:
 
 
 def nesting_depth_exceeds(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests lists/dicts deeper than ``limit`` (iterative: no recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
+    """Whether ``value`` nests lists/dicts deeper than ``limit`` (iterative: no recursion).
+
+    Level by level, and only containers are kept for the next level: a wide message (a long
+    list of small objects) costs one pass, without a stack entry per scalar.
+    """
+    level = [value] if isinstance(value, (dict, list)) else []
+    depth = 1
+    while level:
         if depth > limit:
             return True
-        stack.extend((child, depth + 1) for child in children)
+        below: list[Any] = []
+        for item in level:
+            children = item.values() if isinstance(item, dict) else item
+            below.extend([child for child in children if isinstance(child, (dict, list))])
+        level = below
+        depth += 1
     return False
 
 
@@ -123,6 +126,41 @@ def decode_json(raw: bytes) -> DecodedJson:
     """
     if raw.startswith(_UTF8_BOM):
         raw = raw[len(_UTF8_BOM) :]
+    try:
+        text = raw.decode("utf-8")
+        # One decoder for every message (json.loads with hooks builds one per call); it stops
+        # at the first thing that is not strict JSON and the lenient parse below takes over.
+        message = _STRICT_DECODER.decode(text)
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError included
+        raise WsError("invalid_json", "The message is not valid UTF-8 JSON") from None
+    except (_NotStrict, RecursionError):
+        return _decode_lenient(text)
+    return DecodedJson(message, text.count("[") + text.count("{"), None)
+
+
+class _NotStrict(Exception):
+    """Raised inside the strict decoder: ``NaN``, ``Infinity`` or a number out of range."""
+
+
+def _not_strict_constant(name: str) -> Any:
+    raise _NotStrict(name)
+
+
+def _finite_or_not_strict(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotStrict(text[:20])
+    return value
+
+
+_STRICT_DECODER = json.JSONDecoder(
+    parse_constant=_not_strict_constant, parse_float=_finite_or_not_strict
+)
+
+
+def _decode_lenient(text: str) -> DecodedJson:
+    """``text`` parsed with what is not strict JSON noted (``problem``) instead of refused, so
+    that the envelope can still be read; too deep a nesting is parsed from the top level."""
     problems: list[str] = []
 
     def constant(name: str) -> None:
@@ -136,9 +174,8 @@ def decode_json(raw: bytes) -> DecodedJson:
         return None
 
     try:
-        text = raw.decode("utf-8")
         message = json.loads(text, parse_constant=constant, parse_float=number)
-    except ValueError:  # UnicodeDecodeError and JSONDecodeError included
+    except ValueError:
         raise WsError("invalid_json", "The message is not valid UTF-8 JSON") from None
     except RecursionError:
         shallow = top_level_only(text)

@@ -9,7 +9,6 @@ Example: ``error_response(WsError("bad", "Bad"), {"action": "x", "id": 1})``.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -35,15 +34,16 @@ def encode_json(payload: Any) -> bytes:
 
     A lone surrogate (a client's ``"\\ud800"`` echoed back) is written as a ``\\u`` escape.
     """
-    text = json.dumps(
-        payload, cls=DjangoJSONEncoder, ensure_ascii=False, allow_nan=False, separators=(",", ":")
-    )
+    text = _ENCODER.encode(payload)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
-        return json.dumps(
-            payload, cls=DjangoJSONEncoder, allow_nan=False, separators=(",", ":")
-        ).encode()
+        return _ASCII_ENCODER.encode(payload).encode()
+
+
+# Built once, not per reply (json.dumps(cls=...) makes a new encoder on every call).
+_ENCODER = DjangoJSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+_ASCII_ENCODER = DjangoJSONEncoder(allow_nan=False, separators=(",", ":"))
 
 
 def json_response(payload: Any, status: int = 200) -> HttpResponse:

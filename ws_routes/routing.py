@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple, TypeVar
 
 from .channel_rules import ChannelRegistry, ChannelRule, make_rule
+from .conf import ws_setting
 from .errors import RouteConfigurationError
 from .handlers import check_signature as _check_signature
 from .handlers import handler_name as _handler_name
@@ -312,8 +313,6 @@ class Router:
     @property
     def route_selection_key(self) -> str:
         """The body key naming the route: the router's own, else ``ROUTE_SELECTION_KEY``."""
-        from .conf import ws_setting
-
         return self._route_selection_key or ws_setting("ROUTE_SELECTION_KEY")
 
     @property

@@ -16,7 +16,7 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import caches
 
-from .conf import ws_setting
+from .conf import derived_setting, ws_setting
 from .contract import SECRET_PATTERN
 from .errors import WsError
 
@@ -41,8 +41,13 @@ def configured_gateway_secrets() -> tuple[bytes, ...]:
 
     Validated where it is used, because system checks never run under gunicorn: a string
     (each character would be a secret), ``None`` (an unset environment variable), a number or a
-    short secret is refused, never ``str()``-ed into something that matches.
+    short secret is refused, never ``str()``-ed into something that matches. Validated once per
+    settings change (``conf.derived_setting``), not once per message.
     """
+    return derived_setting("GATEWAY_SECRETS", _validated_gateway_secrets)
+
+
+def _validated_gateway_secrets() -> tuple[bytes, ...]:
     secrets = ws_setting("GATEWAY_SECRETS")
     if not isinstance(secrets, (list, tuple)):
         _report_once(

@@ -5,10 +5,17 @@ Example: ``session = open_session_query.get(connection_id)`` (``None``: not open
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Any, NamedTuple
 
-from django.db.models import QuerySet
+from django.db import connections
+from django.db import router as db_router
+from django.db.models import Model, QuerySet
+from django.db.models.base import ModelState
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.query_utils import DeferredAttribute
+from django.db.models.signals import post_init, pre_init
 
 from .models import WebSocketSession
 
@@ -82,27 +89,27 @@ class OpenSessionQuery:
             user_pk_index=user.start + user.names.index(user_model._meta.pk.attname),
         )
 
-    def _plan(self, alias: str) -> _SessionPlan | None:
-        from django.db import connections
-
-        key = (alias, connections[alias].vendor)
-        if key not in self._plans:
-            try:
-                self._plans[key] = self._make_plan(alias)
-            except Exception:  # an ORM internal changed: stay correct, lose the shortcut
-                logger.warning("Cannot precompile the session query; using the ORM", exc_info=True)
-                self._plans[key] = None
-        return self._plans[key]
+    def _plan(self, alias: str, vendor: str) -> _SessionPlan | None:
+        key = (alias, vendor)
+        try:
+            return self._plans[key]
+        except KeyError:
+            pass
+        try:
+            plan: _SessionPlan | None = self._make_plan(alias)
+        except Exception:  # an ORM internal changed: stay correct, lose the shortcut
+            logger.warning("Cannot precompile the session query; using the ORM", exc_info=True)
+            plan = None
+        self._plans[key] = plan
+        return plan
 
     def get(self, connection_id: str, using: str | None = None) -> WebSocketSession | None:
         """The connected session for ``connection_id`` with ``.user`` loaded, or ``None``."""
-        from django.db import connections, router
-
-        alias = using or router.db_for_read(WebSocketSession)
-        plan = self._plan(alias)
+        alias = using or db_router.db_for_read(WebSocketSession)
+        connection = connections[alias]  # per thread: never cached in the plan
+        plan = self._plan(alias, connection.vendor)
         if plan is None:
             return next(iter(self.orm_query(alias, connection_id)), None)
-        connection = connections[alias]  # per thread: never cached in the plan
         params = list(plan.params)
         params[plan.id_position] = connection_id
         with connection.cursor() as cursor:
@@ -114,14 +121,54 @@ class OpenSessionQuery:
         for index, (functions, expression) in plan.converters.items():
             for convert in functions:
                 row[index] = convert(row[index], expression, connection)
-        session = WebSocketSession.from_db(
-            alias, plan.session.names, row[plan.session.start : plan.session.end]
+        session = build_instance(
+            WebSocketSession, alias, plan.session.names, row[plan.session.start : plan.session.end]
         )
         if row[plan.user_pk_index] is not None:
-            session.user = plan.user_model.from_db(
-                alias, plan.user.names, row[plan.user.start : plan.user.end]
+            session.user = build_instance(
+                plan.user_model, alias, plan.user.names, row[plan.user.start : plan.user.end]
             )
         return session
+
+
+def _plain_fields(model: Any, names: list[str]) -> bool:
+    """Whether ``model`` is built by Django's own ``__init__`` and every field in ``names`` is
+    a stock attribute (no custom descriptor): then filling ``__dict__`` is what ``__init__``
+    would do."""
+    if model.__init__ is not Model.__init__:
+        return False
+    return all(
+        type(inspect.getattr_static(model, name, None))
+        in (DeferredAttribute, ForeignKeyDeferredAttribute)
+        for name in names
+    )
+
+
+_plain_models: dict[tuple[Any, tuple[str, ...]], bool] = {}
+
+
+def build_instance(model: Any, alias: str, names: list[str], values: list[Any]) -> Any:
+    """``model.from_db(alias, names, values)``, without ``Model.__init__`` when nothing can tell.
+
+    ``from_db`` runs ``__init__``, which sends ``pre_init``/``post_init`` and sets each field
+    through its descriptor. When the model has no such receiver, its own ``__init__`` is
+    Django's and its fields are stock, the instance is the same built directly (the session of
+    every message, its user too for Django's ``User``).
+    """
+    key = (model, tuple(names))
+    plain = _plain_models.get(key)
+    if plain is None:
+        plain = _plain_models[key] = _plain_fields(model, names) and len(names) == len(
+            model._meta.concrete_fields
+        )
+    if not plain or pre_init.has_listeners(model) or post_init.has_listeners(model):
+        return model.from_db(alias, names, values)
+    instance = model.__new__(model)
+    instance.__dict__.update(zip(names, values, strict=True))
+    state = instance._state = ModelState()
+    state.adding = False
+    state.db = alias
+    return instance
 
 
 #: ``open_session_query.get(connection_id)``: the one query of a message.

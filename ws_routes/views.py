@@ -89,26 +89,35 @@ def _header(request: HttpRequest, name: str) -> str:
     return request.META.get(meta_key(name), "")
 
 
+# The META keys of the contract, computed once (not per message).
+_EVENT_KEY, _CONNECTION_ID_KEY = meta_key(EVENT_HEADER), meta_key(CONNECTION_ID_HEADER)
+_API_ID_KEY, _STAGE_KEY = meta_key(API_ID_HEADER), meta_key(STAGE_HEADER)
+_ROUTE_KEY, _SOURCE_IP_KEY = meta_key(ROUTE_HEADER), meta_key(SOURCE_IP_HEADER)
+_REQUEST_ID_KEY, _SECRET_KEY = meta_key(REQUEST_ID_HEADER), meta_key(SECRET_HEADER)
+_EVENT_KINDS = frozenset((CONNECT, MESSAGE, DISCONNECT))
+
+
 def parse_gateway_event(request: HttpRequest) -> GatewayEvent:
     """Read the header contract of DESIGN.md; ``WsError`` 400 names the bad header."""
-    kind = _header(request, EVENT_HEADER)
-    if kind not in (CONNECT, MESSAGE, DISCONNECT):
+    meta = request.META
+    kind = meta.get(_EVENT_KEY, "")
+    if kind not in _EVENT_KINDS:
         raise WsError("bad_request", "X-Ws-Event must be CONNECT, MESSAGE or DISCONNECT")
-    connection_id = _header(request, CONNECTION_ID_HEADER)
+    connection_id = meta.get(_CONNECTION_ID_KEY, "")
     if not CONNECTION_ID_PATTERN.fullmatch(connection_id):
         raise WsError("bad_request", "X-Ws-Connection-Id is missing or malformed")
-    api_id = _header(request, API_ID_HEADER)
-    stage = _header(request, STAGE_HEADER)
+    api_id = meta.get(_API_ID_KEY, "")
+    stage = meta.get(_STAGE_KEY, "")
     if not API_ID_PATTERN.fullmatch(api_id) or not (stage == "" or valid_stage(stage)):
         raise WsError("bad_request", "X-Ws-Api-Id or X-Ws-Stage is malformed")
     return GatewayEvent(
-        kind=kind,
-        connection_id=connection_id,
-        route_key=_header(request, ROUTE_HEADER)[:128],
-        raw_source_ip=_header(request, SOURCE_IP_HEADER),
-        request_id=_header(request, REQUEST_ID_HEADER)[:128],
-        api_id=api_id,
-        stage=stage,
+        kind,
+        connection_id,
+        meta.get(_ROUTE_KEY, "")[:128],
+        meta.get(_SOURCE_IP_KEY, ""),
+        meta.get(_REQUEST_ID_KEY, "")[:128],
+        api_id,
+        stage,
     )
 
 
@@ -255,7 +264,9 @@ def handle_message(router: Router, request: HttpRequest, event: GatewayEvent) ->
             body = validated_body(route, body)
         acting = acting_user_pk.set(user.pk if user is not None else None)
         try:
-            result = _call(route.handler, request, body)
+            # is_async was found at registration: no inspect call per message
+            handler = async_to_sync(route.handler) if route.is_async else route.handler
+            result = handler(request, body)
         finally:
             acting_user_pk.reset(acting)
         if route.reply_validator is not None:
@@ -292,7 +303,7 @@ def dispatch_gateway_request(router: Router, request: HttpRequest) -> HttpRespon
     checked the event's apiId/stage instead (docs/lambda.md).
     """
     from_lambda = request.META.get(LAMBDA_INVOKE_KEY) is LAMBDA_INVOKE
-    if not from_lambda and not gateway_secret_is_valid(request.META.get(meta_key(SECRET_HEADER))):
+    if not from_lambda and not gateway_secret_is_valid(request.META.get(_SECRET_KEY)):
         return error_response(
             WsError("forbidden", "This endpoint only answers its API Gateway", status=403)
         )
