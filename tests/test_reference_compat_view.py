@@ -398,3 +398,24 @@ def test_a_call_through_an_old_integration_says_to_run_syncroutes(client):
     assert forged.status_code == 403  # no Connectionid either: the core's generic refusal
     assert "syncroutes" not in forged.content.decode()
     assert WebSocketSession.objects.count() == 0
+
+
+def test_change_channel_refreshes_updated_on(client, django_user_model):
+    """The reference's change_channel saves ``updated_on`` with the channel (issue 23 item 2)."""
+    staff = django_user_model.objects.create_user("u", is_staff=True)
+    client.force_login(staff)
+    g = gw(client, "rooms")
+    cid = g.connect(query="channel=lobby").connection_id
+    long_ago = WebSocketSession.objects.get(connection_id=cid).updated_on.replace(year=2001)
+    WebSocketSession.objects.filter(connection_id=cid).update(updated_on=long_ago)
+    assert g.message(cid, {"action": "change_channel", "channel": "staff"}).status_code == 200
+    row = WebSocketSession.objects.get(connection_id=cid)
+    assert (row.channel_name, row.updated_on > long_ago) == ("staff", True)
+
+
+def test_a_route_reads_as_its_name_as_the_reference_shows_it():
+    """ApiGatewayAdditionalRoute.__str__ is its name (the reference's admin lists it so)."""
+    from ws_routes.models import GatewayRoute
+
+    assert str(GatewayRoute(name="My Test", route_key="chat")) == "My Test"
+    assert str(GatewayRoute(route_key="chat")) == "chat"

@@ -158,7 +158,8 @@ class GatewayRoute(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.route_key
+        # the reference's ApiGatewayAdditionalRoute shows its name; an unnamed route its key
+        return self.name or self.route_key
 
 
 class WebSocketSessionQuerySet(models.QuerySet["WebSocketSession"]):
