@@ -419,3 +419,27 @@ def test_a_route_reads_as_its_name_as_the_reference_shows_it():
 
     assert str(GatewayRoute(name="My Test", route_key="chat")) == "My Test"
     assert str(GatewayRoute(route_key="chat")) == "chat"
+
+
+def test_disconnect_called_on_a_bare_view_closes_the_named_session(rf):
+    """As the reference's hook did when a project's own test calls it directly (issue 23)."""
+    mine = ApiGateway.objects.create(api_name="m", api_id="m1", target_base_endpoint="https://a.b/")
+    other = ApiGateway.objects.create(
+        api_name="o", api_id="o1", target_base_endpoint="https://a.b/"
+    )
+    WebSocketSession.objects.create(connection_id="Mine1=", api_gateway=mine)
+    WebSocketSession.objects.create(connection_id="Theirs=", api_gateway=other)
+    WebSocketSession.objects.create(connection_id="Ours2=", api_gateway=mine)
+
+    def call(view: WebSocketView, **meta: str) -> None:
+        assert view.disconnect(rf.post("/", **meta)) is None
+
+    call(WebSocketView(api_gateway=mine), HTTP_CONNECTIONID="Theirs=")  # another gateway's
+    call(WebSocketView(api_gateway=mine), HTTP_CONNECTIONID="Mine1= OR 1=1")  # not an id
+    call(WebSocketView(api_gateway=mine))  # no id at all
+    assert WebSocketSession.objects.filter(connected=True).count() == 3
+    call(WebSocketView(api_gateway=mine), HTTP_CONNECTIONID="Mine1=")
+    call(WebSocketView(), HTTP_X_WS_CONNECTION_ID="Ours2=")
+    closed = WebSocketSession.objects.filter(connected=False)
+    assert sorted(closed.values_list("connection_id", flat=True)) == ["Mine1=", "Ours2="]
+    assert all(s.disconnected_at for s in closed)
