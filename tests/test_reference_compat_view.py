@@ -434,12 +434,17 @@ def test_disconnect_called_on_a_bare_view_closes_the_named_session(rf):
     def call(view: WebSocketView, **meta: str) -> None:
         assert view.disconnect(rf.post("/", **meta)) is None
 
-    call(WebSocketView(api_gateway=mine), HTTP_CONNECTIONID="Theirs=")  # another gateway's
-    call(WebSocketView(api_gateway=mine), HTTP_CONNECTIONID="Mine1= OR 1=1")  # not an id
-    call(WebSocketView(api_gateway=mine))  # no id at all
+    def refused(view: WebSocketView, **meta: str) -> None:
+        response = view.disconnect(rf.post("/", **meta))
+        assert (response.status_code, response.content) == (400, b"Invalid connection ID")
+
+    refused(WebSocketView(api_gateway=mine), HTTP_CONNECTIONID="Theirs=")  # another gateway's
+    refused(WebSocketView(api_gateway=mine), HTTP_CONNECTIONID="Mine1= OR 1=1")  # not an id
+    refused(WebSocketView(api_gateway=mine))  # no id at all
     assert WebSocketSession.objects.filter(connected=True).count() == 3
     call(WebSocketView(api_gateway=mine), HTTP_CONNECTIONID="Mine1=")
     call(WebSocketView(), HTTP_X_WS_CONNECTION_ID="Ours2=")
     closed = WebSocketSession.objects.filter(connected=False)
     assert sorted(closed.values_list("connection_id", flat=True)) == ["Mine1=", "Ours2="]
     assert all(s.disconnected_at for s in closed)
+    refused(WebSocketView(api_gateway=mine), HTTP_CONNECTIONID="Mine1=")  # closed already

@@ -347,10 +347,11 @@ class WebSocketView:
         """The core has marked the session closed already; override to react.
 
         Called on a bare view (no session: a project's own tests), it closes the connection the
-        request names, as the reference's did."""
+        request names, or answers ``session_not_found`` (400) for none, as the reference's did."""
         if self.websocket_session is None:
             gateway = None if self._api_gateway is _UNSET else self._api_gateway
-            close_named_connection(request, gateway)
+            if not close_named_connection(request, gateway):
+                return self.session_not_found(request, *args, **kwargs)
         return None
 
     def default(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
