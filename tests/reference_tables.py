@@ -112,9 +112,30 @@ class ChannelPermissionRulePermissions(models.Model):
         )
 
 
+class WebSocketSession(models.Model):
+    # The reference's connection_id is unique; not here, so a test can hold the duplicates a
+    # hand-edited table could. user_id is the reference's FK column, without the constraint.
+    connection_id = models.CharField(max_length=255)
+    channel_name = models.CharField(max_length=255, blank=True, default="")
+    user_id = models.IntegerField(null=True, blank=True)
+    connected = models.BooleanField(default=True)
+    api_gateway = models.ForeignKey(ApiGateway, null=True, on_delete=models.SET_NULL)
+    request_count = models.PositiveBigIntegerField(default=1)
+    session_key_hash = models.CharField(max_length=64, blank=True, default="")
+    auth_hash = models.CharField(max_length=64, blank=True, default="")
+    created_on = models.DateTimeField(auto_now_add=True)
+    updated_on = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        app_label = APP
+        apps = reference_apps
+        db_table = f"{APP}_websocketsession"
+
+
 MODELS: list[Any] = [
     ApiGateway,
     ApiGatewayAdditionalRoute,
+    WebSocketSession,
     ChannelPermission,
     ChannelPermissionRule,
     ChannelPermissionRulePermissions,

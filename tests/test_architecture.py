@@ -91,8 +91,10 @@ LAYERS: dict[str, int] = {
     "ws_routes.compat.url_layout": 2,
     "ws_routes.compat.channel_subscription": 4,
     "ws_routes.compat.mixins": 4,
-    "ws_routes.compat.reference_data": 4,
+    "ws_routes.compat.reference_data": 5,
+    "ws_routes.compat.reference_sessions": 5,  # CONNECTION_ID_PATTERN (security)
     "ws_routes.compat.view": 7,
+    "ws_routes.compat.direct_calls": 7,
     "ws_routes.compat.checks": 7,
     # contrib_admin sits on top of everything
     "contrib_admin": 12,

@@ -398,3 +398,53 @@ def test_a_call_through_an_old_integration_says_to_run_syncroutes(client):
     assert forged.status_code == 403  # no Connectionid either: the core's generic refusal
     assert "syncroutes" not in forged.content.decode()
     assert WebSocketSession.objects.count() == 0
+
+
+def test_change_channel_refreshes_updated_on(client, django_user_model):
+    """The reference's change_channel saves ``updated_on`` with the channel (issue 23 item 2)."""
+    staff = django_user_model.objects.create_user("u", is_staff=True)
+    client.force_login(staff)
+    g = gw(client, "rooms")
+    cid = g.connect(query="channel=lobby").connection_id
+    long_ago = WebSocketSession.objects.get(connection_id=cid).updated_on.replace(year=2001)
+    WebSocketSession.objects.filter(connection_id=cid).update(updated_on=long_ago)
+    assert g.message(cid, {"action": "change_channel", "channel": "staff"}).status_code == 200
+    row = WebSocketSession.objects.get(connection_id=cid)
+    assert (row.channel_name, row.updated_on > long_ago) == ("staff", True)
+
+
+def test_a_route_reads_as_its_name_as_the_reference_shows_it():
+    """ApiGatewayAdditionalRoute.__str__ is its name (the reference's admin lists it so)."""
+    from ws_routes.models import GatewayRoute
+
+    assert str(GatewayRoute(name="My Test", route_key="chat")) == "My Test"
+    assert str(GatewayRoute(route_key="chat")) == "chat"
+
+
+def test_disconnect_called_on_a_bare_view_closes_the_named_session(rf):
+    """As the reference's hook did when a project's own test calls it directly (issue 23)."""
+    mine = ApiGateway.objects.create(api_name="m", api_id="m1", target_base_endpoint="https://a.b/")
+    other = ApiGateway.objects.create(
+        api_name="o", api_id="o1", target_base_endpoint="https://a.b/"
+    )
+    WebSocketSession.objects.create(connection_id="Mine1=", api_gateway=mine)
+    WebSocketSession.objects.create(connection_id="Theirs=", api_gateway=other)
+    WebSocketSession.objects.create(connection_id="Ours2=", api_gateway=mine)
+
+    def call(view: WebSocketView, **meta: str) -> None:
+        assert view.disconnect(rf.post("/", **meta)) is None
+
+    def refused(view: WebSocketView, **meta: str) -> None:
+        response = view.disconnect(rf.post("/", **meta))
+        assert (response.status_code, response.content) == (400, b"Invalid connection ID")
+
+    refused(WebSocketView(api_gateway=mine), HTTP_CONNECTIONID="Theirs=")  # another gateway's
+    refused(WebSocketView(api_gateway=mine), HTTP_CONNECTIONID="Mine1= OR 1=1")  # not an id
+    refused(WebSocketView(api_gateway=mine))  # no id at all
+    assert WebSocketSession.objects.filter(connected=True).count() == 3
+    call(WebSocketView(api_gateway=mine), HTTP_CONNECTIONID="Mine1=")
+    call(WebSocketView(), HTTP_X_WS_CONNECTION_ID="Ours2=")
+    closed = WebSocketSession.objects.filter(connected=False)
+    assert sorted(closed.values_list("connection_id", flat=True)) == ["Mine1=", "Ours2="]
+    assert all(s.disconnected_at for s in closed)
+    refused(WebSocketView(api_gateway=mine), HTTP_CONNECTIONID="Mine1=")  # closed already

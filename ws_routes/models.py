@@ -158,7 +158,7 @@ class GatewayRoute(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.route_key
+        return self.name or self.route_key  # as the reference's ApiGatewayAdditionalRoute
 
 
 class WebSocketSessionQuerySet(models.QuerySet["WebSocketSession"]):

@@ -7,6 +7,8 @@ channel is therefore "unsubscribe the old, subscribe the new", and ``channel_nam
 
 from __future__ import annotations
 
+from django.utils import timezone
+
 from ..errors import WsError
 from ..models import WebSocketSession
 
@@ -17,8 +19,9 @@ def move_to_channel(session: WebSocketSession, channel_name: str) -> None:
     The new subscription comes first, so a refusal (a closed socket: ``WsError`` 410, the
     subscription cap) changes nothing; then the old one goes (presence leave and join are pushed
     on presence channels), and only the ``channel_name`` column is written, so a concurrent
-    ``$disconnect`` is never undone by this request's stale copy. Each step is one statement of
-    its own (no wrapping transaction: on SQLite a read that later writes fails "locked").
+    ``$disconnect`` is never undone by this request's stale copy (``updated_on`` is refreshed
+    with it). Each step is one statement of its own (no wrapping transaction: on SQLite a read
+    that later writes fails "locked").
     Example: ``move_to_channel(session, "lobby")``.
     """
     old = session.channel_name
@@ -34,5 +37,7 @@ def move_to_channel(session: WebSocketSession, channel_name: str) -> None:
         except WsError as error:
             if error.code != "not_subscribed":
                 raise
-    WebSocketSession.objects.filter(pk=session.pk).update(channel_name=channel_name)
+    now = timezone.now()  # update() skips auto_now: set updated_on as the reference's save does
+    WebSocketSession.objects.filter(pk=session.pk).update(channel_name=channel_name, updated_on=now)
     session.channel_name = channel_name
+    session.updated_on = now

@@ -10,7 +10,10 @@
   on ours (``add_apigateway`` -> ``add_apigateway``, ``*_apigatewayadditionalroute`` ->
   ``*_gatewayroute``, ...).
 
-Sessions and tokens are left (they expire); ``ChannelPermission`` rows have no table here and
+- the connected sessions, as anonymous sessions with ``api_gateway`` mapped by api id
+  (``ws_routes.compat.reference_sessions``).
+
+Tokens are left (they expire); ``ChannelPermission`` rows have no table here and
 are printed as ``WebSocketView.channel_permissions`` code. Running it again copies nothing new.
 The reference's tables are read with plain SQL, so the reference need not be installed.
 """
@@ -30,6 +33,7 @@ from django.db.backends.utils import truncate_name
 from ..models import ApiGateway, GatewayRoute
 from ..routing import ROUTE_KEY_PATTERN
 from .channel_rules import ACCESS_LEVELS
+from .reference_sessions import copy_connected_sessions
 
 REFERENCE_APP = "django_aws_api_gateway_websockets"
 GATEWAY_TABLE = f"{REFERENCE_APP}_apigateway"
@@ -282,8 +286,10 @@ def channel_permissions_code(using: str) -> list[str]:
     return [*lines, "}"] if channels else []
 
 
-def import_reference_data(*, using: str = "default", dry_run: bool = False) -> ImportReport:
-    """Copy gateways, additional routes and permission grants; see the module docstring.
+def import_reference_data(
+    *, using: str = "default", dry_run: bool = False, batch_size: int = 500
+) -> ImportReport:
+    """Copy gateways, routes, permission grants and connected sessions (module docstring).
 
     One transaction: a failure copies nothing. Example: ``import_reference_data(dry_run=True)``.
     """
@@ -298,11 +304,12 @@ def import_reference_data(*, using: str = "default", dry_run: bool = False) -> I
         if ROUTE_TABLE in tables:
             _copy_routes(using, gateways, report)
         _copy_permission_grants(using, report)
+        copy_connected_sessions(using, tables, report, batch_size=batch_size)
         if CHANNEL_TABLE in tables:
             code = channel_permissions_code(using)
             if code:
                 report.note("ChannelPermission rows: put this on your WebSocketView subclass")
                 report.note("(from ws_routes.compat.channel_rules import ChannelRule):")
                 report.lines.extend(code)
-        report.note("sessions and tokens are not copied: they expire")
+        report.note("tokens are not copied: they expire")
     return report

@@ -49,6 +49,7 @@ from ..routing import Router
 from ..security import user_has_route_permission
 from .channel_rules import ChannelRule
 from .channel_subscription import move_to_channel
+from .direct_calls import close_named_connection
 from .exception_mail import mail_admins_about
 from .handler_names import REFERENCE_BASE_NAMES, takes_url_arguments
 from .old_integrations import REDEPLOY_MESSAGE, from_an_old_integration
@@ -343,7 +344,14 @@ class WebSocketView:
         return True, ""
 
     def disconnect(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        """The core has marked the session closed already; override to react."""
+        """The core has marked the session closed already; override to react.
+
+        Called on a bare view (no session: a project's own tests), it closes the connection the
+        request names, or answers ``session_not_found`` (400) for none, as the reference's did."""
+        if self.websocket_session is None:
+            gateway = None if self._api_gateway is _UNSET else self._api_gateway
+            if not close_named_connection(request, gateway):
+                return self.session_not_found(request, *args, **kwargs)
         return None
 
     def default(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
