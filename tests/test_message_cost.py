@@ -256,6 +256,22 @@ def test_build_instance_falls_back_to_from_db_for_a_partial_row():
     assert instance.pk == 7 and instance.get_deferred_fields()
 
 
+def test_a_model_with_its_own_from_db_is_built_by_it(monkeypatch, gateway, conn):
+    """A project's ``from_db`` (caching, auditing) still runs on the message path."""
+    from ws_routes import session_query
+
+    built = []
+
+    def from_db(cls, db, field_names, values):
+        built.append(db)
+        return super(WebSocketSession, cls).from_db(db, field_names, values)
+
+    monkeypatch.setattr(WebSocketSession, "from_db", classmethod(from_db))
+    monkeypatch.setattr(session_query, "_plain_models", {})
+    session = session_query.open_session_query.get(conn)
+    assert session is not None and session.connection_id == conn and built == ["default"]
+
+
 # -- flat cost: routes and subscriptions ------------------------------------------------------
 
 

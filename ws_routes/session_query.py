@@ -131,12 +131,16 @@ class OpenSessionQuery:
         return session
 
 
+_DJANGO_FROM_DB = getattr(Model.from_db, "__func__", None)
+
+
 def _plain_fields(model: Any, names: list[str]) -> bool:
-    """Whether ``model`` is built by Django's own ``__init__`` and every field in ``names`` is
-    a stock attribute (no custom descriptor): then filling ``__dict__`` is what ``__init__``
-    would do."""
-    if model.__init__ is not Model.__init__:
-        return False
+    """Whether ``model`` is built by Django's own ``__init__`` and ``from_db`` and every field
+    in ``names`` is a stock attribute (no custom descriptor): then filling ``__dict__`` is what
+    ``__init__`` would do."""
+    own_from_db = getattr(model.from_db, "__func__", None)
+    if model.__init__ is not Model.__init__ or own_from_db is not _DJANGO_FROM_DB:
+        return False  # the project's own construction: run it
     return all(
         type(inspect.getattr_static(model, name, None))
         in (DeferredAttribute, ForeignKeyDeferredAttribute)
