@@ -55,9 +55,10 @@ def run_module(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
 def test_the_testing_pages_module_runs_and_passes(tmp_path):
     code = page_module(PAGE.read_text())
     assert "def test_a_refused_connect" in code and "channel.subscribe" in code
+    assert "background=True" in code
     result = run_module(code, tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert re.search(r"\b4 passed\b", result.stdout), result.stdout[-2000:]
+    assert re.search(r"\b5 passed\b", result.stdout), result.stdout[-2000:]
 
 
 def test_a_broken_example_fails(tmp_path):
