@@ -3,6 +3,12 @@
 - ``ws_routes.E014``: a route's ``permission="app.codename"`` that no installed model declares
   (its ``Meta.default_permissions`` or ``Meta.permissions``). ``has_perm`` is then False for
   everyone but superusers, so the route answered ``permission_denied`` to every user, silently.
+- ``ws_routes.E016``: channel patterns of two routers the project mounts that can match one
+  name. Authorisation is global (``channel_rules.match_channel_globally``: the first router's
+  rule judges the name for sockets of every router), so such a pair lets creation order decide
+  silently. Within one router the overlap is refused at import (``ChannelRegistry``); across
+  routers it is judged here, on the routers the URLconf mounts (not every ``Router()`` a
+  process ever made).
 - ``ws_routes.W012``: ``ws_routes`` migrations not applied to a database, which otherwise shows
   as a bare 500 on the first connect: ``manage.py check --database default`` says so. A
   warning (not an error) because ``migrate`` runs the database checks before migrating; a
@@ -17,9 +23,12 @@ from django.apps import apps
 from django.core.checks import Error, Tags, Warning, register
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from .channel_overlap import common_name
+from .channel_rules import is_catch_all
 from .routing import Router
 
 UNKNOWN_PERMISSION_ID = "ws_routes.E014"
+CROSS_ROUTER_OVERLAP_ID = "ws_routes.E016"
 UNAPPLIED_MIGRATIONS_ID = "ws_routes.W012"
 
 
@@ -79,6 +88,37 @@ def permission_problems(routers: list[Router]) -> list[Any]:
                 )
             )
     return problems
+
+
+def cross_router_overlaps(routers: list[Router]) -> list[Any]:
+    """``E016`` for each pair of rules of two different routers that share a channel name."""
+    problems = []
+    seen: list[tuple[Router, Any]] = []
+    for router in routers:
+        rules = [rule for rule in router.channel_rules if not is_catch_all(rule)]
+        for rule in rules:
+            for other_router, other in seen:
+                name = common_name(rule.pattern, other.pattern)
+                if name is None:
+                    continue
+                problems.append(
+                    Error(
+                        f"Channel pattern {rule.pattern!r} of {router!r} overlaps "
+                        f"{other.pattern!r} of {other_router!r} (both match {name!r}): one "
+                        "rule judges a channel name whichever router a socket came through, "
+                        "so the first router's would silently decide who may join it.",
+                        hint="Give each router's channels a prefix of its own, or declare "
+                        "both rules on one router with before=/after= (docs/channels.md).",
+                        id=CROSS_ROUTER_OVERLAP_ID,
+                    )
+                )
+        seen.extend((router, rule) for rule in rules)
+    return problems
+
+
+@register(Tags.security)
+def check_channel_rules_across_routers(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    return cross_router_overlaps(checked_routers())
 
 
 @register(Tags.security)
