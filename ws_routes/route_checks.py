@@ -32,12 +32,10 @@ CROSS_ROUTER_OVERLAP_ID = "ws_routes.E016"
 UNAPPLIED_MIGRATIONS_ID = "ws_routes.W012"
 
 
-def checked_routers() -> list[Router]:
-    """The default router and every router the URLconf mounts, each once."""
-    from . import routing
-
-    found: list[Router] = [routing.router]
-    pending: list[Any] = list(get_resolver().url_patterns)
+def mounted_routers(patterns: Any = None) -> list[Router]:
+    """The routers whose gateway view the URLconf serves, in URLconf order, each once."""
+    found: list[Router] = []
+    pending = list(get_resolver().url_patterns if patterns is None else patterns)
     while pending:
         entry = pending.pop(0)
         if isinstance(entry, URLResolver):
@@ -46,6 +44,15 @@ def checked_routers() -> list[Router]:
             router = getattr(entry.callback, "ws_router", None)
             if isinstance(router, Router) and router not in found:
                 found.append(router)
+    return found
+
+
+def checked_routers() -> list[Router]:
+    """The default router and every router the URLconf mounts, each once."""
+    from . import routing
+
+    found: list[Router] = [routing.router]
+    found += [router for router in mounted_routers() if router is not routing.router]
     return found
 
 

@@ -15,26 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils.module_loading import import_string
 
 from ws_routes.asyncapi import build_document, gateway_servers, to_yaml
+from ws_routes.route_checks import mounted_routers
 from ws_routes.routing import Router
-
-
-def mounted_routers(patterns: Any = None) -> list[Router]:
-    """The routers whose gateway view the URLconf serves, in URLconf order, each once."""
-    found: list[Router] = []
-    pending = list(get_resolver().url_patterns if patterns is None else patterns)
-    while pending:
-        entry = pending.pop(0)
-        if isinstance(entry, URLResolver):
-            pending[:0] = list(entry.url_patterns)
-        elif isinstance(entry, URLPattern):
-            router = getattr(entry.callback, "ws_router", None)
-            if isinstance(router, Router) and router not in found:
-                found.append(router)
-    return found
 
 
 class Command(BaseCommand):
