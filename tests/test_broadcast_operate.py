@@ -1,5 +1,5 @@
-"""``manage.py broadcast`` (in-process and background, progress bar) and the Broadcast admin
-(list with progress, Cancel only with the permission)."""
+"""``manage.py broadcast`` (in-process and background, progress bar, ``--all``) and the Broadcast
+admin (list with progress, Cancel only with the permission)."""
 
 from __future__ import annotations
 
@@ -108,3 +108,42 @@ def test_admin_lists_broadcasts_and_cancel_needs_the_permission(api, client, dja
     assert broadcast.state == Broadcast.State.CANCELLED
     assert broadcast.cancelled == broadcast.total == 300 and broadcast.finished_at
     assert client.get(f"/admin/ws_routes/broadcast/{broadcast.pk}/change/").status_code == 200
+
+
+# -- --all (issue 26 item 6): every connected socket, whatever its channel ----------------------
+
+
+def test_all_reaches_every_connected_socket_whatever_its_channel(api):
+    make_sessions(120)
+    make_sessions(3, prefix="x", channel="other")
+    make_sessions(2, prefix="n", channel="")  # no channel at all
+    make_sessions(4, prefix="closed", connected=False)
+    out = run("--all", "--data", '{"type": "notice", "text": "deploying"}')
+    assert "125 recipients" in out and "125/125 delivered 125" in out and "state: finished" in out
+    assert len(api.received) == 125
+    assert {r.connection_id[:1] for r in api.received} == {"c", "x", "n"}
+    assert json.loads(api.received[0].body) == {"type": "notice", "text": "deploying"}  # as given
+    assert Broadcast.objects.get().description == "all sockets"
+
+
+def test_all_in_the_background(api):
+    make_sessions(30)
+    with eager_celery():
+        out = run("--all", "--data", '{"n": 1}', "--background", "--wait")
+    assert "30/30 delivered 30" in out and "state: finished" in out
+
+
+@pytest.mark.parametrize(
+    "args, error",
+    [
+        (["--all", "--channel", "lobby", "--data", "{}"], "not allowed with"),
+        (["--data", "{}"], "one of the arguments"),
+        (["--all", "--data", "[1]"], "JSON object"),
+        (["--all", "--data", "{nope"], "not valid JSON"),
+    ],
+)
+def test_bad_all_input_is_a_clear_error_and_sends_nothing(api, args, error):
+    make_sessions(5)
+    with pytest.raises(CommandError, match=error):
+        run(*args)
+    assert not api.received and not Broadcast.objects.exists()
