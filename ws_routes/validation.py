@@ -77,23 +77,15 @@ def wants_instance(handler: Callable[..., Any], validator: BodyValidator | None)
     """
     if validator is None or validator.python_type is None:
         return False
-    try:
-        parameter = inspect.signature(handler).parameters.get("body")
-    except (TypeError, ValueError):
-        return False
-    if parameter is None or parameter.annotation is inspect.Parameter.empty:
-        return False
-    annotation = parameter.annotation
-    if isinstance(annotation, str):
-        try:
-            annotation = typing.get_type_hints(handler).get("body", annotation)
-        except Exception:  # an unresolvable forward reference: compare by name
-            return annotation == getattr(validator.python_type, "__name__", None)
-    return bool(annotation == validator.python_type)
+    annotation = _body_annotation(handler)
+    if isinstance(annotation, str):  # an unresolvable forward reference: compare by name
+        return annotation == getattr(validator.python_type, "__name__", None)
+    return annotation is not None and bool(annotation == validator.python_type)
 
 
 def _body_annotation(handler: Callable[..., Any]) -> Any:
-    """The resolved annotation of ``handler``'s ``body`` parameter, or None."""
+    """The resolved annotation of ``handler``'s ``body`` parameter, or None when it has none;
+    one that cannot be resolved (a forward reference) stays its string."""
     try:
         parameter = inspect.signature(handler).parameters.get("body")
     except (TypeError, ValueError):
@@ -104,8 +96,8 @@ def _body_annotation(handler: Callable[..., Any]) -> Any:
     if isinstance(annotation, str):
         try:
             annotation = typing.get_type_hints(handler).get("body", annotation)
-        except Exception:  # an unresolvable forward reference: nothing to compare
-            return None
+        except Exception:  # unresolvable: the caller decides what a name may match
+            return annotation
     return annotation
 
 
