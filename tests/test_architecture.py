@@ -53,6 +53,7 @@ LAYERS: dict[str, int] = {
     "ws_routes.gateway_endpoints": 4,
     "ws_routes.channel_models": 4,
     "ws_routes.session_query": 4,
+    "ws_routes.session_row": 4,
     "ws_routes.session_close": 4,
     "ws_routes.broadcasting": 4,  # Broadcast records, shards, enqueue: given querysets, no models
     "ws_routes.requests": 4,

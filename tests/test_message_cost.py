@@ -250,7 +250,7 @@ def test_a_post_init_receiver_still_runs(gateway, conn):
 
 
 def test_build_instance_falls_back_to_from_db_for_a_partial_row():
-    from ws_routes.session_query import build_instance
+    from ws_routes.session_row import build_instance
 
     instance = build_instance(WebSocketSession, "default", ["id", "connection_id"], [7, "c="])
     assert instance.pk == 7 and instance.get_deferred_fields()
@@ -258,7 +258,7 @@ def test_build_instance_falls_back_to_from_db_for_a_partial_row():
 
 def test_a_model_with_its_own_from_db_is_built_by_it(monkeypatch, gateway, conn):
     """A project's ``from_db`` (caching, auditing) still runs on the message path."""
-    from ws_routes import session_query
+    from ws_routes import session_query, session_row
 
     built = []
 
@@ -267,7 +267,7 @@ def test_a_model_with_its_own_from_db_is_built_by_it(monkeypatch, gateway, conn)
         return super(WebSocketSession, cls).from_db(db, field_names, values)
 
     monkeypatch.setattr(WebSocketSession, "from_db", classmethod(from_db))
-    monkeypatch.setattr(session_query, "_plain_models", {})
+    monkeypatch.setattr(session_row, "_plain_models", {})
     session = session_query.open_session_query.get(conn)
     assert session is not None and session.connection_id == conn and built == ["default"]
 

@@ -93,3 +93,78 @@ def test_a_plan_made_in_one_thread_serves_others(alice):
     for worker in workers:
         worker.join()
     assert found == ["alice"] * 4
+
+
+@pytest.mark.parametrize("use_tz", [True, False])
+def test_datetimes_are_what_the_orm_gives_with_and_without_use_tz(alice, settings, use_tz):
+    settings.USE_TZ = use_tz
+    WebSocketSession.objects.create(connection_id="Times=", user=alice)
+    fast, slow = OpenSessionQuery().get("Times="), orm("Times=")
+    same(fast, slow)
+    assert (fast.connected_at.tzinfo is not None) is use_tz
+    assert fast.user.date_joined == slow.user.date_joined
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's own converters")
+def test_the_inlined_sqlite_converters_convert_as_django_does(settings):
+    import datetime
+
+    from ws_routes.session_row import SQLITE_BOOLEAN, SQLITE_DATETIME, convert_row, row_converters
+
+    ops = connection.ops
+    as_datetime, as_bool = ops.convert_datetimefield_value, ops.convert_booleanfield_value
+    converters = row_converters({0: ([as_datetime], None), 1: ([as_bool], None)})
+    assert [kind for _, kind, _, _ in converters] == [SQLITE_DATETIME, SQLITE_BOOLEAN]
+    naive = datetime.datetime(2026, 12, 7, 7, 3, 0, 123456)
+    aware = naive.replace(tzinfo=datetime.timezone(datetime.timedelta(hours=2)))
+    values = (naive, aware, None, "2026-12-07 07:03:00.123456")
+    flags = (1, 0, True, None, 2, "x")
+    for use_tz in (True, False):
+        settings.USE_TZ = use_tz
+        for value, flag in zip(values + values[:2], flags, strict=True):
+            row = [value, flag]
+            convert_row(row, converters, connection)
+            expected = [as_datetime(value, None, connection), as_bool(flag, None, connection)]
+            assert row == expected
+            assert [type(v) for v in row] == [type(v) for v in expected]
+            assert getattr(row[0], "tzinfo", None) == getattr(expected[0], "tzinfo", None)
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's own converters")
+def test_a_database_time_zone_is_left_to_django(settings):
+    import datetime
+
+    from ws_routes.session_row import convert_row, row_converters
+
+    naive = datetime.datetime(2026, 12, 7, 7, 3, 0)
+    seen = []
+
+    def django_like(value, expression, conn):
+        seen.append(value)
+        return value
+
+    converters = row_converters({0: ([connection.ops.convert_datetimefield_value], None)})
+    converters = [(i, kind, django_like, e) for i, kind, _, e in converters]
+
+    class OtherZone:
+        timezone = datetime.timezone(datetime.timedelta(hours=1))  # a database TIME_ZONE
+
+    row = [naive]
+    convert_row(row, converters, OtherZone())
+    assert seen == [naive]  # not assumed UTC: Django's converter decides
+
+
+def test_the_user_is_cached_as_select_related_caches_it(alice, django_assert_num_queries):
+    WebSocketSession.objects.create(connection_id="Cached=", user=alice)
+    WebSocketSession.objects.create(connection_id="NoUser=")
+    query = OpenSessionQuery()
+    with django_assert_num_queries(1):
+        with_user = query.get("Cached=")
+    with django_assert_num_queries(1):
+        without = query.get("NoUser=")
+    with django_assert_num_queries(0):
+        assert with_user.user == alice and with_user.user_id == alice.pk
+        assert without.user is None and without.user_id is None
+    without.user = alice  # still an ordinary instance: the descriptor sets and saves it
+    without.save(update_fields=["user"])
+    assert WebSocketSession.objects.get(connection_id="NoUser=").user == alice

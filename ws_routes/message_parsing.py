@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from django.http import HttpRequest
 
-from .conf import ws_setting
+from .conf import merged_settings
 from .errors import WsError
 from .validation import json_path
 
@@ -210,7 +210,8 @@ class ParsedMessage:
 
     def parse(self, request: HttpRequest) -> dict[str, Any]:
         """The body without the route key and ``id``; ``WsError`` for anything malformed."""
-        limit = ws_setting("MAX_BODY_BYTES")
+        settings = merged_settings()  # one lookup for both limits
+        limit = settings["MAX_BODY_BYTES"]
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -224,7 +225,7 @@ class ParsedMessage:
         if not isinstance(message, dict):
             if problem:
                 raise WsError("invalid_json", f"The message is not valid JSON: {problem}")
-            check_depth(message, brackets, ws_setting("MAX_JSON_DEPTH"))
+            check_depth(message, brackets, settings["MAX_JSON_DEPTH"])
             raise WsError("invalid_message", "The message must be a JSON object")
         self.original = message
         action = message.get(self.selection_key)
@@ -245,7 +246,7 @@ class ParsedMessage:
         # Only now: a message nested too deep, or with 1e400 in it, still gets its envelope.
         if problem:
             raise WsError("invalid_json", f"The message is not valid JSON: {problem}")
-        check_depth(message, brackets, ws_setting("MAX_JSON_DEPTH"))
+        check_depth(message, brackets, settings["MAX_JSON_DEPTH"])
         if action is not None and self.envelope["action"] is None:
             raise WsError(
                 "invalid_message",

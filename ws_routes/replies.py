@@ -101,19 +101,18 @@ def error_response(error: WsError, envelope: Mapping[str, Any] | None = None) ->
 def reply_response(envelope: Mapping[str, Any], result: Any) -> HttpResponse:
     """A handler's return value as the reply, or the ``internal_error`` / ``reply_too_large``
     error that replaces it, keeping the envelope either way."""
-    action = envelope.get("action")
     try:
-        response = json_response({**envelope, "data": result})
+        content = encode_json({**envelope, "data": result})
     except Exception:  # TypeError, ValueError (NaN, circular), RecursionError (deep nesting)
-        logger.exception("Reply of %r is not JSON-serialisable", action)
+        logger.exception("Reply of %r is not JSON-serialisable", envelope.get("action"))
         return error_response(
             WsError("internal_error", "The server failed to handle this message", status=500),
             envelope,
         )
-    if len(response.content) > MAX_REPLY_BYTES:
-        logger.error("Reply of %r is over 128 KB", action)
+    if len(content) > MAX_REPLY_BYTES:
+        logger.error("Reply of %r is over 128 KB", envelope.get("action"))
         return error_response(
             WsError("reply_too_large", "The reply is over API Gateway's 128 KB", status=500),
             envelope,
         )
-    return response
+    return HttpResponse(content, content_type="application/json")

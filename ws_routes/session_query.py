@@ -5,19 +5,15 @@ Example: ``session = open_session_query.get(connection_id)`` (``None``: not open
 
 from __future__ import annotations
 
-import inspect
 import logging
 from typing import Any, NamedTuple
 
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db import router as db_router
-from django.db.models import Model, QuerySet
-from django.db.models.base import ModelState
-from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
-from django.db.models.query_utils import DeferredAttribute
-from django.db.models.signals import post_init, pre_init
+from django.db.models import QuerySet
 
 from .models import WebSocketSession
+from .session_row import Converter, build_instance, convert_row, row_converters
 
 logger = logging.getLogger("ws_routes")
 
@@ -27,14 +23,15 @@ class _Columns(NamedTuple):
 
     start: int
     end: int
-    names: list[str]
+    names: tuple[str, ...]
 
 
 class _SessionPlan(NamedTuple):
     sql: str
     params: tuple[Any, ...]
     id_position: int  # which parameter is the connection id
-    converters: dict[int, Any]  # row index -> (converter functions, expression)
+    session_converters: list[Converter]
+    user_converters: list[Converter]  # run only when the row has a user
     session: _Columns
     user_model: Any
     user: _Columns
@@ -74,15 +71,19 @@ class OpenSessionQuery:
 
         def columns(info: Any) -> _Columns:
             start, end = info["select_fields"][0], info["select_fields"][-1] + 1
-            return _Columns(start, end, [col.target.attname for col, _, _ in select[start:end]])
+            return _Columns(
+                start, end, tuple(col.target.attname for col, _, _ in select[start:end])
+            )
 
         user_model = user_info["model"]
         user = columns(user_info)
+        converters = row_converters(compiler.get_converters([column for column, _, _ in select]))
         return _SessionPlan(
             sql=sql,
             params=tuple(params),
             id_position=tuple(params).index(self._SENTINEL),
-            converters=compiler.get_converters([column for column, _, _ in select]),
+            session_converters=[c for c in converters if c[0] < user.start],
+            user_converters=[c for c in converters if c[0] >= user.start],
             session=columns(klass_info),
             user_model=user_model,
             user=user,
@@ -105,7 +106,10 @@ class OpenSessionQuery:
 
     def get(self, connection_id: str, using: str | None = None) -> WebSocketSession | None:
         """The connected session for ``connection_id`` with ``.user`` loaded, or ``None``."""
-        alias = using or db_router.db_for_read(WebSocketSession)
+        # No DATABASE_ROUTERS (the common case): what the router would answer, without asking.
+        alias = using or (
+            db_router.db_for_read(WebSocketSession) if db_router.routers else DEFAULT_DB_ALIAS
+        )
         connection = connections[alias]  # per thread: never cached in the plan
         plan = self._plan(alias, connection.vendor)
         if plan is None:
@@ -118,61 +122,20 @@ class OpenSessionQuery:
         if row is None:
             return None
         row = list(row)
-        for index, (functions, expression) in plan.converters.items():
-            for convert in functions:
-                row[index] = convert(row[index], expression, connection)
+        convert_row(row, plan.session_converters, connection)
         session = build_instance(
             WebSocketSession, alias, plan.session.names, row[plan.session.start : plan.session.end]
         )
+        user = None
         if row[plan.user_pk_index] is not None:
-            session.user = build_instance(
+            convert_row(row, plan.user_converters, connection)
+            user = build_instance(
                 plan.user_model, alias, plan.user.names, row[plan.user.start : plan.user.end]
             )
+        # What select_related's populator does: the related object (or None) goes straight
+        # into the cache; the descriptor's __set__ (type and router checks) is not needed.
+        session._state.fields_cache["user"] = user
         return session
-
-
-_DJANGO_FROM_DB = getattr(Model.from_db, "__func__", None)
-
-
-def _plain_fields(model: Any, names: list[str]) -> bool:
-    """Whether ``model`` is built by Django's own ``__init__`` and ``from_db`` and every field
-    in ``names`` is a stock attribute (no custom descriptor): then filling ``__dict__`` is what
-    ``__init__`` would do."""
-    own_from_db = getattr(model.from_db, "__func__", None)
-    if model.__init__ is not Model.__init__ or own_from_db is not _DJANGO_FROM_DB:
-        return False  # the project's own construction: run it
-    return all(
-        type(inspect.getattr_static(model, name, None))
-        in (DeferredAttribute, ForeignKeyDeferredAttribute)
-        for name in names
-    )
-
-
-_plain_models: dict[tuple[Any, tuple[str, ...]], bool] = {}
-
-
-def build_instance(model: Any, alias: str, names: list[str], values: list[Any]) -> Any:
-    """``model.from_db(alias, names, values)``, without ``Model.__init__`` when nothing can tell.
-
-    ``from_db`` runs ``__init__``, which sends ``pre_init``/``post_init`` and sets each field
-    through its descriptor. When the model has no such receiver, its own ``__init__`` is
-    Django's and its fields are stock, the instance is the same built directly (the session of
-    every message, its user too for Django's ``User``).
-    """
-    key = (model, tuple(names))
-    plain = _plain_models.get(key)
-    if plain is None:
-        plain = _plain_models[key] = _plain_fields(model, names) and len(names) == len(
-            model._meta.concrete_fields
-        )
-    if not plain or pre_init.has_listeners(model) or post_init.has_listeners(model):
-        return model.from_db(alias, names, values)
-    instance = model.__new__(model)
-    instance.__dict__.update(zip(names, values, strict=True))
-    state = instance._state = ModelState()
-    state.adding = False
-    state.db = alias
-    return instance
 
 
 #: ``open_session_query.get(connection_id)``: the one query of a message.

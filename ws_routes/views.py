@@ -253,9 +253,10 @@ def handle_message(router: Router, request: HttpRequest, event: GatewayEvent) ->
         if session is None:
             raise WsError("unknown_connection", "This connection is not open", status=410)
         user = bound_user(session)  # None after a password change: the socket is anonymous
-        request.user = user or AnonymousUser()
-        ws_request(request).websocket_session = session
-        ws_request(request).ws_message = message.original  # WebSocketView reads self.body
+        wsrequest = ws_request(request)
+        wsrequest.user = user or AnonymousUser()
+        wsrequest.websocket_session = session
+        wsrequest.ws_message = message.original  # WebSocketView reads self.body
         if route.login_required and user is None:
             raise WsError("not_authenticated", "Log in to use this route", status=401)
         if route.permission and not user_has_route_permission(request.user, route.permission):
