@@ -15,15 +15,16 @@ def _dbs(report: dict, prefix: str) -> list[str]:
 def render(report: dict, table: Callable[..., list[str]], views: Any) -> str:
     m = report["machine"]
     load = ", ".join(f"{x:.1f}" for x in report["load"])
+    busy = report["load"][0] > int(m["cores"]) / 2
     lines = [
         "## One round trip: ours against the floor (issue 24)\n",
         f"- Measured {report['date']} by `bench/.venv/bin/python bench/floor_run.py` on "
         f"{m['cpu']}, {m['cores']} cores; Python {m['python']}, Django {m['django']}.",
-        f"- The machine was shared and noisy (load average {load} on {m['cores']} cores when "
-        "the run started): ours and the floor were measured **interleaved in the same run** "
-        "(in-process: one message of each request in turn, the order rotating; gunicorn: "
-        "alternating wrk runs against one server), so the ratios are from one run and the "
-        "absolute µs are inflated by the load.",
+        f"- Load average {load} on {m['cores']} cores when the run started"
+        f"{' (a shared, busy machine: absolute µs are inflated)' if busy else ''}; ours and "
+        "the floor were measured **interleaved in the same run** (in-process: one message of "
+        "each request in turn, the order rotating; gunicorn: alternating wrk runs against one "
+        "server), so the ratios are from one run.",
         "- **The floor** (`bench/floor_views.py`): the same settings, middleware and request "
         "(headers and body), a strict JSON parse, exactly one `cursor.execute` of the SQL text "
         "our message query sends (taken from the ORM at start-up) with `fetchone`, and the "
@@ -110,4 +111,23 @@ def render(report: dict, table: Callable[..., list[str]], views: Any) -> str:
     )  # fmt: skip
     headers = [k.replace("steps_before_", "before, ").replace("steps_", "after, ") for k in keys]
     lines += table(["step", *headers], rows)
+    flows = [db for db in _dbs(report, "flow_")]
+    if flows:
+        lines.append(
+            "\n### The same steps in the flow (`floor_flow.py`, µs, median per message)\n\n"
+            "Each step timed as the view calls it, inside whole messages through the WSGI "
+            "handler (each step colder than in the hot loop above); the last row is the rest "
+            "of the message: Django's request handling and the view's own lines.\n"
+        )
+        steps = list(report[f"flow_{flows[0]}"]["flow_us"])
+        rows = [[name, *(f"{report[f'flow_{db}']['flow_us'][name]:.1f}" for db in flows)]
+                for name in steps]  # fmt: skip
+        for label, key in (("ours, instrumented", None), ("ours", "ours"),
+                           ("the floor", "floor"), ("empty Django view", "noop")):  # fmt: skip
+            rows.append([
+                f"whole message: {label}",
+                *(f"{report[f'flow_{db}']['instrumented_us']:.1f}" if key is None
+                  else f"{report[f'flow_{db}']['plain_us'][key]:.1f}" for db in flows),
+            ])  # fmt: skip
+        lines += table(["step", *flows], rows)
     return "\n".join(lines) + "\n"

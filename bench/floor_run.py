@@ -2,13 +2,13 @@
 
     bench/.venv/bin/python bench/floor_run.py [--quick] [--before /work/main] > section.md
 
-In order: the per-step profile (``floor_steps.py``; with ``--before PATH`` also for the code at
-PATH, through ``PYTHONPATH``), ours against the floor in-process (``floor.py``: every request
-of ``floor_views``, flat-cost rows included) and through gunicorn (``floor_wsgi.py``), and
-dispatch against the reference (``dispatch.py``), each on SQLite and, when it answers,
-PostgreSQL (throw-away databases). Every child stops loudly if the floor or ours does other work
-than stated; this script then fails too. The figures are also written to
-``bench/out/floor.json``.
+In order: the per-step profile (``floor_steps.py``, hot; with ``--before PATH`` also for the
+code at PATH, through ``PYTHONPATH``), the same steps in the flow (``floor_flow.py``), ours
+against the floor in-process (``floor.py``: every request of ``floor_views``, flat-cost rows
+included) and through gunicorn (``floor_wsgi.py``), and dispatch against the reference
+(``dispatch.py``), each on SQLite and, when it answers, PostgreSQL (throw-away databases). Every
+child stops loudly if the floor or ours does other work than stated; this script then fails
+too. The figures are also written to ``bench/out/floor.json``.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ def main() -> None:
                     "floor_steps.py", db_for("steps_before"), env={"PYTHONPATH": args.before}
                 )
             report[f"steps_{kind}"] = child("floor_steps.py", db_for("steps"))
+            report[f"flow_{kind}"] = child("floor_flow.py", db_for("flow"))
             print(f"{kind}: in-process", file=sys.stderr)
             report[f"floor_{kind}"] = child(
                 "floor.py", db_for("floor"), "--rounds", rounds, "--messages", messages
