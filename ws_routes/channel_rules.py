@@ -58,10 +58,35 @@ class ChannelRule:
         """Whether messages sent to matching channels are numbered and kept."""
         return self.history_count is not None or self.history_age is not None
 
+    #: One matcher per ``:``-separated part, when a part has two placeholders (see ``match``).
+    segments: tuple[re.Pattern[str], ...] | None = field(default=None, repr=False, compare=False)
+
     def match(self, name: str) -> dict[str, str] | None:
-        """The placeholder values if ``name`` matches this rule, else ``None``."""
-        found = self.matcher.fullmatch(name)
-        return None if found is None else found.groupdict()
+        """The placeholder values if ``name`` matches this rule, else ``None``.
+
+        A placeholder never matches ``:``, so the name's ``:``-separated parts line up with the
+        pattern's: with two placeholders in a part (``{home}-{away}``) each part is matched on
+        its own, the same values as one regex but without retrying every earlier part's splits
+        when a later part fails (time that grows exponentially with the number of parts).
+        """
+        if self.segments is None:
+            found = self.matcher.fullmatch(name)
+            return None if found is None else found.groupdict()
+        parts = name.split(":")
+        if len(parts) != len(self.segments):
+            return None
+        values: dict[str, str] = {}
+        for matcher, part in zip(self.segments, parts, strict=True):
+            found = matcher.fullmatch(part)
+            if found is None:
+                return None
+            values.update(found.groupdict())
+        return values
+
+
+#: Placeholders allowed between two ``:``: with more, one part's possible splits (and so the
+#: time to refuse a name a client sends) grow as the name's length to that power.
+MAX_PLACEHOLDERS_PER_PART = 2
 
 
 def compile_pattern(pattern: Any) -> tuple[re.Pattern[str], tuple[str, ...]]:
@@ -71,6 +96,24 @@ def compile_pattern(pattern: Any) -> tuple[re.Pattern[str], tuple[str, ...]]:
             f"Channel pattern {pattern!r}: use a string of 1 to 128 characters such as "
             "'room:{name}'."
         )
+    crowded = [
+        part
+        for part in pattern.split(":")
+        if len(_PLACEHOLDER.findall(part)) > MAX_PLACEHOLDERS_PER_PART
+    ]
+    if crowded:
+        raise RouteConfigurationError(
+            f"Channel pattern {pattern!r}: {crowded[0]!r} has more than "
+            f"{MAX_PLACEHOLDERS_PER_PART} placeholders between two ':'. Matching a name against "
+            "it takes time exponential in the name's length (a client chooses the name): "
+            "separate the placeholders with ':' (e.g. 'game:{a}:{b}:{c}')."
+        )
+    return pattern_regex(pattern)
+
+
+def pattern_regex(pattern: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
+    """The regex of ``pattern`` and its placeholder names, checked as :func:`compile_pattern`
+    checks them except for length and crowding (the overlap tests build any pattern)."""
     parts: list[str] = []
     names: list[str] = []
     position = 0
@@ -140,9 +183,14 @@ def make_rule(
     else:
         _check_authoriser(pattern, may_join, names)
     count, age = _history(history, history_age, pattern)
+    parts = pattern.split(":")
+    segments = None
+    if any(len(_PLACEHOLDER.findall(part)) > 1 for part in parts):
+        segments = tuple(pattern_regex(part)[0] for part in parts)
     return ChannelRule(
         pattern=pattern,
         matcher=matcher,
+        segments=segments,
         may_join=may_join,
         presence=bool(presence),
         history_count=count,
