@@ -165,6 +165,16 @@ def quiet_logging() -> None:
     logging.config.dictConfig(DEFAULT_LOGGING)
 
 
+def start(db: str, urlconf: str, patterns: list[Any]) -> dict[str, dict[str, Any]]:
+    """Configure Django for ours on ``db`` with ``urlconf`` (a module whose ``urlpatterns`` is
+    ``patterns``), mount ``floor_views`` there and return its requests by name."""
+    common.configure("ours", db, urlconf=urlconf)
+    quiet_logging()
+    built, requests = floor_views.build()
+    patterns.extend(built)
+    return requests
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", required=True)
@@ -172,10 +182,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=400)
     parser.add_argument("--only", nargs="*", help="request names to measure (default: all)")
     args = parser.parse_args()
-    common.configure("ours", args.db, urlconf=__name__)
-    quiet_logging()
-    patterns, requests = floor_views.build()
-    urlpatterns.extend(patterns)
+    requests = start(args.db, __name__, urlpatterns)
     poster = Poster()
     seen = verify(poster, requests)
     if args.only:

@@ -22,7 +22,6 @@ from typing import Any
 
 import common
 import floor
-import floor_views
 
 urlpatterns: list[Any] = []
 
@@ -84,10 +83,7 @@ def main() -> None:
     parser.add_argument("--db", required=True)
     parser.add_argument("--messages", type=int, default=3000)
     args = parser.parse_args()
-    common.configure("ours", args.db, urlconf=__name__)
-    floor.quiet_logging()
-    patterns, requests = floor_views.build()
-    urlpatterns.extend(patterns)
+    requests = floor.start(args.db, __name__, urlpatterns)
     poster = floor.Poster()
     floor.verify(poster, {name: requests[name] for name in ("noop", "floor", "ours")})
     names = ("noop", "floor", "ours")

@@ -63,10 +63,7 @@ def main() -> None:
     parser.add_argument("--db", required=True)
     parser.add_argument("--loops", type=int, default=2000)
     args = parser.parse_args()
-    common.configure("ours", args.db, urlconf=__name__)
-    floor.quiet_logging()
-    patterns, requests = floor_views.build()
-    urlpatterns.extend(patterns)
+    requests = floor.start(args.db, __name__, urlpatterns)
     from django.core.handlers.wsgi import WSGIRequest
 
     from ws_routes.contract import SECRET_HEADER, meta_key
