@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 from django.core.management import call_command
+from django.db import connections
 
 from tests.e2e.support import run
 from ws_routes.deploy import aws as deploy_aws
@@ -52,6 +53,15 @@ def row(live_server: Any, settings: Any, gateway: LocalGateway) -> ApiGateway:
     )
 
 
+def in_own_connection(fn: Any, *args: Any) -> Any:
+    """``fn(*args)`` in a worker thread, closing that thread's database connection after (left
+    open, it kept PostgreSQL from dropping the test database at the end of the run)."""
+    try:
+        return fn(*args)
+    finally:
+        connections.close_all()
+
+
 def test_one_setting_deploys_prints_the_client_url_and_sends(row, gateway):
     out = StringIO()
     call_command("syncroutes", stdout=out)
@@ -64,8 +74,10 @@ def test_one_setting_deploys_prints_the_client_url_and_sends(row, gateway):
         async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
             await ws.send_str(json.dumps({"action": "echo", "n": 1}))
             assert json.loads(await ws.receive_str(timeout=5))["data"]["echo"]["n"] == 1
-            session = await WebSocketSession.objects.alatest("pk")
-            result = await asyncio.to_thread(session.send, {"type": "hello"})
+            session = await asyncio.to_thread(
+                in_own_connection, WebSocketSession.objects.latest, "pk"
+            )
+            result = await asyncio.to_thread(in_own_connection, session.send, {"type": "hello"})
             assert result.delivered == 1, result
             return json.loads(await ws.receive_str(timeout=5))
 
