@@ -422,3 +422,16 @@ def test_a_bare_dispatch_of_disconnect_answers_an_empty_object(gw, alice):
     view.setup(request, route="disconnect")
     assert answer(view.dispatch(request, route="disconnect")) == (200, b"{}")
     assert not WebSocketSession.objects.get(connection_id=cid).connected
+
+
+def test_a_subclass_dispatch_runs_once_on_a_bare_view(gw, alice):
+    class CountingView(RecordingView):
+        def dispatch(self, request, *args, **kwargs):
+            SEEN.append(("dispatch", None))
+            return super().dispatch(request, *args, **kwargs)
+
+    cid = open_session(gw, alice)
+    assert (
+        bare_dispatch(CountingView(), message_request(cid, {"action": "whoami"})).status_code == 200
+    )
+    assert [name for name, _ in SEEN] == ["dispatch", "whoami"]

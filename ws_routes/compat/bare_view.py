@@ -237,7 +237,7 @@ def dispatch_bare(
     if not load_named_session(view, gateway, request):
         return view.session_not_found(request, *args, **kwargs)
     try:
-        return view._guarded(view.dispatch, request, *args, **kwargs)
+        return view._guarded(view._dispatch_message, request, *args, **kwargs)
     except (WsError, PermissionDenied):
         raise
     except Exception:

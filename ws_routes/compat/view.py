@@ -284,6 +284,9 @@ class WebSocketView:
             return self.disconnect(request, *args, **kwargs) or JsonResponse({})
         if self.websocket_session is None:  # a bare view: load the session the request names
             return dispatch_bare(self, self._given_gateway(), request, *args, **kwargs)
+        return self._dispatch_message(request, *args, **kwargs)
+
+    def _dispatch_message(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         if self.aws_api_gateway_id and self._api_id() != self.aws_api_gateway_id:
             return self.missing_headers(request, *args, **kwargs)
         keys = (self.handler_selection_key, self.route_selection_key)
