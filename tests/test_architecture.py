@@ -55,6 +55,7 @@ LAYERS: dict[str, int] = {
     "ws_routes.session_query": 4,
     "ws_routes.session_row": 4,
     "ws_routes.session_close": 4,
+    "ws_routes.session_save": 4,
     "ws_routes.broadcasting": 4,  # Broadcast records, shards, enqueue: given querysets, no models
     "ws_routes.requests": 4,
     # 5 who may connect (tokens, origins, rate limits)
@@ -96,6 +97,7 @@ LAYERS: dict[str, int] = {
     "ws_routes.compat.reference_sessions": 5,  # CONNECTION_ID_PATTERN (security)
     "ws_routes.compat.view": 7,
     "ws_routes.compat.direct_calls": 7,
+    "ws_routes.compat.bare_view": 7,
     "ws_routes.compat.checks": 7,
     # contrib_admin sits on top of everything
     "contrib_admin": 12,

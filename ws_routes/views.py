@@ -19,7 +19,6 @@ from asgiref.sync import async_to_sync
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import caches
 from django.core.exceptions import PermissionDenied
-from django.db.models import Case, Subquery, Value, When
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.urls import path
 from django.utils import timezone
@@ -48,7 +47,7 @@ from .contract import (
 )
 from .errors import WsError
 from .message_parsing import ParsedMessage
-from .models import ApiGateway, ConnectToken, WebSocketSession
+from .models import ConnectToken, WebSocketSession
 from .replies import error_response, json_response, reply_response
 from .requests import acting_user_pk, ws_request
 from .routing import Router
@@ -66,6 +65,7 @@ from .security import (
     user_has_route_permission,
 )
 from .session_query import open_session_query
+from .session_save import gateway_row, save_connected_session
 from .typed import checked_reply
 from .validation import validated_body
 
@@ -182,39 +182,8 @@ def _open_session(
     for hook in router.connect_hooks:
         if _call(hook, request) is False:
             raise WsError("connection_refused", "The connection was refused", status=403)
-    # One statement: a retried CONNECT for the same id replaces the row instead of failing.
-    WebSocketSession.objects.bulk_create(
-        [session],
-        update_conflicts=True,
-        unique_fields=["connection_id"],
-        update_fields=[
-            "user",
-            "channel_name",
-            "api_id",
-            "stage",
-            "source_ip",
-            "login_binding",
-            "connected",
-            "connected_at",
-            "disconnected_at",
-            "api_gateway",
-            "updated_on",
-        ],
-    )
-    # The key was a subquery in the INSERT: leave it deferred (read from the row if asked).
-    session.__dict__.pop("api_gateway_id", None)
+    save_connected_session(session)  # one statement (session_save)
     channel_connect.subscribe_connected(session)
-
-
-def gateway_row(api_id: str, stage: str) -> Any:
-    """The ``ApiGateway`` row of ``api_id`` (its stage first) as a subquery of the connect's
-    INSERT: no query of its own, never stale, and ``NULL`` when no row has that api id."""
-    if not api_id:
-        return None
-    rows = ApiGateway.objects.filter(api_id=api_id).order_by(
-        Case(When(stage_name=stage, then=Value(0)), default=Value(1)), "pk"
-    )
-    return Subquery(rows.values("pk")[:1])
 
 
 def handle_disconnect(router: Router, request: HttpRequest, event: GatewayEvent) -> HttpResponse:

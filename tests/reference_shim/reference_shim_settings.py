@@ -44,11 +44,14 @@ TEMPLATES = [
 ]
 AUTH_USER_MODEL = "auth.User"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
-# What a migrating project sets (docs/migrating.md): a gateway secret, and the reference's
-# token parameter so its clients' URLs keep working.
+# What a migrating project sets (docs/migrating.md): a gateway secret, the reference's token
+# parameter so its clients' URLs keep working, and its site's origin (the reference let a
+# cookie login in when the Origin named the Host; here a browser's cookie login is let in only
+# from ALLOWED_ORIGINS: "List your origins, or keep USE_WS_TOKEN = True").
 WS_ROUTES = {
     "GATEWAY_SECRETS": ["reference-shim-gateway-secret-0123456789abcdef"],
     "TOKEN_QUERY_PARAM": "ws_token",
+    "ALLOWED_ORIGINS": ["https://www.example.com"],
 }
 
 # No AWS call may leave this machine: the reference's tests patch their own boto3 factory,

@@ -41,12 +41,12 @@ from django.http import (
 )
 
 from ..channels.authorise import authorise_guarded
-from ..conf import ws_setting
 from ..contract import CONNECT, DISCONNECT, EVENT_HEADER, meta_key
 from ..errors import RouteConfigurationError, WsError
 from ..models import ApiGateway
 from ..routing import Router
 from ..security import user_has_route_permission
+from .bare_view import bare_body, connect_bare, dispatch_bare, missing_token_response
 from .channel_rules import ChannelRule
 from .channel_subscription import move_to_channel
 from .direct_calls import close_named_connection
@@ -257,6 +257,10 @@ class WebSocketView:
     def api_gateway(self, value: ApiGateway | None) -> None:
         self._api_gateway = value
 
+    def _given_gateway(self) -> ApiGateway | None:
+        """The gateway given to a bare view (``api_gateway=`` or set), else ``None``."""
+        return None if self._api_gateway is _UNSET else self._api_gateway
+
     def _debug(self, msg: str) -> None:
         if self.debug:
             self.debug_log.append(escape(str(msg)[:500]))
@@ -266,6 +270,8 @@ class WebSocketView:
         """Set ``request``, ``args``, ``kwargs`` and ``body`` (the message the core parsed)."""
         self.request, self.args, self.kwargs = request, args, kwargs
         message = getattr(request, "ws_message", None)
+        if message is None and getattr(request, "websocket_session", None) is None:
+            message = bare_body(request, self.MAX_BODY_SIZE)  # a bare view (compat.bare_view)
         self.body = message if isinstance(message, dict) else {}
         self._debug("Setup completed")
 
@@ -274,8 +280,13 @@ class WebSocketView:
         route = self.kwargs.get("route")
         if route == "connect":
             return self.connect(request, *args, **kwargs)
-        if route == "disconnect":
-            return self.disconnect(request, *args, **kwargs)
+        if route == "disconnect":  # what it returns is ignored by the core: {} as the reference
+            return self.disconnect(request, *args, **kwargs) or JsonResponse({})
+        if self.websocket_session is None:  # a bare view: load the session the request names
+            return dispatch_bare(self, self._given_gateway(), request, *args, **kwargs)
+        return self._dispatch_message(request, *args, **kwargs)
+
+    def _dispatch_message(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         if self.aws_api_gateway_id and self._api_id() != self.aws_api_gateway_id:
             return self.missing_headers(request, *args, **kwargs)
         keys = (self.handler_selection_key, self.route_selection_key)
@@ -310,8 +321,12 @@ class WebSocketView:
         """The reference's connect checks the core does not make, then the channel.
 
         The session (``self.websocket_session``) is saved after this returns a 2xx response.
+        Called on a bare view (no session: a project's own tests), it checks, authenticates
+        and saves the connect the request names itself, as the reference's did.
         """
         session = self.websocket_session
+        if session is None:
+            return connect_bare(self, self._given_gateway(), request, *args, **kwargs)
         if self.aws_api_gateway_id and self._api_id() != self.aws_api_gateway_id:
             return self.missing_headers(request, *args, **kwargs)
         channel_name = session.channel_name
@@ -319,14 +334,9 @@ class WebSocketView:
             return HttpResponseBadRequest("Invalid channel")
         if not channel_name and self.api_gateway and self.api_gateway.default_channel_name:
             channel_name = self.api_gateway.default_channel_name
-        if self.USE_WS_TOKEN and request.GET.get(ws_setting("TOKEN_QUERY_PARAM")) is None:
-            hint = ""
-            if "ws_token" in request.GET:
-                hint = (
-                    f": send the token as ?{ws_setting('TOKEN_QUERY_PARAM')}=, or set "
-                    "WS_ROUTES['TOKEN_QUERY_PARAM'] = 'ws_token' and run syncroutes"
-                )
-            return HttpResponseBadRequest("Invalid or expired token" + hint)
+        refused = missing_token_response(self, request)
+        if refused is not None:
+            return refused
         if (
             self.CHECK_PERMISSIONS_ON_CONNECT and not self._passes_permission_checks(request)
         ) or not self.can_join_channel(request, channel_name):
@@ -348,10 +358,11 @@ class WebSocketView:
 
         Called on a bare view (no session: a project's own tests), it closes the connection the
         request names, or answers ``session_not_found`` (400) for none, as the reference's did."""
-        if self.websocket_session is None:
-            gateway = None if self._api_gateway is _UNSET else self._api_gateway
-            if not close_named_connection(request, gateway):
-                return self.session_not_found(request, *args, **kwargs)
+        gone = self.websocket_session is None and not close_named_connection(
+            request, self._given_gateway()
+        )
+        if gone:
+            return self.session_not_found(request, *args, **kwargs)
         return None
 
     def default(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
