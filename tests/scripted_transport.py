@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 
@@ -26,11 +27,13 @@ class ScriptedPosts:
         status: Callable[[str], int] = lambda cid: 410 if cid.startswith("gone-") else 200,
         hold: frozenset[str] = frozenset(),
         on_start: Callable[[ScriptedPosts, str], None] | None = None,
+        hold_seconds: float = 5.0,
     ) -> None:
         self.latency = latency
         self.status = status
         self.hold = hold
         self.on_start = on_start
+        self.hold_seconds = hold_seconds  # a held post answers by then anyway (never hangs)
         self.started: list[str] = []  # connection ids, in the order their posts started
         self.answered: set[str] = set()
         self.in_flight = 0
@@ -53,7 +56,8 @@ class ScriptedPosts:
             if self.on_start is not None:
                 self.on_start(self, connection_id)  # may raise, as a dying worker
             if connection_id in self.hold and not self._released_early:
-                await self._release_event().wait()
+                with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+                    await asyncio.wait_for(self._release_event().wait(), self.hold_seconds)
             delay = self.latency(connection_id)
             if delay:
                 await asyncio.sleep(delay)

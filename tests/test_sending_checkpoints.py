@@ -111,7 +111,7 @@ def test_a_checkpoint_covers_only_rows_all_answered_when_answers_come_out_of_ord
     assert (result.delivered, result.gone, result.failed) == (284, 10, 6)
     # Every 25 rows, none skipped (the window, 25 + 8, cannot hold two intervals).
     assert [c.rows for c, *_ in recorder.calls] == list(range(25, 301, 25))
-    for checkpoint, started, in_flight, answered in recorder.calls:
+    for checkpoint, _, _, answered in recorder.calls:
         covered = rows[: checkpoint.rows]
         assert checkpoint.last_pk == covered[-1][0]
         posted = [cid for _, cid in covered if not cid.startswith("unprintable")]
@@ -163,8 +163,11 @@ def test_checkpoints_are_coalesced_when_the_interval_is_below_the_posts_in_fligh
     elapsed = time.perf_counter() - started
     assert result.delivered == 120
     rows = [c.rows for c, *_ in recorder.calls]
-    # One UPDATE at a time, each of the latest row all answered: fewer than one per post.
-    assert rows == sorted(set(rows)) and len(rows) < 120
+    # One UPDATE at a time, each of the latest row all answered when the previous one is
+    # done (during each 20 ms UPDATE the window, 9 rows, is posted): not one per post.
+    assert rows == sorted(set(rows)) and len(rows) <= 40
+    # The last one may be left to the caller's final count: it came after the last post.
+    assert 120 - checkpoint_window(1, CONCURRENCY) < rows[-1] <= 120
     assert all(c.delivered == c.rows for c, *_ in recorder.calls)
     assert elapsed < 120 * 0.02  # not one post per UPDATE
 

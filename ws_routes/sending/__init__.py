@@ -49,8 +49,8 @@ from .api import (
 )
 from .delivery import Target
 from .endpoints import Endpoint, EndpointResolver, SettingsEndpoints, management_endpoint
-from .payload import MAX_PAYLOAD_BYTES, Payload, PayloadTooLarge, encode_payload
 from .ordered import Checkpoint, checkpoint_window
+from .payload import MAX_PAYLOAD_BYTES, Payload, PayloadTooLarge, encode_payload
 from .recipients import Recipient
 from .result import SendResult
 from .transports import (
