@@ -342,7 +342,7 @@ def test_a_shard_that_keeps_failing_ends_failed_with_its_error(api, settings, mo
         calls.append(1)
         raise RuntimeError("database on fire")
 
-    monkeypatch.setattr("ws_routes.sending.send_to_queryset", broken)
+    monkeypatch.setattr("ws_routes.sending.send_with_checkpoints", broken)
     with eager_celery():
         from ws_routes.tasks import start_broadcast
 

@@ -1,6 +1,8 @@
-"""Shard checkpoints (issue 24 item 4): every ``SHARD_CHECKPOINT`` posts a running shard
-records the last primary key sent and its counts (one UPDATE), so a shard redelivered after
-its worker died resumes there: at most one checkpoint interval is sent twice, not the shard.
+"""Shard checkpoints (issue 24 item 4): a shard is sent as one stream in primary key order, and
+each time ``SHARD_CHECKPOINT`` more of its recipients are all answered it records the last
+primary key of them and its counts (one UPDATE) while the next posts go on, so a shard
+redelivered after its worker died resumes there: at most ``SHARD_CHECKPOINT +
+SEND_CONCURRENCY`` posts (the interval and the posts in flight) are sent twice, not the shard.
 
 A real worker SIGKILLed mid-shard: tests/test_background_worker.py; the figures under load:
 ``make bench-distributed`` (bench/RESULTS.md).
@@ -8,6 +10,7 @@ A real worker SIGKILLed mid-shard: tests/test_background_worker.py; the figures 
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import timedelta
 
@@ -20,7 +23,7 @@ from django.utils import timezone
 
 from tests.background_support import make_sessions
 from tests.fake_management_api import FakeManagementApi
-from ws_routes import sending
+from tests.scripted_transport import ScriptedPosts
 from ws_routes.broadcasting import runner
 from ws_routes.broadcasting.enqueue import enqueue_broadcast
 from ws_routes.broadcasting.records import BroadcastShard
@@ -52,8 +55,14 @@ def api(settings):
             "SEND_BACKOFF_MAX_SECONDS": 0.004,
             "BACKGROUND_SHARD_SIZE": 1000,
             "SHARD_CHECKPOINT": 40,
+            "SEND_CONCURRENCY": CONCURRENCY,
         }
         yield fake
+
+
+CONCURRENCY = 5
+#: What a dead attempt may have sent past its last checkpoint: the interval + the posts in flight.
+BOUND = 40 + CONCURRENCY
 
 
 class Killed(BaseException):
@@ -69,20 +78,25 @@ def one_shard(count: int) -> tuple[Broadcast, int]:
     return broadcast, shard_id
 
 
-def die_during_chunk(monkeypatch, chunk: int, posts: int) -> None:
-    """The worker dies in its ``chunk``-th chunk (from 1), after ``posts`` of its posts."""
-    real = sending.send_to_queryset
-    calls = Counter[str]()
+def die_at_checkpoint(monkeypatch, number: int, death: BaseException | None = None) -> list[int]:
+    """The worker dies (``death`` is raised) as it is about to record its ``number``-th
+    checkpoint (from 1): the ones before it are recorded, the posts after them were sent.
+    Returns the rows of the checkpoints asked for (the dying one included)."""
+    real = runner.checkpoint_shard
+    asked: list[int] = []
 
-    def send(queryset, data, **kwargs):
-        calls["chunk"] += 1
-        if calls["chunk"] == chunk:
-            first = list(queryset.order_by("pk").values_list("pk", flat=True)[:posts])
-            real(queryset.filter(pk__in=first), data, **kwargs)
-            raise Killed
-        return real(queryset, data, **kwargs)
+    def checkpoint(shard, last_pk, counts, lease):
+        asked.append(last_pk)
+        if len(asked) == number:
+            raise death or Killed()
+        return real(shard, last_pk, counts, lease)
 
-    monkeypatch.setattr(sending, "send_to_queryset", send)
+    monkeypatch.setattr(runner, "checkpoint_shard", checkpoint)
+    return asked
+
+
+def pks() -> list[int]:
+    return list(WebSocketSession.objects.order_by("pk").values_list("pk", flat=True))
 
 
 def expire_lease(shard_id: int) -> None:
@@ -98,58 +112,83 @@ def take_over(shard_id: int) -> None:
 
 
 def test_a_worker_killed_mid_shard_is_resumed_from_its_checkpoint(api, monkeypatch):
-    broadcast, shard_id = one_shard(250)
-    die_during_chunk(monkeypatch, chunk=3, posts=25)  # 80 recorded, 25 more sent, then dead
+    make_sessions(30, prefix="a")
+    make_sessions(10, prefix="gone-")  # answered 410, before the checkpoint
+    broadcast, shard_id = one_shard(210)
+    die_at_checkpoint(monkeypatch, 3)  # 80 recorded, the posts after them sent, then dead
     with pytest.raises(Killed):
         runner.run_shard(shard_id)
     shard = BroadcastShard.objects.get(pk=shard_id)
-    assert (shard.state, shard.delivered, shard.attempts) == ("running", 80, 1)
-    first_80 = WebSocketSession.objects.order_by("pk").values_list("pk", flat=True)[79]
-    assert shard.checkpoint_pk == first_80
+    assert (shard.state, shard.delivered, shard.gone, shard.attempts) == ("running", 70, 10, 1)
+    assert shard.checkpoint_pk == pks()[79]
+    sent_by_the_dead = len(api.received)
+    assert 120 <= sent_by_the_dead <= 80 + BOUND  # the third interval was answered, no more
     monkeypatch.undo()
     take_over(shard_id)
     broadcast.refresh_from_db()
-    assert (broadcast.state, broadcast.total, broadcast.delivered) == ("finished", 250, 250)
-    assert broadcast.accounted == 250
+    assert (broadcast.state, broadcast.total) == ("finished", 250)
+    # Counted once: the 10 gone ones before the checkpoint are not counted again.
+    assert (broadcast.delivered, broadcast.gone, broadcast.failed) == (240, 10, 0)
     received = Counter(r.connection_id for r in api.received)
     assert len(received) == 250  # everyone
     duplicates = sum(received.values()) - 250
-    assert duplicates == 25 <= broadcast.possible_duplicates == 40  # the checkpoint interval
+    assert duplicates == sent_by_the_dead - 80 <= broadcast.possible_duplicates == BOUND
     # The checkpointed ones were not sent again.
     sessions = WebSocketSession.objects.order_by("pk").values_list("connection_id", flat=True)
     assert all(received[cid] == 1 for cid in sessions[:80])
 
 
-def test_killed_right_after_a_chunk_sends_at_most_one_interval_twice(api, monkeypatch):
-    broadcast, shard_id = one_shard(200)
-    die_during_chunk(monkeypatch, chunk=2, posts=40)  # chunk 2 sent whole, not recorded
+def test_killed_with_the_window_full_sends_exactly_the_bound_twice(api, monkeypatch):
+    """The worst case, pinned: the post right after the first checkpoint hangs, the others
+    are answered, so the window fills (40 + 5 posts past the checkpoint) and no further post
+    starts; the worker dies before it can record more. All of them are sent again."""
+    broadcast, shard_id = one_shard(250)
+    sessions = list(WebSocketSession.objects.order_by("pk").values_list("connection_id", flat=True))
+    window_edge = 40 + BOUND
+
+    def at_the_window_edge(posts: ScriptedPosts, connection_id: str) -> None:
+        if len(posts.started) == window_edge:  # let a too-wide window show, then answer
+            asyncio.get_running_loop().call_later(0.2, posts.release)
+
+    posts = ScriptedPosts(hold=frozenset([sessions[40]]), on_start=at_the_window_edge)
+    die_at_checkpoint(monkeypatch, 2)  # dies as it is about to record the second checkpoint
     with pytest.raises(Killed):
-        runner.run_shard(shard_id)
+        runner.run_shard(shard_id, transport=posts)
+    assert posts.started == sessions[:window_edge]  # the window, in order, not one more
+    shard = BroadcastShard.objects.get(pk=shard_id)
+    assert (shard.delivered, shard.checkpoint_pk) == (40, pks()[39])
     monkeypatch.undo()
-    take_over(shard_id)
+    expire_lease(shard_id)
+    resumed = ScriptedPosts()
+    assert runner.run_shard(shard_id, transport=resumed).ran
+    assert resumed.started == sessions[40:]  # resumed after the checkpoint
     broadcast.refresh_from_db()
-    received = Counter(r.connection_id for r in api.received)
-    assert (broadcast.delivered, len(received)) == (200, 200)
-    assert sum(received.values()) - 200 == 40 == broadcast.possible_duplicates
+    assert (broadcast.state, broadcast.delivered, broadcast.accounted) == ("finished", 250, 250)
+    sent_twice = set(posts.started) & set(resumed.started)
+    assert len(sent_twice) == BOUND == broadcast.possible_duplicates
 
 
 def test_a_second_death_resumes_from_the_later_checkpoint(api, monkeypatch):
     broadcast, shard_id = one_shard(250)
-    die_during_chunk(monkeypatch, chunk=2, posts=10)
+    die_at_checkpoint(monkeypatch, 2)  # 40 recorded
     with pytest.raises(Killed):
         runner.run_shard(shard_id)
+    first = len(api.received)
     monkeypatch.undo()
-    die_during_chunk(monkeypatch, chunk=3, posts=5)  # resumed at 40: dies in 120..160
+    die_at_checkpoint(monkeypatch, 3)  # resumed at 40: records 80 and 120, dies at 160
     expire_lease(shard_id)
     with pytest.raises(Killed):
         runner.run_shard(shard_id)
+    second = len(api.received) - first
     assert BroadcastShard.objects.get(pk=shard_id).delivered == 120
     monkeypatch.undo()
     take_over(shard_id)
     broadcast.refresh_from_db()
     received = Counter(r.connection_id for r in api.received)
     assert (broadcast.delivered, broadcast.accounted, len(received)) == (250, 250, 250)
-    assert sum(received.values()) - 250 == 15 <= broadcast.possible_duplicates == 80
+    duplicates = sum(received.values()) - 250
+    assert duplicates == (first - 40) + (second - 80)
+    assert 80 <= duplicates <= broadcast.possible_duplicates == 2 * BOUND
 
 
 def test_one_checkpoint_update_per_interval_with_the_counts(api):
@@ -163,6 +202,9 @@ def test_one_checkpoint_update_per_interval_with_the_counts(api):
     ]
     assert len(checkpoints) == 6  # after posts 40, 80, ..., 240; the last 10 end the shard
     assert all('"delivered"' in sql and '"lease_until"' in sql for sql in checkpoints)
+    # Each of exactly the first 40, 80, ... recipients, with their counts.
+    shard = BroadcastShard.objects.get(pk=shard_id)
+    assert shard.checkpoint_pk == pks()[239]
     broadcast.refresh_from_db()
     assert (broadcast.state, broadcast.delivered, broadcast.possible_duplicates) == (
         "finished",
@@ -184,40 +226,34 @@ def test_a_checkpoint_interval_above_the_shard_writes_none(api, settings):
 
 
 def test_an_attempt_that_lost_its_lease_stops_at_its_next_checkpoint(api, monkeypatch):
-    broadcast, shard_id = one_shard(200)
-    real = sending.send_to_queryset
-    chunks = Counter[str]()
+    broadcast, shard_id = one_shard(250)
+    real_claim = runner.claim_shard
 
-    def send(queryset, data, **kwargs):
-        chunks["n"] += 1
-        if chunks["n"] == 1:  # meanwhile another worker took the shard over
-            BroadcastShard.objects.filter(pk=shard_id).update(attempts=5)
-        return real(queryset, data, **kwargs)
+    def claim_then_lose_it(*args, **kwargs):
+        claim = real_claim(*args, **kwargs)  # meanwhile another worker takes the shard over
+        BroadcastShard.objects.filter(pk=shard_id).update(attempts=5)
+        return claim
 
-    monkeypatch.setattr(sending, "send_to_queryset", send)
-    run = runner.run_shard(shard_id)
-    assert not run.ran and chunks["n"] == 1
-    assert len(api.received) == 40  # one chunk, then it stopped
+    monkeypatch.setattr(runner, "claim_shard", claim_then_lose_it)
+    posts = ScriptedPosts(latency=lambda _: 0.002)
+    run = runner.run_shard(shard_id, transport=posts)
+    assert not run.ran
+    # Its first checkpoint found the shard taken: no post started beyond the window after it.
+    assert 40 <= len(posts.started) <= BOUND < 250
+    assert not posts.in_flight
+    shard = BroadcastShard.objects.get(pk=shard_id)
+    assert (shard.delivered, shard.checkpoint_pk) == (0, None)  # nothing written by it
 
 
 def test_a_shard_failed_after_checkpoints_keeps_what_was_delivered(api, settings, monkeypatch):
     settings.WS_ROUTES = {**settings.WS_ROUTES, "BACKGROUND_SHARD_MAX_ATTEMPTS": 1}
-    broadcast, shard_id = one_shard(100)
-    real = sending.send_to_queryset
-    chunks = Counter[str]()
-
-    def send(queryset, data, **kwargs):
-        chunks["n"] += 1
-        if chunks["n"] == 3:
-            raise RuntimeError("endpoint on fire")
-        return real(queryset, data, **kwargs)
-
-    monkeypatch.setattr(sending, "send_to_queryset", send)
+    broadcast, shard_id = one_shard(130)
+    die_at_checkpoint(monkeypatch, 3, RuntimeError("database on fire"))  # after 80 recorded
     assert runner.run_shard(shard_id).failed
     broadcast.refresh_from_db()
-    assert (broadcast.state, broadcast.delivered, broadcast.failed) == ("failed", 80, 20)
-    assert broadcast.accounted == broadcast.total == 100
-    assert "endpoint on fire" in broadcast.error
+    assert (broadcast.state, broadcast.delivered, broadcast.failed) == ("failed", 80, 50)
+    assert broadcast.accounted == broadcast.total == 130
+    assert "database on fire" in broadcast.error
 
 
 HOSTILE = [0, -1, -(10**100), "100", "", 1.5, None, True, [100], 10**100, 100_001]
@@ -253,16 +289,7 @@ def test_valid_checkpoint_settings_pass_the_check(settings):
 
 def test_a_cancel_after_a_failed_attempt_keeps_what_its_checkpoints_counted(api, monkeypatch):
     broadcast, shard_id = one_shard(100)
-    real = sending.send_to_queryset
-    chunks = Counter[str]()
-
-    def send(queryset, data, **kwargs):
-        chunks["n"] += 1
-        if chunks["n"] == 2:
-            raise RuntimeError("endpoint on fire")
-        return real(queryset, data, **kwargs)
-
-    monkeypatch.setattr(sending, "send_to_queryset", send)
+    die_at_checkpoint(monkeypatch, 2, RuntimeError("database on fire"))
     with pytest.raises(RuntimeError):
         runner.run_shard(shard_id)  # given back, to be retried from its checkpoint at 40
     assert BroadcastShard.objects.get(pk=shard_id).state == "pending"

@@ -177,6 +177,9 @@ class WsTestClient:
         def send_to_queryset(queryset: Any, data: Any, **_: Any) -> Any:
             return self._record(_connected(queryset), data)
 
+        def send_with_checkpoints(queryset: Any, data: Any, **_: Any) -> Any:
+            return self._record(_connected(queryset), data)  # captured whole: no checkpoints
+
         async def asend_to_sessions(sessions: Iterable[Any], data: Any, **_: Any) -> Any:
             return self._record(sessions, data)
 
@@ -191,6 +194,7 @@ class WsTestClient:
                 "ws_routes.sending",
                 send_to_sessions=send_to_sessions,
                 send_to_queryset=send_to_queryset,
+                send_with_checkpoints=send_with_checkpoints,
                 asend_to_sessions=asend_to_sessions,
                 asend_to_queryset=asend_to_queryset,
             ),

@@ -1,11 +1,12 @@
 """``SHARD_CHECKPOINT``: how many posts a shard sends between two recorded checkpoints.
 
-A shard is sent in chunks of this many recipients, in primary key order; after each chunk one
-conditional UPDATE records the last primary key sent and the counts so far (and renews the
-lease). A redelivered shard (its worker died) resumes after the last checkpoint, so at most
-one chunk is sent twice instead of the whole shard. The value is refused, with a message
-naming the setting, at ``manage.py check`` (``ws_routes.E025``), at ``send(background=True)``
-and on the worker.
+A shard is sent as one stream in primary key order; each time this many more recipients, from
+the first, are all answered, one conditional UPDATE records the last primary key of them and
+the counts so far (and renews the lease), while the next posts go on. A redelivered shard (its
+worker died) resumes after the last checkpoint, so at most ``SHARD_CHECKPOINT +
+SEND_CONCURRENCY`` posts (:func:`resend_bound`: the interval and the posts in flight) are sent
+twice instead of the whole shard. The value is refused, with a message naming the setting, at
+``manage.py check`` (``ws_routes.E025``), at ``send(background=True)`` and on the worker.
 
 Example: ``shard_checkpoint(ws_settings())`` is 100 by default.
 """
@@ -17,8 +18,10 @@ from typing import Any
 from django.core.checks import Error, register
 from django.core.exceptions import ImproperlyConfigured
 
+from ..sending import checkpoint_window
+
 SETTING = "SHARD_CHECKPOINT"
-#: The largest interval: one chunk's primary keys are held in memory at once.
+#: The largest interval (a window of it and the posts in flight is held in memory at once).
 MAX_CHECKPOINT = 100_000
 CHECK_ID = "ws_routes.E025"
 
@@ -39,6 +42,17 @@ def shard_checkpoint(settings: dict[str, Any]) -> int:
             "(it is how many posts a redelivered shard may send twice)"
         )
     return value
+
+
+def resend_bound(settings: dict[str, Any], checkpoint: int) -> int | None:
+    """The most posts a redelivery of a shard sends again (``checkpoint`` of 0: unchecked,
+    None: the rest of the shard); None too when ``SEND_CONCURRENCY`` is not a number (the
+    send refuses it)."""
+    try:
+        concurrency = int(settings["SEND_CONCURRENCY"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return checkpoint_window(checkpoint, max(1, concurrency)) if checkpoint else None
 
 
 @register()

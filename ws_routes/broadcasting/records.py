@@ -186,14 +186,14 @@ class Claim:
 
 
 def claim_shard(
-    shard_id: int, lease_seconds: float, max_attempts: int, checkpoint: int | None = None
+    shard_id: int, lease_seconds: float, max_attempts: int, resend_bound: int | None = None
 ) -> Claim:
     """Take a shard for ``lease_seconds``: a pending one, or a running one whose lease expired
     (its worker died). One conditional UPDATE decides between racing workers.
 
     A shard over ``max_attempts`` is failed with its error instead (never loops forever). A
     redelivery adds to ``possible_duplicates`` what the dead attempt may have sent after its
-    last checkpoint: at most ``checkpoint`` posts (None: the rest of the shard).
+    last checkpoint: at most ``resend_bound`` posts (None: the rest of the shard).
     """
     now = timezone.now()
     shard = BroadcastShard.objects.filter(pk=shard_id).first()
@@ -217,8 +217,8 @@ def claim_shard(
         return Claim(None)
     if shard.attempts:  # a redelivery: some of these recipients may already have it
         unrecorded = max(0, shard.expected - shard.delivered - shard.gone - shard.failed)
-        if checkpoint is not None:
-            unrecorded = min(unrecorded, checkpoint)
+        if resend_bound is not None:
+            unrecorded = min(unrecorded, resend_bound)
         Broadcast.objects.filter(pk=shard.broadcast_id).update(
             possible_duplicates=F("possible_duplicates") + unrecorded
         )

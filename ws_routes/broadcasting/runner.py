@@ -23,8 +23,8 @@ from django.db.models import QuerySet
 from .. import sending
 from ..conf import ws_settings
 from ..gateway_endpoints import GatewayEndpoints
-from ..sending import SendResult
-from .checkpoint import shard_checkpoint
+from ..sending import Checkpoint, SendResult
+from .checkpoint import resend_bound, shard_checkpoint
 from .recipients import InvalidRecipients
 from .records import (
     Broadcast,
@@ -110,7 +110,7 @@ def run_shard(shard_id: int, *, transport: Any = None, endpoints: Any = None) ->
         checkpoint = shard_checkpoint(settings)
     except ImproperlyConfigured as exc:  # refused below, once claimed: never sent unchecked
         checkpoint, refused = 0, exc
-    claim = claim_shard(shard_id, lease, max_attempts, checkpoint or None)
+    claim = claim_shard(shard_id, lease, max_attempts, resend_bound(settings, checkpoint))
     if not claim.run:
         return ShardRun(retry_in=claim.retry_in)
     shard = claim.shard
@@ -130,7 +130,7 @@ def run_shard(shard_id: int, *, transport: Any = None, endpoints: Any = None) ->
         fail_shard(shard, f"invalid recipients: {exc}")
         return ShardRun(failed=True)
     try:
-        result = _send_in_chunks(
+        result = _send_with_checkpoints(
             shard, recipients, bytes(broadcast.payload), checkpoint, lease, transport, endpoints
         )
     except Exception as exc:
@@ -150,7 +150,7 @@ def run_shard(shard_id: int, *, transport: Any = None, endpoints: Any = None) ->
     return ShardRun(ran=True)
 
 
-def _send_in_chunks(
+def _send_with_checkpoints(
     shard: BroadcastShard,
     recipients: QuerySet,
     payload: bytes,
@@ -159,29 +159,33 @@ def _send_in_chunks(
     transport: Any,
     endpoints: Any,
 ) -> SendResult | None:
-    """Send to ``recipients`` after the shard's checkpoint, ``checkpoint`` at a time in primary
-    key order, recording a checkpoint (one UPDATE) after each full chunk; the counts of every
-    attempt together, or None when this attempt lost the shard (it stops sending)."""
-    done = SendResult(delivered=shard.delivered, gone=shard.gone, failed=shard.failed)
-    last_pk = shard.checkpoint_pk
-    while True:
-        rest = recipients if last_pk is None else recipients.filter(pk__gt=last_pk)
-        pks = list(rest.order_by("pk").values_list("pk", flat=True)[:checkpoint])
-        if not pks:
-            return done
-        chunk = rest.filter(pk__lte=pks[-1])
-        result = sending.send_to_queryset(chunk, payload, transport=transport, endpoints=endpoints)
-        done = SendResult(
-            delivered=done.delivered + result.delivered,
-            gone=done.gone + result.gone,
-            failed=done.failed + result.failed,
+    """Send to ``recipients`` after the shard's checkpoint as one stream in primary key order,
+    recording a checkpoint (one UPDATE with the counts, renewing the lease) each time
+    ``checkpoint`` more of them are all answered, while the next posts go on; the counts of
+    every attempt together, or None when this attempt lost the shard (it stops sending)."""
+    before = SendResult(delivered=shard.delivered, gone=shard.gone, failed=shard.failed)
+    rest = recipients
+    if shard.checkpoint_pk is not None:  # a redelivery: what the last checkpoint covers is done
+        rest = recipients.filter(pk__gt=shard.checkpoint_pk)
+
+    def record(progress: Checkpoint) -> bool:
+        counts = (
+            before.delivered + progress.delivered,
+            before.gone + progress.gone,
+            before.failed + progress.failed,
         )
-        last_pk = pks[-1]
-        if len(pks) < checkpoint:
-            return done  # the last chunk: record_shard writes the final counts
-        counts = (done.delivered, done.gone, done.failed)
-        if not checkpoint_shard(shard, last_pk, counts, lease):
-            return None
+        return checkpoint_shard(shard, progress.last_pk, counts, lease)
+
+    result = sending.send_with_checkpoints(
+        rest, payload, every=checkpoint, record=record, transport=transport, endpoints=endpoints
+    )
+    if result is None:
+        return None
+    return SendResult(
+        delivered=before.delivered + result.delivered,
+        gone=before.gone + result.gone,
+        failed=before.failed + result.failed,
+    )
 
 
 def run_inline(broadcast_id: Any, *, transport: Any = None, endpoints: Any = None) -> None:

@@ -30,8 +30,10 @@ small keep-alive client of :mod:`ws_routes.sending.http1`) or :class:`Boto3Trans
 The package, lowest module first (each imports only those above it): :mod:`.sigv4`,
 :mod:`.http1`, :mod:`.result`, :mod:`.payload`, :mod:`.process` (boto3's session, the loop
 thread, fork safety), :mod:`.endpoints`, :mod:`.transports`, :mod:`.delivery` (the concurrent
-engine), :mod:`.recipients`, :mod:`.job` (hand-over between the caller and the loop),
-:mod:`.api` (the entry points). It never imports ``ws_routes.models``: the models import it.
+engine), :mod:`.ordered` (the engine reporting progress in primary key order),
+:mod:`.recipients`, :mod:`.job` (hand-over between the caller and the loop),
+:mod:`.checkpointed` (the same, recording checkpoints), :mod:`.api` (the entry points). It
+never imports ``ws_routes.models``: the models import it.
 """
 
 from __future__ import annotations
@@ -43,9 +45,11 @@ from .api import (
     disconnect_sessions,
     send_to_queryset,
     send_to_sessions,
+    send_with_checkpoints,
 )
 from .delivery import Target
 from .endpoints import Endpoint, EndpointResolver, SettingsEndpoints, management_endpoint
+from .ordered import Checkpoint, checkpoint_window
 from .payload import MAX_PAYLOAD_BYTES, Payload, PayloadTooLarge, encode_payload
 from .recipients import Recipient
 from .result import SendResult
@@ -62,6 +66,7 @@ __all__ = [
     "GONE_UPDATE_BATCH",
     "MAX_PAYLOAD_BYTES",
     "Boto3Transport",
+    "Checkpoint",
     "Endpoint",
     "EndpointResolver",
     "HttpTransport",
@@ -74,6 +79,7 @@ __all__ = [
     "Transport",
     "TransportError",
     "asend_to_queryset",
+    "checkpoint_window",
     "asend_to_sessions",
     "disconnect_sessions",
     "encode_payload",
@@ -82,4 +88,5 @@ __all__ = [
     "reset_sender",
     "send_to_queryset",
     "send_to_sessions",
+    "send_with_checkpoints",
 ]

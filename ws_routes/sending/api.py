@@ -18,9 +18,11 @@ from django.db import router, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from .checkpointed import deliver_with_checkpoints
 from .delivery import Outcome
 from .endpoints import EndpointResolver
 from .job import SendJob, adeliver_list, adeliver_stream, deliver_list, deliver_stream
+from .ordered import Checkpoint
 from .payload import encode_payload
 from .recipients import Recipient, queryset_rows, session_rows
 from .result import SendResult
@@ -223,6 +225,40 @@ def send_to_queryset(
     return _send(
         "POST", queryset, data, on_commit=on_commit, transport=transport, endpoints=endpoints
     )
+
+
+def send_with_checkpoints(
+    queryset: QuerySet,
+    data: Any,
+    *,
+    every: int,
+    record: Callable[[Checkpoint], bool],
+    transport: Transport | str | None = None,
+    endpoints: EndpointResolver | None = None,
+) -> SendResult | None:
+    """:func:`send_to_queryset` in primary key order, reporting progress: each time ``every``
+    more recipients, from the first, are all answered, ``record(checkpoint)`` runs in this
+    thread (its last primary key and the counts so far) while the posts go on. When it returns
+    False the posts stop and None is returned. A sender that dies has sent at most
+    ``every + SEND_CONCURRENCY`` posts past its last recorded checkpoint (``checkpoint_window``):
+    the next attempt, resuming there, sends them again. Background shards are sent so.
+
+    Example: ``send_with_checkpoints(qs.filter(pk__gt=last_pk), data, every=100, record=save)``.
+    """
+    if not isinstance(queryset, QuerySet):
+        raise TypeError(f"send_with_checkpoints needs a QuerySet, not {type(queryset).__name__}")
+    if queryset.query.is_sliced or queryset.query.combinator:
+        raise ValueError(
+            "send_with_checkpoints needs a queryset it can page by primary key: not sliced, "
+            "not a union/intersection/difference (filter it by primary key instead)"
+        )
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"every must be a whole number of recipients from 1, not {every!r:.80}")
+    job = SendJob("POST", encode_payload(data), transport, endpoints=endpoints)
+    chunks = queryset_rows(queryset, job.chunk_size)
+    outcome, held = deliver_with_checkpoints(job, chunks, every, record)
+    result = _finish(outcome, queryset.model, queryset.db)  # gone sessions are gone either way
+    return result if held else None
 
 
 async def asend_to_sessions(

@@ -94,6 +94,7 @@ class Outcome:
 
 
 _RETRYABLE = "retry"
+FAILED = "failed"
 
 
 def _classify(status: int) -> str:
@@ -178,7 +179,9 @@ class Delivery:
                 return
             await self._refill()
 
-    async def _deliver(self, target: Target) -> None:
+    async def _deliver(self, target: Target) -> str:
+        """Post to ``target`` (retrying), count it in the outcome; what became of it:
+        ``"delivered"``, ``"gone"`` or ``"failed"``."""
         pk, connection_id, endpoint = target
         options = self.options
         attempt = 0
@@ -204,10 +207,10 @@ class Delivery:
                 self.outcome.delivered += 1
                 if self.outcome.delivered_targets is not None:
                     self.outcome.delivered_targets.append((pk, connection_id))
-                return
+                return kind
             if kind == "gone":
                 self.outcome.gone.append((pk, connection_id))
-                return
+                return kind
             if kind == _RETRYABLE and attempt < options.retries:
                 base = options.backoff_base
                 if reason == "429" and limiter is not None and not limiter.throttled(connection_id):
@@ -219,4 +222,4 @@ class Delivery:
                 continue
             logger.debug("not delivered to %s: %s", connection_id, reason)
             self.outcome.fail(connection_id, reason)
-            return
+            return FAILED
