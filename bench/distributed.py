@@ -251,8 +251,8 @@ def write_results(results: list[dict], latencies: dict, args: argparse.Namespace
         "",
         "## Distributed background broadcast (`make bench-distributed`)",
         "",
-        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on a shared 2-core "
-        "machine (other jobs were running: treat the figures as a lower bound). "
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on a shared "
+        f"{os.cpu_count()}-core machine (load average {os.getloadavg()[0]:.1f} when written). "
         f"{args.sessions:,} sessions on SQLite, {args.workers} Celery workers (`--pool=solo`), "
         f"endpoint latency {args.latency_ms:.0f} ms, account quota {args.quota:,.0f} posts/s "
         "(429 above it), `SEND_RATE_LIMIT` = the quota in Redis, "
