@@ -206,6 +206,13 @@ def _open(
         api_gateway_id=gateway.pk if gateway is not None else gateway_row(api_id, stage),
     )
     save_connected_session(session)
+    if session.pk is None:  # Django < 5.0 returns no key from an upsert: read it, as the
+        # reference's saved session had one (the gateway path never needs it)
+        session.pk = (
+            WebSocketSession.objects.filter(connection_id=connection_id)
+            .values_list("pk", flat=True)
+            .first()
+        )
     channel_connect.subscribe_connected(session)
     view.websocket_session = ws_request(request).websocket_session = session
     if gateway is not None:
