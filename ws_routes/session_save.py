@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Case, Subquery, Value, When
+from django.utils import timezone
 
 from .models import ApiGateway, WebSocketSession
 
@@ -35,6 +36,32 @@ def gateway_row(api_id: str, stage: str) -> Any:
         Case(When(stage_name=stage, then=Value(0)), default=Value(1)), "pk"
     )
     return Subquery(rows.values("pk")[:1])
+
+
+def connected_session(
+    ids: tuple[str, str, str],
+    user: Any,
+    channel: str,
+    source_ip: str | None,
+    binding: str,
+    api_gateway_id: Any = None,
+) -> WebSocketSession:
+    """The unsaved session of a connect: ``ids`` is (connection id, api id, stage), ``binding``
+    the user's ``security.login_binding``; its ``ApiGateway`` row ``api_gateway_id``, else
+    looked up by api id and stage inside the INSERT (:func:`gateway_row`)."""
+    connection_id, api_id, stage = ids
+    return WebSocketSession(
+        connection_id=connection_id,
+        user=user if user.is_authenticated else None,
+        channel_name=channel,
+        api_id=api_id,
+        stage=stage,
+        source_ip=source_ip,
+        login_binding=binding,
+        connected=True,
+        connected_at=timezone.now(),
+        api_gateway_id=api_gateway_id or gateway_row(api_id, stage),
+    )
 
 
 def save_connected_session(session: WebSocketSession) -> None:

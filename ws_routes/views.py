@@ -65,7 +65,7 @@ from .security import (
     user_has_route_permission,
 )
 from .session_query import open_session_query
-from .session_save import gateway_row, save_connected_session
+from .session_save import connected_session, save_connected_session
 from .typed import checked_reply
 from .validation import validated_body
 
@@ -164,18 +164,8 @@ def _open_session(
 ) -> None:
     if ws_setting("CONNECT_LOGIN_REQUIRED") and not user.is_authenticated:
         raise WsError("not_authenticated", "Log in to connect", status=401)
-    session = WebSocketSession(
-        connection_id=event.connection_id,
-        user=user if user.is_authenticated else None,
-        channel_name=channel,
-        api_id=event.api_id,
-        stage=event.stage,
-        source_ip=source_ip,
-        login_binding=login_binding(user),
-        connected=True,
-        connected_at=timezone.now(),
-        api_gateway_id=gateway_row(event.api_id, event.stage),
-    )
+    ids = (event.connection_id, event.api_id, event.stage)
+    session = connected_session(ids, user, channel, source_ip, login_binding(user))
     request.user = user
     ws_request(request).websocket_session = session
     channel_connect.authorise_connect_channel(router, request, channel)

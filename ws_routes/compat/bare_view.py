@@ -27,7 +27,6 @@ from django.http import (
     HttpResponseForbidden,
     JsonResponse,
 )
-from django.utils import timezone
 
 from ..channels import connect as channel_connect
 from ..channels.authorise import authorise_guarded
@@ -47,7 +46,7 @@ from ..security import (
     origin_is_allowed,
 )
 from ..session_query import open_session_query
-from ..session_save import gateway_row, save_connected_session
+from ..session_save import connected_session, save_connected_session
 from .direct_calls import named_connection_id
 
 logger = logging.getLogger("ws_routes")
@@ -186,24 +185,16 @@ def _open(
             authorise_guarded(request, channel)
         except WsError:
             return view.permission_denied(request, *args, **kwargs)
-    if (
-        view.CHECK_PERMISSIONS_ON_CONNECT and not view._passes_permission_checks(request)
-    ) or not view.can_join_channel(request, channel):
-        return view.permission_denied(request, *args, **kwargs)
-    ok, message = view._additional_connection_checks(request, *args, **kwargs)
-    if not ok:
-        return HttpResponseBadRequest(message)
-    session = WebSocketSession(
-        connection_id=connection_id,
-        user=user if user.is_authenticated else None,
-        channel_name=channel,
-        api_id=api_id,
-        stage=stage,
-        source_ip=_source_ip(request),
-        login_binding=login_binding(user),
-        connected=True,
-        connected_at=timezone.now(),
-        api_gateway_id=gateway.pk if gateway is not None else gateway_row(api_id, stage),
+    refused = view._connect_refusal(request, channel, *args, **kwargs)
+    if refused is not None:
+        return refused
+    session = connected_session(
+        (connection_id, api_id, stage),
+        user,
+        channel,
+        _source_ip(request),
+        login_binding(user),
+        gateway.pk if gateway is not None else None,
     )
     save_connected_session(session)
     if session.pk is None:  # Django < 5.0 returns no key from an upsert: read it, as the

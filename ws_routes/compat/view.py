@@ -337,15 +337,23 @@ class WebSocketView:
         refused = missing_token_response(self, request)
         if refused is not None:
             return refused
+        refused = self._connect_refusal(request, channel_name, *args, **kwargs)
+        if refused is not None:
+            return refused
+        session.channel_name = channel_name
+        return JsonResponse({})
+
+    def _connect_refusal(
+        self, request: HttpRequest, channel_name: str, *args: Any, **kwargs: Any
+    ) -> HttpResponse | None:
+        """The view's own connect checks (permissions if asked, ``can_join_channel``,
+        ``_additional_connection_checks``): the refusal, or ``None``."""
         if (
             self.CHECK_PERMISSIONS_ON_CONNECT and not self._passes_permission_checks(request)
         ) or not self.can_join_channel(request, channel_name):
             return self.permission_denied(request, *args, **kwargs)
         ok, msg = self._additional_connection_checks(request, *args, **kwargs)
-        if not ok:
-            return HttpResponseBadRequest(msg)
-        session.channel_name = channel_name
-        return JsonResponse({})
+        return None if ok else HttpResponseBadRequest(msg)
 
     def _additional_connection_checks(
         self, request: HttpRequest, *args: Any, **kwargs: Any
