@@ -64,13 +64,14 @@ def instrument(samples: dict[str, list[int]]) -> Callable[[], None]:
             finally:
                 _bucket.append(clock() - started)
 
-        had_own = attribute in vars(owner) if not isinstance(owner, type) else True
+        # An instance's method is its class's: unwrapping deletes the instance attribute.
+        had_own = isinstance(owner, type) or attribute in vars(owner)
         setattr(owner, attribute, timed)
         undo.append((owner, attribute, original, had_own))
 
     def restore() -> None:
         for owner, attribute, original, had_own in reversed(undo):
-            if isinstance(owner, type) or had_own:
+            if had_own:
                 setattr(owner, attribute, original)
             else:
                 delattr(owner, attribute)

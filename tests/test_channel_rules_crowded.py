@@ -1,7 +1,7 @@
 """A channel pattern with many placeholders between two ':' would let a client stall a worker.
 
-Matching ``game:{a}-{b}-{c}-{d}-{e}`` against a 120-character name a client chose takes
-seconds (the regex tries every split); with parts of two placeholders matched one by one, a
+Matching five placeholders of one part against a 120-character name a client chose takes over
+a second (the regex tries every split); with parts of two placeholders matched one by one, a
 name of many parts cannot multiply the splits either. Names a client sends are matched on
 connect and on every join.
 """
