@@ -131,6 +131,54 @@ def test_the_inlined_sqlite_converters_convert_as_django_does(settings):
 
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's own converters")
+def test_the_memo_of_aware_datetimes_answers_what_replace_would(settings, monkeypatch):
+    """The memo (naive UTC -> aware) is keyed by value: equal values share one aware datetime,
+    a ``fold`` of 1 is not answered with a fold of 0, and the memo stays bounded."""
+    import datetime
+    import threading
+
+    from ws_routes import session_row
+
+    monkeypatch.setattr(session_row, "_AWARE", {})
+    monkeypatch.setattr(session_row, "AWARE_MEMO_SIZE", 50)
+    settings.USE_TZ = True
+    converters = session_row.row_converters(
+        {0: ([connection.ops.convert_datetimefield_value], None)}
+    )
+    utc = datetime.timezone.utc
+
+    def converted(value):
+        row = [value]
+        session_row.convert_row(row, converters, connection)
+        return row[0]
+
+    naive = datetime.datetime(2026, 12, 7, 7, 3, 0, 123456)
+    first, again = converted(naive), converted(naive.replace())
+    assert first == again == naive.replace(tzinfo=utc) and first is again
+    folded = converted(naive.replace(fold=1))
+    assert folded.fold == 1 and folded.tzinfo is utc
+    assert converted(naive + datetime.timedelta(microseconds=1)) != first
+    for minutes in range(500):  # many sessions: the memo is emptied, never grows past its size
+        value = naive + datetime.timedelta(minutes=minutes)
+        assert converted(value) == value.replace(tzinfo=utc)
+        assert len(session_row._AWARE) <= 50
+    wrong: list[object] = []
+
+    def many(offset):
+        for minutes in range(2000):
+            value = naive + datetime.timedelta(minutes=minutes % 120, seconds=offset)
+            if converted(value) != value.replace(tzinfo=utc):
+                wrong.append(value)
+
+    threads = [threading.Thread(target=many, args=(offset,)) for offset in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not wrong
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's own converters")
 def test_a_database_time_zone_is_left_to_django(settings):
     import datetime
 

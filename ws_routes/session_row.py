@@ -68,9 +68,28 @@ def convert_row(row: list[Any], converters: list[Converter], connection: Any) ->
             if aware_utc is None:
                 aware_utc = bool(settings.USE_TZ) and connection.timezone is _UTC
             if aware_utc and type(value) is datetime.datetime and value.tzinfo is None:
-                row[index] = value.replace(tzinfo=_UTC)
+                aware = _AWARE.get(value)
+                if aware is None or aware.fold != value.fold:
+                    aware = utc_of(value)
+                row[index] = aware
                 continue
         row[index] = convert(value, expression, connection)
+
+
+#: Naive UTC datetimes read lately and the aware ones they become: a session's
+#: ``connected_at`` and ``updated_on`` are the same on each of its messages, and a lookup costs
+#: a fifth of ``replace(tzinfo=...)``. Both are immutable, so sharing one is safe; the memo is
+#: emptied when full (a few hundred KB at most).
+_AWARE: dict[datetime.datetime, datetime.datetime] = {}
+AWARE_MEMO_SIZE = 4096
+
+
+def utc_of(value: datetime.datetime) -> datetime.datetime:
+    """``value`` (naive, UTC) made aware, and kept in the memo."""
+    if len(_AWARE) >= AWARE_MEMO_SIZE:
+        _AWARE.clear()
+    aware = _AWARE[value] = value.replace(tzinfo=_UTC)
+    return aware
 
 
 _DJANGO_FROM_DB = getattr(Model.from_db, "__func__", None)
@@ -117,8 +136,9 @@ def build_instance(model: Any, alias: str, names: Sequence[str], values: list[An
     if not plain or _has_init_receivers(model):
         return model.from_db(alias, names, values)
     instance = model.__new__(model)
-    instance.__dict__.update(zip(names, values, strict=True))
-    state = instance._state = ModelState()
+    fields = instance.__dict__
+    fields.update(zip(names, values, strict=True))
+    state = fields["_state"] = ModelState()
     state.adding = False
     state.db = alias
     return instance
