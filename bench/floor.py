@@ -13,8 +13,11 @@ stops (exit status 1, saying why) unless:
 - a forged secret, malformed JSON and an unknown route run no query and get their status;
 - no request writes.
 
-Then rounds: each round posts ``--messages`` of every request, in an order that rotates from
-round to round, so ours and the floor share the machine's noise. Prints ``RESULT {json}``:
+Then rounds: each round posts ``--messages`` of every request, one message of each in turn in
+an order shuffled anew for each message (seeded), so ours and the floor share the machine's
+noise and no request always follows the same one: with a fixed or rotating order each request
+kept its predecessor, and two identical requests differed by 20% by where they sat in the list
+(what the previous request left in the CPU's caches). Prints ``RESULT {json}``:
 median µs per message of each request, and the median over rounds of ours / floor measured in
 the same round.
 """
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import random
 import statistics
 import sys
 import time
@@ -135,17 +139,20 @@ def measure(
     poster: Poster, requests: dict[str, dict[str, Any]], rounds: int, messages: int
 ) -> dict[str, list[float]]:
     """Per round, the median µs of each request's posts, posted in turn one message at a time
-    (the order rotating), so that every request sees the same moments of the machine's load."""
+    (the order shuffled for each message, seeded), so that every request sees the same moments
+    of the machine's load and the same mix of requests before it."""
     names = list(requests)
+    shuffler = random.Random(24)
     handler, environ, start_response = poster.handler, poster.environ, _discard
     clock = time.perf_counter
     timings: dict[str, list[float]] = {name: [] for name in names}
-    for round_ in range(rounds):
+    for _round in range(rounds):
         samples: dict[str, list[float]] = {name: [] for name in names}
         environs = {name: [environ(requests[name]) for _ in range(messages)] for name in names}
         for index in range(messages):
-            shift = (index + round_) % len(names)
-            for name in names[shift:] + names[:shift]:
+            order = names[:]
+            shuffler.shuffle(order)
+            for name in order:
                 env = environs[name][index]
                 started = clock()
                 handler(env, start_response).close()

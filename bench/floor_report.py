@@ -23,8 +23,8 @@ def render(report: dict, table: Callable[..., list[str]], views: Any) -> str:
         f"- Load average {load} on {m['cores']} cores when the run started"
         f"{' (a shared, busy machine: absolute µs are inflated)' if busy else ''}; ours and "
         "the floor were measured **interleaved in the same run** (in-process: one message of "
-        "each request in turn, the order rotating; gunicorn: alternating wrk runs against one "
-        "server), so the ratios are from one run.",
+        "each request in turn, the order shuffled for each message; gunicorn: alternating wrk "
+        "runs against one server), so the ratios are from one run.",
         "- **The floor** (`bench/floor_views.py`): the same settings, middleware and request "
         "(headers and body), a strict JSON parse, exactly one `cursor.execute` of the SQL text "
         "our message query sends (taken from the ORM at start-up) with `fetchone`, and the "
