@@ -198,6 +198,8 @@ def main() -> None:
         poster.time_many(request, 50)
     timings = measure(poster, requests, args.rounds, args.messages)
     ratios = [o / f for o, f in zip(timings["ours"], timings["floor"], strict=True)]
+    flat = timings.get("floor, flat", timings["floor"])
+    flat_ratios = [o / f for o, f in zip(timings["ours"], flat, strict=True)]
     common.emit(
         {
             "db": args.db.partition(":")[0],
@@ -208,6 +210,7 @@ def main() -> None:
             "us_per_message": {name: round(statistics.median(t), 1) for name, t in timings.items()},
             "ours_over_floor": round(statistics.median(ratios), 3),
             "ours_over_floor_rounds": [round(r, 3) for r in ratios],
+            "ours_over_flat_floor": round(statistics.median(flat_ratios), 3),
             "queries": {name: len(s["queries"]) for name, s in seen.items()},
             "sql": seen["floor"]["queries"][0],
         }

@@ -8,8 +8,9 @@ encoding (``ws_routes.replies.encode_json``). Nothing else: no secret check, no 
 no routing, no validation. ``floor.py`` checks at start-up that the floor does exactly that
 much work (one query, the same SQL as ours, the same reply) and stops loudly otherwise.
 
-``build()`` mounts, in one URLconf: ``/ws/`` (ours, route ``chat.send`` with a JSON Schema),
-``/floor/``, ``/noop/`` (an empty view: Django's own cost), and the flat-cost variants
+``build()`` mounts, in one URLconf: ``/floor/`` and ``/ws/`` (ours, route ``chat.send`` with
+a JSON Schema), both through ``include`` (as the README mounts ours), ``/floor-flat/`` (the
+floor at the top level), ``/noop/`` (an empty view: Django's own cost), and the flat-cost variants
 (``/ws-routes-N/`` with N registered routes, ``/ws/`` with sockets in N channels, ``doc.put``
 with bodies of N KiB).
 """
@@ -192,8 +193,14 @@ def build() -> tuple[list[Any], dict[str, dict[str, Any]]]:
 
     routers = make_routers()
     ROUTERS.update(routers)
-    urlpatterns = [path("floor/", make_floor_view()), path("noop/", noop)]
+    floor = make_floor_view()
+    # The floor is mounted as ours is (``include`` of an app's patterns, one level down) and
+    # just before it, so that Django's URL resolution costs both the same; "floor, flat" is
+    # the floor at the top level too (Django's include costs a few µs: a project can mount
+    # ``router.view`` flat as well).
+    urlpatterns = [path("floor/", include(([path("", floor, name="gateway")], "ws_floor")))]
     urlpatterns += [path(f"{name}/", include(router.urls)) for name, router in routers.items()]
+    urlpatterns[2:2] = [path("floor-flat/", floor), path("noop/", noop)]
     seed()
     good = json.dumps({"action": "chat.send", "text": "hello"}).encode()
     headers = contract_headers(CONNECTION_ID)
@@ -204,6 +211,7 @@ def build() -> tuple[list[Any], dict[str, dict[str, Any]]]:
     requests = {
         "noop": request("/noop/", good, headers, 200),
         "floor": request("/floor/", good, headers, 200),
+        "floor, flat": request("/floor-flat/", good, headers, 200),
         "ours": request("/ws/", good, headers, 200),
         "forged secret": request("/ws/", good, contract_headers(CONNECTION_ID, FORGED_SECRET), 403),
         "malformed JSON": request("/ws/", b'{"action": "chat.send", "text": "hel', headers, 400),
