@@ -216,3 +216,42 @@ def test_the_user_is_cached_as_select_related_caches_it(alice, django_assert_num
     without.user = alice  # still an ordinary instance: the descriptor sets and saves it
     without.save(update_fields=["user"])
     assert WebSocketSession.objects.get(connection_id="NoUser=").user == alice
+
+
+def test_an_error_reading_the_row_is_django_s_error(monkeypatch):
+    """The row is read with the DB-API cursor's ``fetchone`` inside Django's error wrapper: a
+    driver error still reaches the caller as ``django.db.utils``' class, with its cause, as
+    ``CursorWrapper.fetchone`` would raise it; and the query is still logged."""
+    from django.db import utils
+    from django.db.backends.utils import CursorWrapper
+    from django.test.utils import CaptureQueriesContext
+
+    WebSocketSession.objects.create(connection_id="Broken=")
+    driver_error = connection.Database.OperationalError("disk I/O error")
+
+    class FailingFetch:
+        def __init__(self, real):
+            self.real = real
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+
+        def fetchone(self):
+            raise driver_error
+
+    real_cursor = connection.cursor
+
+    def cursor():
+        wrapper = real_cursor()
+        wrapper.cursor = FailingFetch(wrapper.cursor)
+        return wrapper
+
+    monkeypatch.setattr(connection, "cursor", cursor)
+    with (
+        CaptureQueriesContext(connection) as captured,
+        pytest.raises(utils.OperationalError, match="disk I/O error") as raised,
+    ):
+        OpenSessionQuery().get("Broken=")
+    assert raised.value.__cause__ is driver_error
+    assert len(captured.captured_queries) == 1
+    assert isinstance(real_cursor(), CursorWrapper)

@@ -117,8 +117,11 @@ class OpenSessionQuery:
         params = list(plan.params)
         params[plan.id_position] = connection_id
         with connection.cursor() as cursor:
-            cursor.execute(plan.sql, params)
-            row = cursor.fetchone()
+            cursor.execute(plan.sql, params)  # Django's: query logging, execute_wrappers
+            # The DB-API cursor's fetchone inside Django's error translation: what
+            # ``CursorWrapper.fetchone`` does, without the wrapper function it builds per call.
+            with connection.wrap_database_errors:
+                row = cursor.cursor.fetchone()
         if row is None:
             return None
         row = list(row)
