@@ -1,8 +1,9 @@
-"""Shard checkpoints (issue 24 item 4): a shard is sent as one stream in primary key order, and
-each time ``SHARD_CHECKPOINT`` more of its recipients are all answered it records the last
-primary key of them and its counts (one UPDATE) while the next posts go on, so a shard
-redelivered after its worker died resumes there: at most ``SHARD_CHECKPOINT +
-SEND_CONCURRENCY`` posts (the interval and the posts in flight) are sent twice, not the shard.
+"""Shard checkpoints (issue 24 item 4): a shard is sent as one stream in primary key order, no
+post starting more than ``SHARD_CHECKPOINT`` recipients past its last recorded checkpoint, so a
+shard redelivered after its worker died resumes there and sends at most ``SHARD_CHECKPOINT``
+posts twice, not the shard. A checkpoint (the last primary key of the recipients all answered
+and the counts, one UPDATE) is recorded every ``SHARD_CHECKPOINT - min(SEND_CONCURRENCY,
+SHARD_CHECKPOINT // 2)`` recipients while the next posts go on.
 
 A real worker SIGKILLed mid-shard: tests/test_background_worker.py; the figures under load:
 ``make bench-distributed`` (bench/RESULTS.md).
@@ -25,6 +26,7 @@ from tests.background_support import make_sessions
 from tests.fake_management_api import FakeManagementApi
 from tests.scripted_transport import ScriptedPosts
 from ws_routes.broadcasting import runner
+from ws_routes.broadcasting.checkpoint import resend_bound
 from ws_routes.broadcasting.enqueue import enqueue_broadcast
 from ws_routes.broadcasting.records import BroadcastShard
 from ws_routes.models import Broadcast, WebSocketSession
@@ -54,15 +56,17 @@ def api(settings):
             "SEND_BACKOFF_BASE_SECONDS": 0.001,
             "SEND_BACKOFF_MAX_SECONDS": 0.004,
             "BACKGROUND_SHARD_SIZE": 1000,
-            "SHARD_CHECKPOINT": 40,
+            "SHARD_CHECKPOINT": BOUND,
             "SEND_CONCURRENCY": CONCURRENCY,
         }
         yield fake
 
 
 CONCURRENCY = 5
-#: What a dead attempt may have sent past its last checkpoint: the interval + the posts in flight.
-BOUND = 40 + CONCURRENCY
+#: SHARD_CHECKPOINT: what a dead attempt may have sent past its last recorded checkpoint.
+BOUND = 40
+#: Rows between two checkpoints: 40 - min(5, 40 // 2), the other 5 posting while one is written.
+EVERY = 35
 
 
 class Killed(BaseException):
@@ -78,10 +82,12 @@ def one_shard(count: int) -> tuple[Broadcast, int]:
     return broadcast, shard_id
 
 
-def die_at_checkpoint(monkeypatch, number: int, death: BaseException | None = None) -> list[int]:
+def die_at_checkpoint(
+    monkeypatch, number: int | None, death: BaseException | None = None
+) -> list[int]:
     """The worker dies (``death`` is raised) as it is about to record its ``number``-th
-    checkpoint (from 1): the ones before it are recorded, the posts after them were sent.
-    Returns the rows of the checkpoints asked for (the dying one included)."""
+    checkpoint (from 1; None: never): the ones before it are recorded, the posts after them
+    were sent. Returns the last primary keys of the checkpoints asked for (the dying one too)."""
     real = runner.checkpoint_shard
     asked: list[int] = []
 
@@ -115,14 +121,14 @@ def test_a_worker_killed_mid_shard_is_resumed_from_its_checkpoint(api, monkeypat
     make_sessions(30, prefix="a")
     make_sessions(10, prefix="gone-")  # answered 410, before the checkpoint
     broadcast, shard_id = one_shard(210)
-    die_at_checkpoint(monkeypatch, 3)  # 80 recorded, the posts after them sent, then dead
+    die_at_checkpoint(monkeypatch, 3)  # 70 recorded, the posts after them sent, then dead
     with pytest.raises(Killed):
         runner.run_shard(shard_id)
     shard = BroadcastShard.objects.get(pk=shard_id)
-    assert (shard.state, shard.delivered, shard.gone, shard.attempts) == ("running", 70, 10, 1)
-    assert shard.checkpoint_pk == pks()[79]
+    assert (shard.state, shard.delivered, shard.gone, shard.attempts) == ("running", 60, 10, 1)
+    assert shard.checkpoint_pk == pks()[2 * EVERY - 1]
     sent_by_the_dead = len(api.received)
-    assert 120 <= sent_by_the_dead <= 80 + BOUND  # the third interval was answered, no more
+    assert 3 * EVERY <= sent_by_the_dead <= 2 * EVERY + BOUND  # the third interval answered
     monkeypatch.undo()
     take_over(shard_id)
     broadcast.refresh_from_db()
@@ -132,85 +138,129 @@ def test_a_worker_killed_mid_shard_is_resumed_from_its_checkpoint(api, monkeypat
     received = Counter(r.connection_id for r in api.received)
     assert len(received) == 250  # everyone
     duplicates = sum(received.values()) - 250
-    assert duplicates == sent_by_the_dead - 80 <= broadcast.possible_duplicates == BOUND
+    assert duplicates == sent_by_the_dead - 2 * EVERY <= broadcast.possible_duplicates == BOUND
     # The checkpointed ones were not sent again.
     sessions = WebSocketSession.objects.order_by("pk").values_list("connection_id", flat=True)
-    assert all(received[cid] == 1 for cid in sessions[:80])
+    assert all(received[cid] == 1 for cid in sessions[: 2 * EVERY])
 
 
-def test_killed_with_the_window_full_sends_exactly_the_bound_twice(api, monkeypatch):
+@pytest.mark.parametrize(
+    ("checkpoint", "concurrency", "every"),
+    [
+        (BOUND, CONCURRENCY, EVERY),
+        (10, 16, 5),  # more posts in flight than the bound: the window, not them, decides
+        (2, 8, 1),
+        (1, 8, 1),  # the window is the interval: each post waits for the last checkpoint
+    ],
+)
+def test_killed_with_the_window_full_sends_exactly_the_bound_twice(
+    api, settings, monkeypatch, checkpoint, concurrency, every
+):
     """The worst case, pinned: the post right after the first checkpoint hangs, the others
-    are answered, so the window fills (40 + 5 posts past the checkpoint) and no further post
-    starts; the worker dies before it can record more. All of them are sent again."""
+    are answered, so the window fills (``SHARD_CHECKPOINT`` posts past the checkpoint) and no
+    further post starts; the worker dies before it can record more. All of them, and not one
+    more, are sent again."""
+    settings.WS_ROUTES = {
+        **settings.WS_ROUTES,
+        "SHARD_CHECKPOINT": checkpoint,
+        "SEND_CONCURRENCY": concurrency,
+    }
     broadcast, shard_id = one_shard(250)
     sessions = list(WebSocketSession.objects.order_by("pk").values_list("connection_id", flat=True))
-    window_edge = 40 + BOUND
+    window_edge = every + checkpoint
 
     def at_the_window_edge(posts: ScriptedPosts, connection_id: str) -> None:
         if len(posts.started) == window_edge:  # let a too-wide window show, then answer
             asyncio.get_running_loop().call_later(0.2, posts.release)
 
-    posts = ScriptedPosts(hold=frozenset([sessions[40]]), on_start=at_the_window_edge)
+    posts = ScriptedPosts(hold=frozenset([sessions[every]]), on_start=at_the_window_edge)
     die_at_checkpoint(monkeypatch, 2)  # dies as it is about to record the second checkpoint
     with pytest.raises(Killed):
         runner.run_shard(shard_id, transport=posts)
     assert posts.started == sessions[:window_edge]  # the window, in order, not one more
     shard = BroadcastShard.objects.get(pk=shard_id)
-    assert (shard.delivered, shard.checkpoint_pk) == (40, pks()[39])
+    assert (shard.delivered, shard.checkpoint_pk) == (every, pks()[every - 1])
+    assert len(posts.started) - shard.delivered == checkpoint  # started past the checkpoint
     monkeypatch.undo()
     expire_lease(shard_id)
     resumed = ScriptedPosts()
     assert runner.run_shard(shard_id, transport=resumed).ran
-    assert resumed.started == sessions[40:]  # resumed after the checkpoint
+    assert resumed.started == sessions[every:]  # resumed after the checkpoint
     broadcast.refresh_from_db()
     assert (broadcast.state, broadcast.delivered, broadcast.accounted) == ("finished", 250, 250)
     sent_twice = set(posts.started) & set(resumed.started)
-    assert len(sent_twice) == BOUND == broadcast.possible_duplicates
+    assert len(sent_twice) == checkpoint == broadcast.possible_duplicates
 
 
 def test_a_second_death_resumes_from_the_later_checkpoint(api, monkeypatch):
     broadcast, shard_id = one_shard(250)
-    die_at_checkpoint(monkeypatch, 2)  # 40 recorded
+    die_at_checkpoint(monkeypatch, 2)  # 35 recorded
     with pytest.raises(Killed):
         runner.run_shard(shard_id)
     first = len(api.received)
     monkeypatch.undo()
-    die_at_checkpoint(monkeypatch, 3)  # resumed at 40: records 80 and 120, dies at 160
+    die_at_checkpoint(monkeypatch, 3)  # resumed at 35: records 70 and 105, dies at 140
     expire_lease(shard_id)
     with pytest.raises(Killed):
         runner.run_shard(shard_id)
     second = len(api.received) - first
-    assert BroadcastShard.objects.get(pk=shard_id).delivered == 120
+    assert BroadcastShard.objects.get(pk=shard_id).delivered == 3 * EVERY
     monkeypatch.undo()
     take_over(shard_id)
     broadcast.refresh_from_db()
     received = Counter(r.connection_id for r in api.received)
     assert (broadcast.delivered, broadcast.accounted, len(received)) == (250, 250, 250)
     duplicates = sum(received.values()) - 250
-    assert duplicates == (first - 40) + (second - 80)
-    assert 80 <= duplicates <= broadcast.possible_duplicates == 2 * BOUND
+    assert duplicates == (first - EVERY) + (second - 2 * EVERY)
+    assert 2 * EVERY <= duplicates <= broadcast.possible_duplicates == 2 * BOUND
 
 
-def test_one_checkpoint_update_per_interval_with_the_counts(api):
-    broadcast, shard_id = one_shard(250)
+@pytest.mark.parametrize(
+    ("checkpoint", "concurrency", "every"),
+    [(BOUND, CONCURRENCY, EVERY), (100, 200, 50), (10, 3, 7), (1, 5, 1)],
+)
+def test_a_checkpoint_update_every_interval_with_the_counts(
+    api, settings, monkeypatch, checkpoint, concurrency, every
+):
+    """One UPDATE (with the counts) every ``checkpoint - min(concurrency, checkpoint // 2)``
+    recipients: more than one per ``SHARD_CHECKPOINT``, never more than two. The posts are
+    answered in order here: when the window holds two intervals (100 and 200: every 50),
+    answers out of order may join two to the answered rows at once, and one is skipped."""
+    settings.WS_ROUTES = {
+        **settings.WS_ROUTES,
+        "SHARD_CHECKPOINT": checkpoint,
+        "SEND_CONCURRENCY": concurrency,
+    }
+    broadcast, shard_id = one_shard(260)
+    asked = die_at_checkpoint(monkeypatch, None)  # only counts them
     with CaptureQueriesContext(connection) as queries:
-        assert runner.run_shard(shard_id).ran
+        assert runner.run_shard(shard_id, transport=ScriptedPosts()).ran
     checkpoints = [
         q["sql"]
         for q in queries.captured_queries
         if q["sql"].startswith("UPDATE") and "checkpoint_pk" in q["sql"]
     ]
-    assert len(checkpoints) == 6  # after posts 40, 80, ..., 240; the last 10 end the shard
+    rows = [pks().index(pk) + 1 for pk in asked]
+    assert rows == list(range(every, 261, every))  # after exactly 35, 70, ... recipients
+    assert len(checkpoints) == len(asked) == 260 // every
+    assert len(checkpoints) <= 2 * -(-260 // checkpoint)  # at most two per SHARD_CHECKPOINT
     assert all('"delivered"' in sql and '"lease_until"' in sql for sql in checkpoints)
-    # Each of exactly the first 40, 80, ... recipients, with their counts.
     shard = BroadcastShard.objects.get(pk=shard_id)
-    assert shard.checkpoint_pk == pks()[239]
+    assert shard.checkpoint_pk == asked[-1]
     broadcast.refresh_from_db()
     assert (broadcast.state, broadcast.delivered, broadcast.possible_duplicates) == (
         "finished",
-        250,
+        260,
         0,
     )
+
+
+def test_the_resend_bound_is_the_checkpoint_setting(settings):
+    for checkpoint, concurrency in ((100, 200), (40, 5), (10, 16), (1, 1), (100_000, 200)):
+        workers = {"SEND_CONCURRENCY": concurrency}
+        assert resend_bound(workers, checkpoint) == checkpoint
+    assert resend_bound({"SEND_CONCURRENCY": 5}, 0) is None  # unchecked: the rest of the shard
+    assert resend_bound({"SEND_CONCURRENCY": "many"}, 100) is None
 
 
 def test_a_checkpoint_interval_above_the_shard_writes_none(api, settings):
@@ -239,7 +289,7 @@ def test_an_attempt_that_lost_its_lease_stops_at_its_next_checkpoint(api, monkey
     run = runner.run_shard(shard_id, transport=posts)
     assert not run.ran
     # Its first checkpoint found the shard taken: no post started beyond the window after it.
-    assert 40 <= len(posts.started) <= BOUND < 250
+    assert EVERY <= len(posts.started) <= BOUND < 250
     assert not posts.in_flight
     shard = BroadcastShard.objects.get(pk=shard_id)
     assert (shard.delivered, shard.checkpoint_pk) == (0, None)  # nothing written by it
@@ -248,10 +298,10 @@ def test_an_attempt_that_lost_its_lease_stops_at_its_next_checkpoint(api, monkey
 def test_a_shard_failed_after_checkpoints_keeps_what_was_delivered(api, settings, monkeypatch):
     settings.WS_ROUTES = {**settings.WS_ROUTES, "BACKGROUND_SHARD_MAX_ATTEMPTS": 1}
     broadcast, shard_id = one_shard(130)
-    die_at_checkpoint(monkeypatch, 3, RuntimeError("database on fire"))  # after 80 recorded
+    die_at_checkpoint(monkeypatch, 3, RuntimeError("database on fire"))  # after 70 recorded
     assert runner.run_shard(shard_id).failed
     broadcast.refresh_from_db()
-    assert (broadcast.state, broadcast.delivered, broadcast.failed) == ("failed", 80, 50)
+    assert (broadcast.state, broadcast.delivered, broadcast.failed) == ("failed", 70, 60)
     assert broadcast.accounted == broadcast.total == 130
     assert "database on fire" in broadcast.error
 
@@ -291,9 +341,9 @@ def test_a_cancel_after_a_failed_attempt_keeps_what_its_checkpoints_counted(api,
     broadcast, shard_id = one_shard(100)
     die_at_checkpoint(monkeypatch, 2, RuntimeError("database on fire"))
     with pytest.raises(RuntimeError):
-        runner.run_shard(shard_id)  # given back, to be retried from its checkpoint at 40
+        runner.run_shard(shard_id)  # given back, to be retried from its checkpoint at 35
     assert BroadcastShard.objects.get(pk=shard_id).state == "pending"
     broadcast.refresh_from_db()
-    assert broadcast.cancel() == 60
-    assert (broadcast.state, broadcast.delivered, broadcast.cancelled) == ("cancelled", 40, 60)
+    assert broadcast.cancel() == 65
+    assert (broadcast.state, broadcast.delivered, broadcast.cancelled) == ("cancelled", 35, 65)
     assert broadcast.accounted == broadcast.total == 100

@@ -1,14 +1,17 @@
 """``send_with_checkpoints``: one stream in primary key order whose progress is recorded while
 the posts go on (issue 24 item 4). A checkpoint covers only rows that are all answered, however
-out of order the answers come; no post starts more than ``every + SEND_CONCURRENCY`` rows past
-the last recorded checkpoint; the rows held in memory are bounded by that window and two
-pages, not by the stream.
+out of order the answers come; no post starts more than ``every`` rows past the last recorded
+checkpoint (what a sender that dies sends again), checkpoints being asked every ``every -
+min(SEND_CONCURRENCY, every // 2)`` rows so that posts go on while one is recorded; the rows
+held in memory are bounded by that window and two pages, not by the stream.
 
 The shard runner's use of it (kill, takeover, lease loss): tests/test_background_checkpoint.py.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import threading
 import time
 
@@ -20,10 +23,11 @@ from tests.background_support import make_sessions
 from tests.scripted_transport import ScriptedPosts
 from ws_routes import sending
 from ws_routes.models import WebSocketSession
-from ws_routes.sending import Checkpoint, checkpoint_window, reset_sender
+from ws_routes.sending import Checkpoint, checkpoint_spacing, reset_sender
 from ws_routes.sending import checkpointed as checkpointed_module
 from ws_routes.sending.checkpointed import deliver_with_checkpoints
 from ws_routes.sending.job import SendJob
+from ws_routes.sending.ordered import AnsweredPrefix
 from ws_routes.sending.recipients import queryset_rows
 
 pytestmark = pytest.mark.django_db
@@ -109,8 +113,8 @@ def test_a_checkpoint_covers_only_rows_all_answered_when_answers_come_out_of_ord
     recorder = Recorder(posts)
     result = send(posts, recorder, every=25)
     assert (result.delivered, result.gone, result.failed) == (284, 10, 6)
-    # Every 25 rows, none skipped (the window, 25 + 8, cannot hold two intervals).
-    assert [c.rows for c, *_ in recorder.calls] == list(range(25, 301, 25))
+    # Every 17 rows (25 - 8), none skipped (the window, 25, cannot hold two intervals).
+    assert [c.rows for c, *_ in recorder.calls] == list(range(17, 301, 17))
     for checkpoint, _, _, answered in recorder.calls:
         covered = rows[: checkpoint.rows]
         assert checkpoint.last_pk == covered[-1][0]
@@ -143,33 +147,116 @@ def test_no_post_starts_beyond_the_window_while_a_checkpoint_is_being_recorded()
 
     result = send(posts, slow_update, every=20)
     assert result.delivered == 200
-    window = checkpoint_window(20, CONCURRENCY)
-    assert window == 28
+    every, window = checkpoint_spacing(20, CONCURRENCY)
+    assert (every, window) == (12, 20)  # the window is the bound asked for, not 20 + 8
     recorded = 0
     for rows, before, after in seen[:-1]:
         assert before <= recorded + window
         # During the pause the posts went on to the window's edge, and not one further.
         assert after == recorded + window
         recorded = rows
-    assert [rows for rows, _, _ in seen] == list(range(20, 201, 20))
+    assert [rows for rows, _, _ in seen] == list(range(12, 201, 12))
 
 
-def test_checkpoints_are_coalesced_when_the_interval_is_below_the_posts_in_flight():
+class Deadlocked(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def deadline(seconds: float):
+    """Fail, rather than hang, a send that waits for itself: the alarm is raised in this
+    thread, where the send stops its posts and raises it once they are answered."""
+
+    def expired(*_):
+        raise Deadlocked(f"the send was not done after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("bound", [1, 2])
+def test_a_bound_of_one_or_two_finishes_the_stream_checkpointing_every_row(bound):
+    """Bound 1: the window is the interval, each post waits for the last checkpoint (no
+    deadlock); bound 2: one post goes on while a checkpoint is recorded. Either way one is
+    asked for every row, and no post starts more than ``bound`` past the last recorded one."""
     make_sessions(120)
     posts = ScriptedPosts(latency=varying_latency)
-    recorder = Recorder(posts, pause=0.02)
-    started = time.perf_counter()
-    result = send(posts, recorder, every=1)
-    elapsed = time.perf_counter() - started
+    recorder = Recorder(posts, pause=0.001)
+    with deadline(20):
+        result = send(posts, recorder, every=bound)
     assert result.delivered == 120
     rows = [c.rows for c, *_ in recorder.calls]
-    # One UPDATE at a time, each of the latest row all answered when the previous one is
-    # done (during each 20 ms UPDATE the window, 9 rows, is posted): not one per post.
-    assert rows == sorted(set(rows)) and len(rows) <= 40
-    # The last one may be left to the caller's final count: it came after the last post.
-    assert 120 - checkpoint_window(1, CONCURRENCY) < rows[-1] <= 120
+    if bound == 1:
+        assert rows == list(range(1, 121))  # one UPDATE per post: the price of bound 1
+    else:  # two rows answered together are one checkpoint; the last may be the final count's
+        assert rows == sorted(set(rows)) and rows[-1] >= 119 and len(rows) >= 60
+        assert all(b - a <= bound for a, b in zip([0, *rows], rows, strict=False))
+    recorded = 0
+    for checkpoint, started, *_ in recorder.calls:
+        assert started <= recorded + bound  # started while the previous one was the last
+        recorded = checkpoint.rows
     assert all(c.delivered == c.rows for c, *_ in recorder.calls)
-    assert elapsed < 120 * 0.02  # not one post per UPDATE
+
+
+def test_the_spacing_keeps_the_window_at_the_bound_and_up_to_two_checkpoints_in_it():
+    assert checkpoint_spacing(100, 200) == (50, 100)  # the defaults: two UPDATEs per 100
+    assert checkpoint_spacing(100, 8) == (92, 100)
+    assert checkpoint_spacing(40, 5) == (35, 40)
+    assert checkpoint_spacing(10, 16) == (5, 10)
+    assert checkpoint_spacing(3, 8) == (2, 3)
+    assert checkpoint_spacing(2, 8) == (1, 2)
+    assert checkpoint_spacing(1, 8) == (1, 1)
+    for bound in range(1, 300):
+        for concurrency in (1, 2, 7, 8, 50, 200):
+            every, window = checkpoint_spacing(bound, concurrency)
+            assert window == bound and every <= window < 2 * every + 1
+
+
+def rows_of(order: AnsweredPrefix, count: int) -> list[list]:
+    pks = list(range(101, 101 + count))
+    order.add(pks, [(pk, "c", None) for pk in pks])
+    return [order.start() for _ in range(count) if order.may_start()]
+
+
+def test_a_window_equal_to_the_interval_waits_for_each_checkpoint_then_moves():
+    asked: list[Checkpoint] = []
+    order = AnsweredPrefix(3, 3, asked.append)
+    started = rows_of(order, 3)
+    order.add([104, 105, 106, 107], [(pk, "c", None) for pk in (104, 105, 106, 107)])
+    for recorded in (0, 3):
+        assert len(started) == 3 and not order.may_start()  # the window is full
+        for row in started:
+            order.answer(row, "delivered")
+        assert asked[-1].rows == recorded + 3 and not order.may_start()  # it waits
+        order.record_done(recorded + 3)  # recorded: the window moves
+        started = [order.start() for _ in range(3) if order._unstarted and order.may_start()]
+    assert [row[1] for row in started] == [107]
+    order.answer(started[0], "gone")
+    assert [(c.rows, c.last_pk, c.gone) for c in asked] == [(3, 103, 0), (6, 106, 0)]
+
+
+def test_one_checkpoint_is_asked_at_a_time_the_latest_when_the_last_is_recorded():
+    asked: list[Checkpoint] = []
+    order = AnsweredPrefix(2, 10, asked.append)  # a window of five intervals
+    for row in rows_of(order, 10):
+        order.answer(row, "delivered")
+    assert [c.rows for c in asked] == [2]  # 4, 6 and 8 were due while it was recorded
+    order.record_done(2)
+    assert [c.rows for c in asked] == [2, 10]  # only the latest is asked
+
+
+@pytest.mark.parametrize(("every", "window"), [(5, 4), (2, 1), (100, 99)])
+def test_a_window_below_the_interval_is_refused(every, window):
+    with pytest.raises(ValueError, match=f"needs a window of at least {every} rows, not"):
+        AnsweredPrefix(every, window, lambda _: None)
+    with pytest.raises(ValueError, match="every 1 row or more"):
+        AnsweredPrefix(0, window, lambda _: None)
+    assert AnsweredPrefix(every, every, lambda _: None).window == every
 
 
 def test_record_returning_false_stops_the_posts():
@@ -182,9 +269,9 @@ def test_record_returning_false_stops_the_posts():
         return len(calls) < 2  # the lease was lost before the second checkpoint
 
     assert send(posts, lost_at_the_second, every=25) is None
-    assert calls == [25, 50]  # nothing recorded after the refusal
-    # Started: at most the window past the last recorded checkpoint (25), none after.
-    assert 50 <= len(posts.started) <= 25 + checkpoint_window(25, CONCURRENCY)
+    assert calls == [17, 34]  # nothing recorded after the refusal
+    # Started: at most the window (25) past the last recorded checkpoint (17), none after.
+    assert 34 <= len(posts.started) <= 17 + 25
     assert not posts.in_flight
 
 
@@ -197,7 +284,7 @@ def test_an_exception_in_record_stops_the_posts_and_is_raised():
 
     with pytest.raises(RuntimeError, match="database on fire"):
         send(posts, broken, every=25)
-    assert 25 <= len(posts.started) <= checkpoint_window(25, CONCURRENCY)
+    assert 17 <= len(posts.started) <= 25  # the window: nothing was recorded
     assert not posts.in_flight  # the posts in flight were answered before it was raised
     # The sender's loop is still healthy: the next send goes through.
     WebSocketSession.objects.update(connected=True)
@@ -266,7 +353,8 @@ def test_rows_held_are_bounded_by_the_window_and_two_pages(settings, monkeypatch
 
         assert send(posts, record, every=10).delivered == 1000
     [order] = orders
-    assert order.peak_rows <= checkpoint_window(10, CONCURRENCY) + 2 * 50
+    assert (order.every, order.window) == (5, 10)
+    assert order.peak_rows <= order.window + 2 * 50
     # Pages are read as the posts need them: two by the first checkpoint, not twenty.
     assert selects_at_first_checkpoint == [2]
     pages = [q for q in queries.captured_queries if q["sql"].startswith("SELECT")]

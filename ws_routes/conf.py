@@ -118,9 +118,10 @@ DEFAULTS: dict[str, Any] = {
     "BACKGROUND_SHARD_LEASE_SECONDS": 120,
     "BACKGROUND_SHARD_MAX_ATTEMPTS": 3,
     "BACKGROUND_QUEUE": None,
-    # Posts a shard sends between two checkpoints (one UPDATE: the last primary key sent and
-    # the counts). A shard redelivered after its worker died resumes from its last checkpoint,
-    # so at most this many recipients get the message twice. From 1 to 100,000.
+    # The most recipients a shard redelivered after its worker died sends the message again:
+    # no post starts more than this many past the shard's last recorded checkpoint (one UPDATE:
+    # the last primary key and the counts), recorded every this - min(SEND_CONCURRENCY,
+    # this // 2) recipients, so up to two per this many posts. From 1 to 100,000.
     "SHARD_CHECKPOINT": 100,
     # How posts reach the management API: a dotted path or an instance of a Transport
     # (ws_routes.sending.HttpTransport, or Boto3Transport to go through botocore, e.g. moto).

@@ -1,11 +1,13 @@
-"""``SHARD_CHECKPOINT``: how many posts a shard sends between two recorded checkpoints.
+"""``SHARD_CHECKPOINT``: the most posts a redelivered shard sends again.
 
-A shard is sent as one stream in primary key order; each time this many more recipients, from
-the first, are all answered, one conditional UPDATE records the last primary key of them and
-the counts so far (and renews the lease), while the next posts go on. A redelivered shard (its
-worker died) resumes after the last checkpoint, so at most ``SHARD_CHECKPOINT +
-SEND_CONCURRENCY`` posts (:func:`resend_bound`: the interval and the posts in flight) are sent
-twice instead of the whole shard. The value is refused, with a message naming the setting, at
+A shard is sent as one stream in primary key order, and no post starts more than this many
+recipients past its last recorded checkpoint. A redelivered shard (its worker died) resumes
+after that checkpoint, so at most ``SHARD_CHECKPOINT`` posts (:func:`resend_bound`) are sent
+twice instead of the whole shard. So that posts go on while a checkpoint is written, one is
+recorded each time ``SHARD_CHECKPOINT - min(SEND_CONCURRENCY, SHARD_CHECKPOINT // 2)`` more
+recipients, from the first, are all answered (``checkpoint_spacing``): one conditional UPDATE
+of the last primary key of them, the counts so far and the lease, up to two per
+``SHARD_CHECKPOINT`` posts. The value is refused, with a message naming the setting, at
 ``manage.py check`` (``ws_routes.E025``), at ``send(background=True)`` and on the worker.
 
 Example: ``shard_checkpoint(ws_settings())`` is 100 by default.
@@ -18,10 +20,10 @@ from typing import Any
 from django.core.checks import Error, register
 from django.core.exceptions import ImproperlyConfigured
 
-from ..sending import checkpoint_window
+from ..sending import checkpoint_spacing
 
 SETTING = "SHARD_CHECKPOINT"
-#: The largest interval (a window of it and the posts in flight is held in memory at once).
+#: The largest value (a window of this many rows is held in memory at once).
 MAX_CHECKPOINT = 100_000
 CHECK_ID = "ws_routes.E025"
 
@@ -45,14 +47,14 @@ def shard_checkpoint(settings: dict[str, Any]) -> int:
 
 
 def resend_bound(settings: dict[str, Any], checkpoint: int) -> int | None:
-    """The most posts a redelivery of a shard sends again (``checkpoint`` of 0: unchecked,
-    None: the rest of the shard); None too when ``SEND_CONCURRENCY`` is not a number (the
-    send refuses it)."""
+    """The most posts a redelivery of a shard sends again: the window, ``checkpoint`` itself
+    (0: unchecked, None: the rest of the shard); None too when ``SEND_CONCURRENCY`` is not a
+    number (the send refuses it)."""
     try:
         concurrency = int(settings["SEND_CONCURRENCY"])
     except (KeyError, TypeError, ValueError):
         return None
-    return checkpoint_window(checkpoint, max(1, concurrency)) if checkpoint else None
+    return checkpoint_spacing(checkpoint, max(1, concurrency))[1] if checkpoint else None
 
 
 @register()

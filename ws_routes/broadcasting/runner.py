@@ -160,8 +160,8 @@ def _send_with_checkpoints(
     endpoints: Any,
 ) -> SendResult | None:
     """Send to ``recipients`` after the shard's checkpoint as one stream in primary key order,
-    recording a checkpoint (one UPDATE with the counts, renewing the lease) each time
-    ``checkpoint`` more of them are all answered, while the next posts go on; the counts of
+    recording checkpoints (one UPDATE each with the counts, renewing the lease) while the next
+    posts go on, no post more than ``checkpoint`` past the last recorded one; the counts of
     every attempt together, or None when this attempt lost the shard (it stops sending)."""
     before = SendResult(delivered=shard.delivered, gone=shard.gone, failed=shard.failed)
     rest = recipients

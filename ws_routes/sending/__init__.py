@@ -49,7 +49,7 @@ from .api import (
 )
 from .delivery import Target
 from .endpoints import Endpoint, EndpointResolver, SettingsEndpoints, management_endpoint
-from .ordered import Checkpoint, checkpoint_window
+from .ordered import Checkpoint, checkpoint_spacing
 from .payload import MAX_PAYLOAD_BYTES, Payload, PayloadTooLarge, encode_payload
 from .recipients import Recipient
 from .result import SendResult
@@ -79,8 +79,8 @@ __all__ = [
     "Transport",
     "TransportError",
     "asend_to_queryset",
-    "checkpoint_window",
     "asend_to_sessions",
+    "checkpoint_spacing",
     "disconnect_sessions",
     "encode_payload",
     "get_transport",

@@ -236,12 +236,14 @@ def send_with_checkpoints(
     transport: Transport | str | None = None,
     endpoints: EndpointResolver | None = None,
 ) -> SendResult | None:
-    """:func:`send_to_queryset` in primary key order, reporting progress: each time ``every``
-    more recipients, from the first, are all answered, ``record(checkpoint)`` runs in this
-    thread (its last primary key and the counts so far) while the posts go on. When it returns
-    False the posts stop and None is returned. A sender that dies has sent at most
-    ``every + SEND_CONCURRENCY`` posts past its last recorded checkpoint (``checkpoint_window``):
-    the next attempt, resuming there, sends them again. Background shards are sent so.
+    """:func:`send_to_queryset` in primary key order, reporting progress: as recipients, from
+    the first, are all answered, ``record(checkpoint)`` runs in this thread (its last primary
+    key and the counts so far) while the posts go on. When it returns False the posts stop and
+    None is returned. No post starts more than ``every`` recipients past the last recorded
+    checkpoint, so a sender that dies has sent at most ``every`` posts the next attempt,
+    resuming there, sends again; to keep posting while one is recorded, checkpoints come every
+    ``every - min(SEND_CONCURRENCY, every // 2)`` recipients (``checkpoint_spacing``): up to
+    two per ``every``. Background shards are sent so (``every`` = ``SHARD_CHECKPOINT``).
 
     Example: ``send_with_checkpoints(qs.filter(pk__gt=last_pk), data, every=100, record=save)``.
     """

@@ -17,7 +17,7 @@ from typing import Any
 from . import process
 from .delivery import Outcome, Target
 from .job import SendJob
-from .ordered import AnsweredPrefix, Checkpoint, OrderedDelivery, checkpoint_window
+from .ordered import AnsweredPrefix, Checkpoint, OrderedDelivery, checkpoint_spacing
 from .recipients import Row
 
 Page = tuple[list[Target], list[Any]]
@@ -35,14 +35,15 @@ def next_page(job: SendJob, chunks: Iterator[list[Row]], pre: Outcome) -> Page |
 def deliver_with_checkpoints(
     job: SendJob,
     chunks: Iterator[list[Row]],
-    every: int,
+    bound: int,
     record: Callable[[Checkpoint], bool],
 ) -> tuple[Outcome, bool]:
     """Deliver every row of ``chunks`` (in primary key order), calling ``record`` in this
-    thread each time ``every`` more rows, from the first, are all answered; blocking until
-    done. ``record`` returning False (the shard is another attempt's now) stops the posts:
-    then ``(outcome so far, False)``. An exception (here or in the loop) stops them too and is
-    raised once the posts in flight are answered."""
+    thread as the rows, from the first, are all answered (every ``checkpoint_spacing(bound,
+    SEND_CONCURRENCY)[0]`` rows), so that no post starts more than ``bound`` rows past the last
+    recorded checkpoint; blocking until done. ``record`` returning False (the shard is another
+    attempt's now) stops the posts: then ``(outcome so far, False)``. An exception (here or in
+    the loop) stops them too and is raised once the posts in flight are answered."""
     pre = job.new_outcome()
     first = next_page(job, chunks, pre)
     if first is None:
@@ -56,8 +57,7 @@ def deliver_with_checkpoints(
     def tell(kind: str) -> None:
         events.put((kind, None))
 
-    window = checkpoint_window(every, job.options.concurrency)
-    order = AnsweredPrefix(every, window, ask)
+    order = AnsweredPrefix(*checkpoint_spacing(bound, job.options.concurrency), ask)
     delivery = process.run_on_loop(loop, _start(job, order, tell, first))
     reading = held = True
     try:

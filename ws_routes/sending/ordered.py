@@ -4,15 +4,16 @@ Posts start in the order their rows were handed over but are answered in any ord
 varies per post, retries back off). :class:`AnsweredPrefix` follows the longest run of rows,
 from the first, that are all answered; every ``every`` rows of it, a :class:`Checkpoint` (its
 last primary key and counts) is asked of the caller, who records it. No post starts more than
-``window`` rows past the last *recorded* checkpoint, so a sender that dies after it has sent
-at most ``window`` posts the next attempt (resuming there) sends again. The window is
-``every`` plus the posts that may be in flight (``SEND_CONCURRENCY``): the posts keep going
-while a checkpoint is recorded.
+``window`` rows past the last *recorded* checkpoint, so a sender that dies has sent at most
+``window`` posts that the next attempt (resuming there) sends again. :func:`checkpoint_spacing`
+makes the window the bound asked for and asks checkpoints a little more often, so that posts
+go on while one is recorded.
 
 Example (in the loop; the caller side is :mod:`.checkpointed`)::
 
-    delivery = OrderedDelivery(transport, payload, options, AnsweredPrefix(100, 300, ask), tell)
-    delivery.start(targets, pks)
+    order = AnsweredPrefix(*checkpoint_spacing(100, 200), ask)  # every 50 rows, window 100
+    delivery = OrderedDelivery(transport, "POST", payload, options, order, tell)
+    delivery.start_pages(targets, pks)
 """
 
 from __future__ import annotations
@@ -30,10 +31,16 @@ from .transports import Transport
 _COLUMN = {"delivered": 0, "gone": 1, FAILED: 2}
 
 
-def checkpoint_window(every: int, concurrency: int) -> int:
-    """Rows past the last recorded checkpoint whose posts may have started: what a sender that
-    dies may have sent that the next attempt sends again (``every`` + the posts in flight)."""
-    return every + concurrency
+def checkpoint_spacing(bound: int, concurrency: int) -> tuple[int, int]:
+    """``(every, window)`` for a sender that dies to send at most ``bound`` posts again.
+
+    The window is ``bound`` itself; a checkpoint is asked every ``bound - min(concurrency,
+    bound // 2)`` rows, so the rest of the window (up to the posts in flight, at most half of
+    it) keeps posts going while the checkpoint is written. That is up to two checkpoints (one
+    UPDATE each) per ``bound`` posts, not one: the price of never sending more than ``bound``
+    twice. With ``bound`` 1 the window is the interval: each post waits for the last checkpoint.
+    """
+    return bound - min(concurrency, bound // 2), bound
 
 
 @dataclass(frozen=True)
@@ -56,8 +63,13 @@ class AnsweredPrefix:
     """
 
     def __init__(self, every: int, window: int, ask: Callable[[Checkpoint], None]) -> None:
-        if every < 1 or window <= every:
-            raise ValueError(f"a checkpoint every {every} rows needs a window above it")
+        if every < 1:
+            raise ValueError(f"a checkpoint every {every} rows: it must be every 1 row or more")
+        if window < every:  # the answered rows could never reach the next checkpoint
+            raise ValueError(
+                f"a checkpoint every {every} rows needs a window of at least {every} rows, "
+                f"not {window}"
+            )
         self.every = every
         self.window = window
         self._ask = ask
