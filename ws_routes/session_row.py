@@ -79,7 +79,7 @@ def convert_row(row: list[Any], converters: list[Converter], connection: Any) ->
 #: Naive UTC datetimes read lately and the aware ones they become: a session's
 #: ``connected_at`` and ``updated_on`` are the same on each of its messages, and a lookup costs
 #: a fifth of ``replace(tzinfo=...)``. Both are immutable, so sharing one is safe; the memo is
-#: emptied when full (a few hundred KB at most).
+#: emptied when full (under a megabyte).
 _AWARE: dict[datetime.datetime, datetime.datetime] = {}
 AWARE_MEMO_SIZE = 4096
 
