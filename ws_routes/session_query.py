@@ -111,7 +111,7 @@ class OpenSessionQuery:
             db_router.db_for_read(WebSocketSession) if db_router.routers else DEFAULT_DB_ALIAS
         )
         connection = connections[alias]  # per thread: never cached in the plan
-        plan = self._plans.get((alias, connection.vendor)) or self._plan(alias, connection.vendor)
+        plan = self._plan(alias, connection.vendor)
         if plan is None:
             return next(iter(self.orm_query(alias, connection_id)), None)
         params = list(plan.params)
@@ -137,8 +137,7 @@ class OpenSessionQuery:
             )
         # What select_related's populator does: the related object (or None) goes straight
         # into the cache; the descriptor's __set__ (type and router checks) is not needed.
-        # (``fields_cache`` is a dict ``ModelState`` makes on first read: made here at once.)
-        session._state.fields_cache = {"user": user}
+        session._state.fields_cache["user"] = user
         return session
 
 

@@ -136,9 +136,8 @@ def build_instance(model: Any, alias: str, names: Sequence[str], values: list[An
     if not plain or _has_init_receivers(model):
         return model.from_db(alias, names, values)
     instance = model.__new__(model)
-    fields = instance.__dict__
-    fields.update(zip(names, values, strict=True))
-    state = fields["_state"] = ModelState()
+    instance.__dict__.update(zip(names, values, strict=True))
+    state = instance._state = ModelState()
     state.adding = False
     state.db = alias
     return instance
