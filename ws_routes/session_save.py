@@ -60,7 +60,7 @@ def connected_session(
         login_binding=binding,
         connected=True,
         connected_at=timezone.now(),
-        api_gateway_id=api_gateway_id or gateway_row(api_id, stage),
+        api_gateway_id=gateway_row(api_id, stage) if api_gateway_id is None else api_gateway_id,
     )
 
 
