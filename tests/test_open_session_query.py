@@ -135,7 +135,7 @@ def test_the_memo_of_aware_datetimes_answers_what_replace_would(settings, monkey
     """The memo (naive UTC -> aware) is keyed by value: equal values share one aware datetime,
     a ``fold`` of 1 is not answered with a fold of 0, and the memo stays bounded."""
     import datetime
-    import threading
+    from concurrent.futures import ThreadPoolExecutor
 
     from ws_routes import session_row
 
@@ -170,11 +170,8 @@ def test_the_memo_of_aware_datetimes_answers_what_replace_would(settings, monkey
             if converted(value) != value.replace(tzinfo=utc):
                 wrong.append(value)
 
-    threads = [threading.Thread(target=many, args=(offset,)) for offset in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(many, range(4)))
     assert not wrong
 
 
