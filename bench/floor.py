@@ -198,8 +198,12 @@ def main() -> None:
         poster.time_many(request, 50)
     timings = measure(poster, requests, args.rounds, args.messages)
     ratios = [o / f for o, f in zip(timings["ours"], timings["floor"], strict=True)]
-    flat = timings.get("floor, flat", timings["floor"])
-    flat_ratios = [o / f for o, f in zip(timings["ours"], flat, strict=True)]
+    flat = timings.get("floor, flat")  # absent when --only leaves it out
+    flat_ratio = None
+    if flat:
+        flat_ratio = round(
+            statistics.median(o / f for o, f in zip(timings["ours"], flat, strict=True)), 3
+        )
     common.emit(
         {
             "db": args.db.partition(":")[0],
@@ -210,7 +214,7 @@ def main() -> None:
             "us_per_message": {name: round(statistics.median(t), 1) for name, t in timings.items()},
             "ours_over_floor": round(statistics.median(ratios), 3),
             "ours_over_floor_rounds": [round(r, 3) for r in ratios],
-            "ours_over_flat_floor": round(statistics.median(flat_ratios), 3),
+            "ours_over_flat_floor": flat_ratio,
             "queries": {name: len(s["queries"]) for name, s in seen.items()},
             "sql": seen["floor"]["queries"][0],
         }

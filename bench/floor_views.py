@@ -198,9 +198,16 @@ def build() -> tuple[list[Any], dict[str, dict[str, Any]]]:
     # just before it, so that Django's URL resolution costs both the same; "floor, flat" is
     # the floor at the top level too (Django's include costs a few µs: a project can mount
     # ``router.view`` flat as well).
-    urlpatterns = [path("floor/", include(([path("", floor, name="gateway")], "ws_floor")))]
-    urlpatterns += [path(f"{name}/", include(router.urls)) for name, router in routers.items()]
-    urlpatterns[2:2] = [path("floor-flat/", floor), path("noop/", noop)]
+    ours, *more_routers = [
+        path(f"{name}/", include(router.urls)) for name, router in routers.items()
+    ]
+    urlpatterns = [
+        path("floor/", include(([path("", floor, name="gateway")], "ws_floor"))),
+        ours,
+        path("floor-flat/", floor),
+        path("noop/", noop),
+        *more_routers,
+    ]
     seed()
     good = json.dumps({"action": "chat.send", "text": "hello"}).encode()
     headers = contract_headers(CONNECTION_ID)
