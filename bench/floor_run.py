@@ -67,7 +67,7 @@ def main() -> None:
             if shutil.which("wrk"):
                 print(f"{kind}: gunicorn", file=sys.stderr)
                 report[f"wsgi_{kind}"] = child(
-                    "floor_wsgi.py", db_for("wsgi"), "--rounds", "3",
+                    "floor_wsgi.py", db_for("wsgi"), "--rounds", "3" if args.quick else "5",
                     "--seconds", "1" if args.quick else "3",
                 )  # fmt: skip
             for lib in ("ours", "ref"):
