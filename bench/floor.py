@@ -126,6 +126,9 @@ def verify(poster: Poster, requests: dict[str, dict[str, Any]]) -> dict[str, Any
     floor, ours = seen["floor"], seen["ours"]
     if floor["queries"] != ours["queries"]:
         raise WorkMismatch(f"floor and ours differ: {floor['queries']} != {ours['queries']}")
+    for name in ("floor, flat", "floor, sqlite3 direct"):
+        if name in seen and seen[name]["queries"] != floor["queries"]:
+            raise WorkMismatch(f"{name} runs other SQL than the floor: {seen[name]['queries']}")
     # Interpolated by Django's debug cursor, so compare the text around the one parameter.
     head = expected_sql.split("%s")[0]
     if not floor["queries"][0].startswith(head):
@@ -198,12 +201,16 @@ def main() -> None:
         poster.time_many(request, 50)
     timings = measure(poster, requests, args.rounds, args.messages)
     ratios = [o / f for o, f in zip(timings["ours"], timings["floor"], strict=True)]
-    flat = timings.get("floor, flat")  # absent when --only leaves it out
-    flat_ratio = None
-    if flat:
-        flat_ratio = round(
-            statistics.median(o / f for o, f in zip(timings["ours"], flat, strict=True)), 3
+
+    def ours_over(name: str) -> float | None:
+        """ours / another floor, the median over rounds (None: not measured in this run)."""
+        other = timings.get(name)  # absent when --only leaves it out, or not SQLite
+        if not other:
+            return None
+        return round(
+            statistics.median(o / f for o, f in zip(timings["ours"], other, strict=True)), 3
         )
+
     common.emit(
         {
             "db": args.db.partition(":")[0],
@@ -214,7 +221,8 @@ def main() -> None:
             "us_per_message": {name: round(statistics.median(t), 1) for name, t in timings.items()},
             "ours_over_floor": round(statistics.median(ratios), 3),
             "ours_over_floor_rounds": [round(r, 3) for r in ratios],
-            "ours_over_flat_floor": flat_ratio,
+            "ours_over_flat_floor": ours_over("floor, flat"),
+            "ours_over_direct_floor": ours_over("floor, sqlite3 direct"),
             "queries": {name: len(s["queries"]) for name, s in seen.items()},
             "sql": seen["floor"]["queries"][0],
         }

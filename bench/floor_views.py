@@ -10,9 +10,10 @@ much work (one query, the same SQL as ours, the same reply) and stops loudly oth
 
 ``build()`` mounts, in one URLconf: ``/floor/`` and ``/ws/`` (ours, route ``chat.send`` with
 a JSON Schema), both through ``include`` (as the README mounts ours), ``/floor-flat/`` (the
-floor at the top level), ``/noop/`` (an empty view: Django's own cost), and the flat-cost variants
-(``/ws-routes-N/`` with N registered routes, ``/ws/`` with sockets in N channels, ``doc.put``
-with bodies of N KiB).
+floor at the top level), ``/floor-direct/`` (on SQLite: the floor without Django's per-call
+``%s``-to-``?`` rewrite, as ours runs), ``/noop/`` (an empty view: Django's own cost), and the
+flat-cost variants (``/ws-routes-N/`` with N registered routes, ``/ws/`` with sockets in N
+channels, ``doc.put`` with bodies of N KiB).
 """
 
 from __future__ import annotations
@@ -97,8 +98,15 @@ def session_sql(alias: str = "default") -> tuple[str, tuple[Any, ...], int]:
     return sql, tuple(params), tuple(params).index(sentinel)
 
 
-def make_floor_view() -> Any:
+def make_floor_view(sqlite_direct: bool = False) -> Any:
+    """The floor; with ``sqlite_direct`` (SQLite only), the stricter floor that skips Django's
+    per-call ``%s``-to-``?`` rewrite as ours does: the rewritten text goes to ``sqlite3``'s own
+    ``execute``, except under the debug cursor (queries captured), which gets Django's path."""
+    import sqlite3
+
     from django.db import connection
+    from django.db.backends.sqlite3.base import SQLiteCursorWrapper
+    from django.db.backends.utils import CursorWrapper
     from django.http import HttpResponse
     from django.views.decorators.csrf import csrf_exempt
 
@@ -106,6 +114,7 @@ def make_floor_view() -> Any:
 
     sql, params, id_position = session_sql()
     meta_id = "HTTP_X_WS_CONNECTION_ID"
+    direct_sql = SQLiteCursorWrapper.convert_query(None, sql) if sqlite_direct else None
 
     @csrf_exempt
     def floor(request: Any) -> HttpResponse:
@@ -118,8 +127,12 @@ def make_floor_view() -> Any:
         bound = list(params)
         bound[id_position] = request.META.get(meta_id, "")
         with connection.cursor() as cursor:
-            cursor.execute(sql, bound)
-            row = cursor.fetchone()
+            if direct_sql is not None and type(cursor) is CursorWrapper:
+                sqlite3.Cursor.execute(cursor.cursor, direct_sql, bound)
+                row = cursor.cursor.fetchone()
+            else:
+                cursor.execute(sql, bound)
+                row = cursor.fetchone()
         if row is None:
             return HttpResponse(b'{"error":"unknown_connection"}', status=410)
         reply = {"action": message.get("action"), "data": {"ok": True}}
@@ -201,8 +214,15 @@ def build() -> tuple[list[Any], dict[str, dict[str, Any]]]:
     ours, *more_routers = [
         path(f"{name}/", include(router.urls)) for name, router in routers.items()
     ]
+    from django.db import connection
+
+    direct = connection.vendor == "sqlite"  # the stricter floor, where ours skips the rewrite
     urlpatterns = [
         path("floor/", include(([path("", floor, name="gateway")], "ws_floor"))),
+        path(
+            "floor-direct/",
+            include(([path("", make_floor_view(sqlite_direct=direct), name="gateway")], "ws_fd")),
+        ),
         ours,
         path("floor-flat/", floor),
         path("noop/", noop),
@@ -226,6 +246,8 @@ def build() -> tuple[list[Any], dict[str, dict[str, Any]]]:
             "/ws/", json.dumps({"action": "chat.nope", "text": "hello"}).encode(), headers, 400
         ),
     }
+    if direct:
+        requests["floor, sqlite3 direct"] = request("/floor-direct/", good, headers, 200)
     for count in ROUTE_COUNTS:
         requests[f"routes {count}"] = request(f"/ws-routes-{count}/", good, headers, 200)
     for count in CHANNEL_COUNTS:
