@@ -217,13 +217,15 @@ def build() -> tuple[list[Any], dict[str, dict[str, Any]]]:
     from django.db import connection
 
     direct = connection.vendor == "sqlite"  # the stricter floor, where ours skips the rewrite
+    # The stricter floor comes after ours, so that ours' URL resolution costs what it did; it
+    # pays one failed pattern more than ours (its ratio is, if anything, in ours' favour).
     urlpatterns = [
         path("floor/", include(([path("", floor, name="gateway")], "ws_floor"))),
+        ours,
         path(
             "floor-direct/",
             include(([path("", make_floor_view(sqlite_direct=direct), name="gateway")], "ws_fd")),
         ),
-        ours,
         path("floor-flat/", floor),
         path("noop/", noop),
         *more_routers,

@@ -268,6 +268,32 @@ def test_error_response_never_exceeds_the_reply_limit_whatever_it_is_given():
 
 
 @pytest.mark.parametrize(
+    ("code", "message", "envelope"),
+    [
+        ("invalid_json", "The message is not valid UTF-8 JSON", {"action": None}),
+        ("unknown_route", "No route for 'x'", {"action": "chat.send", "id": 7}),
+        ("forbidden", "Only the gateway", None),
+        ("c", "m" * (1024 - 1), {"id": "é\ud800"}),  # at the short path's limit; a surrogate
+        ("c", "m" * 1024, {"id": 1}),  # one over: the general path, the message cut
+        ("c" * 200, "m", {"action": "a" * 128}),  # a code over 64: the general path
+    ],
+)
+def test_a_refusal_without_details_is_the_general_reply_byte_for_byte(code, message, envelope):
+    """The short path of ``error_response`` (no details, short text) answers exactly what the
+    general one does; past its limit the general one answers, trimming as before."""
+    from ws_routes import replies
+
+    got = error_response(WsError(code, message, status=403), envelope)
+    expected = replies.encode_json(
+        {**(envelope or {}), "error": {"code": code, "message": message, "details": None}}
+    )
+    assert got.status_code == 403 and got["Content-Type"] == "application/json"
+    assert got.content == expected
+    with_details = error_response(WsError(code, message, {"k": 1}, status=403), envelope)
+    assert json.loads(with_details.content)["error"]["details"] == {"k": 1}
+
+
+@pytest.mark.parametrize(
     "raw",
     [
         b'{"action": "echo", "x": "\xed\xa0\x80"}',  # an encoded surrogate

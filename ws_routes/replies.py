@@ -76,8 +76,21 @@ def _bounded_details(details: Any) -> Any:
 
 def error_response(error: WsError, envelope: Mapping[str, Any] | None = None) -> HttpResponse:
     """``{**envelope, "error": {...}}`` with ``error.status``, always encodable, at most 128 KB."""
+    code, message = str(error.code), str(error.message)
+    if error.details is None and len(code) + len(message) <= MAX_MESSAGE_CHARS:
+        # The usual refusal (no details, a short text): the first candidate below, built
+        # alone; a refusal should cost less than the message it refuses.
+        try:
+            content = encode_json(
+                {**(envelope or {}), "error": {"code": code, "message": message, "details": None}}
+            )
+        except (TypeError, ValueError, RecursionError):
+            pass
+        else:
+            if len(content) <= MAX_REPLY_BYTES:
+                return HttpResponse(content, status=error.status, content_type="application/json")
     envelope = dict(envelope or {})
-    body = {"code": str(error.code), "message": str(error.message)}
+    body = {"code": code, "message": message}
     details = _bounded_details(error.details)
     for candidate in (
         {**body, "details": details},
