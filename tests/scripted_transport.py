@@ -8,7 +8,7 @@ It runs in the sender's loop thread; the test reads what it recorded afterwards 
 Example::
 
     posts = ScriptedPosts(latency=lambda cid: 0.001 * (hash(cid) % 5))
-    sending.send_with_checkpoints(qs, {"n": 1}, every=10, record=save, transport=posts)
+    sending.send_with_checkpoints(qs, {"n": 1}, resend_bound=10, record=save, transport=posts)
     assert posts.started == [...]
 """
 

@@ -1,8 +1,9 @@
 """``send_with_checkpoints``: one stream in primary key order whose progress is recorded while
 the posts go on (issue 24 item 4). A checkpoint covers only rows that are all answered, however
-out of order the answers come; no post starts more than ``every`` rows past the last recorded
-checkpoint (what a sender that dies sends again), checkpoints being asked every ``every -
-min(SEND_CONCURRENCY, every // 2)`` rows so that posts go on while one is recorded; the rows
+out of order the answers come; no post starts more than ``resend_bound`` rows past the last
+recorded checkpoint (what a sender that dies sends again), checkpoints being asked every
+``resend_bound - min(SEND_CONCURRENCY, resend_bound // 2)`` rows so that posts go on while one
+is recorded; the rows
 held in memory are bounded by that window and two pages, not by the stream.
 
 The shard runner's use of it (kill, takeover, lease loss): tests/test_background_checkpoint.py.
@@ -101,9 +102,9 @@ class Recorder:
         return self.held
 
 
-def send(posts: ScriptedPosts, record, every: int = 25) -> sending.SendResult | None:
+def send(posts: ScriptedPosts, record, bound: int = 25) -> sending.SendResult | None:
     return sending.send_with_checkpoints(
-        WebSocketSession.objects.all(), {"n": 1}, every=every, record=record, transport=posts
+        WebSocketSession.objects.all(), {"n": 1}, resend_bound=bound, record=record, transport=posts
     )
 
 
@@ -111,7 +112,7 @@ def test_a_checkpoint_covers_only_rows_all_answered_when_answers_come_out_of_ord
     rows = mixed_sessions()
     posts = ScriptedPosts(latency=varying_latency, status=status_of)
     recorder = Recorder(posts)
-    result = send(posts, recorder, every=25)
+    result = send(posts, recorder, bound=25)
     assert (result.delivered, result.gone, result.failed) == (284, 10, 6)
     # Every 17 rows (25 - 8), none skipped (the window, 25, cannot hold two intervals).
     assert [c.rows for c, *_ in recorder.calls] == list(range(17, 301, 17))
@@ -145,7 +146,7 @@ def test_no_post_starts_beyond_the_window_while_a_checkpoint_is_being_recorded()
         seen.append((checkpoint.rows, before, posts.snapshot()[0]))
         return True
 
-    result = send(posts, slow_update, every=20)
+    result = send(posts, slow_update, bound=20)
     assert result.delivered == 200
     every, window = checkpoint_spacing(20, CONCURRENCY)
     assert (every, window) == (12, 20)  # the window is the bound asked for, not 20 + 8
@@ -188,7 +189,7 @@ def test_a_bound_of_one_or_two_finishes_the_stream_checkpointing_every_row(bound
     posts = ScriptedPosts(latency=varying_latency)
     recorder = Recorder(posts, pause=0.001)
     with deadline(20):
-        result = send(posts, recorder, every=bound)
+        result = send(posts, recorder, bound=bound)
     assert result.delivered == 120
     rows = [c.rows for c, *_ in recorder.calls]
     if bound == 1:
@@ -268,7 +269,7 @@ def test_record_returning_false_stops_the_posts():
         calls.append(checkpoint.rows)
         return len(calls) < 2  # the lease was lost before the second checkpoint
 
-    assert send(posts, lost_at_the_second, every=25) is None
+    assert send(posts, lost_at_the_second, bound=25) is None
     assert calls == [17, 34]  # nothing recorded after the refusal
     # Started: at most the window (25) past the last recorded checkpoint (17), none after.
     assert 34 <= len(posts.started) <= 17 + 25
@@ -283,7 +284,7 @@ def test_an_exception_in_record_stops_the_posts_and_is_raised():
         raise RuntimeError("database on fire")
 
     with pytest.raises(RuntimeError, match="database on fire"):
-        send(posts, broken, every=25)
+        send(posts, broken, bound=25)
     assert 17 <= len(posts.started) <= 25  # the window: nothing was recorded
     assert not posts.in_flight  # the posts in flight were answered before it was raised
     # The sender's loop is still healthy: the next send goes through.
@@ -305,7 +306,7 @@ def test_a_post_dying_in_the_loop_stops_the_others_and_reaches_the_caller():
     posts = ScriptedPosts(latency=lambda _: 0.002, on_start=die_at_the_100th)
     recorder = Recorder(posts)
     with pytest.raises(Died):
-        send(posts, recorder, every=25)
+        send(posts, recorder, bound=25)
     assert len(posts.started) <= 100 + CONCURRENCY  # the others started nothing more after
     assert not posts.in_flight
     assert [c.rows for c, *_ in recorder.calls][-1] <= 100
@@ -351,7 +352,7 @@ def test_rows_held_are_bounded_by_the_window_and_two_pages(settings, monkeypatch
                 )
             return True
 
-        assert send(posts, record, every=10).delivered == 1000
+        assert send(posts, record, bound=10).delivered == 1000
     [order] = orders
     assert (order.every, order.window) == (5, 10)
     assert order.peak_rows <= order.window + 2 * 50
@@ -361,12 +362,12 @@ def test_rows_held_are_bounded_by_the_window_and_two_pages(settings, monkeypatch
     assert len(pages) == 1000 // 50 + 1  # the last, empty, page ends the stream
 
 
-@pytest.mark.parametrize("every", [0, -1, True, "10", 2.5, None])
-def test_a_bad_interval_is_refused_before_anything_is_sent(every):
+@pytest.mark.parametrize("bound", [0, -1, True, "10", 2.5, None])
+def test_a_bad_bound_is_refused_before_anything_is_sent(bound):
     make_sessions(3)
     posts = ScriptedPosts()
-    with pytest.raises(ValueError, match="every must be"):
-        send(posts, lambda _: True, every=every)
+    with pytest.raises(ValueError, match="resend_bound must be"):
+        send(posts, lambda _: True, bound=bound)
     assert not posts.started
 
 
@@ -377,11 +378,11 @@ def test_a_queryset_that_cannot_be_paged_by_primary_key_is_refused():
     for queryset in (sessions.order_by("pk")[:2], sessions.union(sessions)):
         with pytest.raises(ValueError, match="can page by primary key"):
             sending.send_with_checkpoints(
-                queryset, {"n": 1}, every=1, record=lambda _: True, transport=posts
+                queryset, {"n": 1}, resend_bound=1, record=lambda _: True, transport=posts
             )
     with pytest.raises(TypeError, match="needs a QuerySet"):
         sending.send_with_checkpoints(
-            list(sessions), {"n": 1}, every=1, record=lambda _: True, transport=posts
+            list(sessions), {"n": 1}, resend_bound=1, record=lambda _: True, transport=posts
         )
     assert not posts.started
 

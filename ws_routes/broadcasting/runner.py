@@ -177,7 +177,12 @@ def _send_with_checkpoints(
         return checkpoint_shard(shard, progress.last_pk, counts, lease)
 
     result = sending.send_with_checkpoints(
-        rest, payload, every=checkpoint, record=record, transport=transport, endpoints=endpoints
+        rest,
+        payload,
+        resend_bound=checkpoint,
+        record=record,
+        transport=transport,
+        endpoints=endpoints,
     )
     if result is None:
         return None

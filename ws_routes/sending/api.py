@@ -231,7 +231,7 @@ def send_with_checkpoints(
     queryset: QuerySet,
     data: Any,
     *,
-    every: int,
+    resend_bound: int,
     record: Callable[[Checkpoint], bool],
     transport: Transport | str | None = None,
     endpoints: EndpointResolver | None = None,
@@ -239,13 +239,14 @@ def send_with_checkpoints(
     """:func:`send_to_queryset` in primary key order, reporting progress: as recipients, from
     the first, are all answered, ``record(checkpoint)`` runs in this thread (its last primary
     key and the counts so far) while the posts go on. When it returns False the posts stop and
-    None is returned. No post starts more than ``every`` recipients past the last recorded
-    checkpoint, so a sender that dies has sent at most ``every`` posts the next attempt,
-    resuming there, sends again; to keep posting while one is recorded, checkpoints come every
-    ``every - min(SEND_CONCURRENCY, every // 2)`` recipients (``checkpoint_spacing``): up to
-    two per ``every``. Background shards are sent so (``every`` = ``SHARD_CHECKPOINT``).
+    None is returned. No post starts more than ``resend_bound`` recipients past the last
+    recorded checkpoint, so a sender that dies has sent at most ``resend_bound`` posts the next
+    attempt, resuming there, sends again; to keep posting while one is recorded, checkpoints
+    come every ``resend_bound - min(SEND_CONCURRENCY, resend_bound // 2)`` recipients
+    (``checkpoint_spacing``): up to two per ``resend_bound``. Background shards are sent so
+    (``resend_bound`` = ``SHARD_CHECKPOINT``).
 
-    Example: ``send_with_checkpoints(qs.filter(pk__gt=last_pk), data, every=100, record=save)``.
+    Example: ``send_with_checkpoints(qs.filter(pk__gt=pk), data, resend_bound=100, record=save)``.
     """
     if not isinstance(queryset, QuerySet):
         raise TypeError(f"send_with_checkpoints needs a QuerySet, not {type(queryset).__name__}")
@@ -254,11 +255,14 @@ def send_with_checkpoints(
             "send_with_checkpoints needs a queryset it can page by primary key: not sliced, "
             "not a union/intersection/difference (filter it by primary key instead)"
         )
-    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-        raise ValueError(f"every must be a whole number of recipients from 1, not {every!r:.80}")
+    bound = resend_bound
+    if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
+        raise ValueError(
+            f"resend_bound must be a whole number of recipients from 1, not {bound!r:.80}"
+        )
     job = SendJob("POST", encode_payload(data), transport, endpoints=endpoints)
     chunks = queryset_rows(queryset, job.chunk_size)
-    outcome, held = deliver_with_checkpoints(job, chunks, every, record)
+    outcome, held = deliver_with_checkpoints(job, chunks, bound, record)
     result = _finish(outcome, queryset.model, queryset.db)  # gone sessions are gone either way
     return result if held else None
 
