@@ -274,13 +274,13 @@ def test_error_response_never_exceeds_the_reply_limit_whatever_it_is_given():
         ("unknown_route", "No route for 'x'", {"action": "chat.send", "id": 7}),
         ("forbidden", "Only the gateway", None),
         ("c", "m" * (1024 - 1), {"id": "é\ud800"}),  # at the short path's limit; a surrogate
-        ("c", "m" * 1024, {"id": 1}),  # one over: the general path, the message cut
-        ("c" * 200, "m", {"action": "a" * 128}),  # a code over 64: the general path
+        ("c", "m" * 1024, {"id": 1}),  # one over: the general path, same bytes (under 128 KB)
+        ("c" * 200, "m", {"action": "a" * 128}),  # a code over 64 characters is kept whole
     ],
 )
 def test_a_refusal_without_details_is_the_general_reply_byte_for_byte(code, message, envelope):
     """The short path of ``error_response`` (no details, short text) answers exactly what the
-    general one does; past its limit the general one answers, trimming as before."""
+    general one does; past its limit the general one answers (it trims only over 128 KB)."""
     from ws_routes import replies
 
     got = error_response(WsError(code, message, status=403), envelope)
