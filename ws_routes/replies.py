@@ -10,7 +10,7 @@ Example: ``error_response(WsError("bad", "Bad"), {"action": "x", "id": 1})``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -76,31 +76,8 @@ def _bounded_details(details: Any) -> Any:
 
 def error_response(error: WsError, envelope: Mapping[str, Any] | None = None) -> HttpResponse:
     """``{**envelope, "error": {...}}`` with ``error.status``, always encodable, at most 128 KB."""
-    code, message = str(error.code), str(error.message)
-    if error.details is None and len(code) + len(message) <= MAX_MESSAGE_CHARS:
-        # The usual refusal (no details, a short text): the first candidate below, built
-        # alone; a refusal should cost less than the message it refuses.
-        try:
-            content = encode_json(
-                {**(envelope or {}), "error": {"code": code, "message": message, "details": None}}
-            )
-        except (TypeError, ValueError, RecursionError):
-            pass
-        else:
-            if len(content) <= MAX_REPLY_BYTES:
-                return HttpResponse(content, status=error.status, content_type="application/json")
-    envelope = dict(envelope or {})
-    body = {"code": code, "message": message}
-    details = _bounded_details(error.details)
-    for candidate in (
-        {**body, "details": details},
-        {**body, "details": None},
-        {
-            "code": body["code"][:MAX_CODE_CHARS],
-            "message": body["message"][:MAX_MESSAGE_CHARS],
-            "details": None,
-        },
-    ):
+    envelope = envelope or {}
+    for candidate in _error_candidates(str(error.code), str(error.message), error.details):
         try:
             content = encode_json({**envelope, "error": candidate})
         except (TypeError, ValueError, RecursionError):
@@ -109,6 +86,15 @@ def error_response(error: WsError, envelope: Mapping[str, Any] | None = None) ->
             return HttpResponse(content, status=error.status, content_type="application/json")
     content = encode_json({**envelope, "error": {"code": "internal_error", "details": None}})
     return HttpResponse(content, status=500, content_type="application/json")
+
+
+def _error_candidates(code: str, message: str, details: Any) -> Iterator[dict[str, Any]]:
+    """The error bodies to try, in order, each built only if the one before it did not fit:
+    a refusal (no details, a short text) costs one encoding, less than the message it refuses."""
+    if details is not None:
+        yield {"code": code, "message": message, "details": _bounded_details(details)}
+    yield {"code": code, "message": message, "details": None}
+    yield {"code": code[:MAX_CODE_CHARS], "message": message[:MAX_MESSAGE_CHARS], "details": None}
 
 
 def reply_response(envelope: Mapping[str, Any], result: Any) -> HttpResponse:

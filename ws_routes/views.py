@@ -84,10 +84,6 @@ class GatewayEvent(NamedTuple):
     stage: str
 
 
-def _header(request: HttpRequest, name: str) -> str:
-    return request.META.get(meta_key(name), "")
-
-
 # The META keys of the contract, computed once (not per message).
 _EVENT_KEY, _CONNECTION_ID_KEY = meta_key(EVENT_HEADER), meta_key(CONNECTION_ID_HEADER)
 _API_ID_KEY, _STAGE_KEY = meta_key(API_ID_HEADER), meta_key(STAGE_HEADER)
@@ -276,7 +272,7 @@ def dispatch_gateway_request(router: Router, request: HttpRequest) -> HttpRespon
     except PermissionDenied:
         return error_response(WsError("permission_denied", "Refused", status=403))
     except Exception:
-        logger.exception("WebSocket %s failed", request.META.get(meta_key(EVENT_HEADER), "event"))
+        logger.exception("WebSocket %s failed", request.META.get(_EVENT_KEY, "event"))
         return error_response(
             WsError("internal_error", "The server failed to handle this event", status=500)
         )

@@ -255,14 +255,13 @@ def send_with_checkpoints(
             "send_with_checkpoints needs a queryset it can page by primary key: not sliced, "
             "not a union/intersection/difference (filter it by primary key instead)"
         )
-    bound = resend_bound
-    if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
+    if isinstance(resend_bound, bool) or not isinstance(resend_bound, int) or resend_bound < 1:
         raise ValueError(
-            f"resend_bound must be a whole number of recipients from 1, not {bound!r:.80}"
+            f"resend_bound must be a whole number of recipients from 1, not {resend_bound!r:.80}"
         )
     job = SendJob("POST", encode_payload(data), transport, endpoints=endpoints)
     chunks = queryset_rows(queryset, job.chunk_size)
-    outcome, held = deliver_with_checkpoints(job, chunks, bound, record)
+    outcome, held = deliver_with_checkpoints(job, chunks, resend_bound, record)
     result = _finish(outcome, queryset.model, queryset.db)  # gone sessions are gone either way
     return result if held else None
 
