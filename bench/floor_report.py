@@ -40,7 +40,8 @@ def render(report: dict, table: Callable[..., list[str]], views: Any) -> str:
         rows.append(
             [db, "in-process (WSGIHandler)", f"{us['floor']:.0f}", f"{us['ours']:.0f}",
              f"**{r['ours_over_floor']:.2f}×**", ", ".join(f"{x:.2f}" for x in
-             r["ours_over_floor_rounds"]), _flat(r), _direct(r), f"{us['noop']:.0f}"]
+             r["ours_over_floor_rounds"]), _ratio(r, "ours_over_flat_floor"),
+             _ratio(r, "ours_over_direct_floor"), f"{us['noop']:.0f}"]
         )  # fmt: skip
         w = report.get(f"wsgi_{db}")
         if w:
@@ -143,13 +144,8 @@ def render(report: dict, table: Callable[..., list[str]], views: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _direct(run: dict) -> str:
-    """ours / the floor through sqlite3 directly (PostgreSQL, older runs: n/a)."""
-    ratio = run.get("ours_over_direct_floor")
-    return "n/a" if ratio is None else f"{ratio:.2f}×"
-
-
-def _flat(run: dict) -> str:
-    """ours / the floor mounted at the top level (runs before that column existed: n/a)."""
-    ratio = run.get("ours_over_flat_floor")
+def _ratio(run: dict, key: str) -> str:
+    """``run[key]`` as a ratio; n/a when the run did not measure it (that floor left out by
+    ``--only``, the sqlite3 floor on PostgreSQL, runs before the column existed)."""
+    ratio = run.get(key)
     return "n/a" if ratio is None else f"{ratio:.2f}×"

@@ -196,6 +196,7 @@ def body_of(kib: int) -> bytes:
 
 def build() -> tuple[list[Any], dict[str, dict[str, Any]]]:
     """(urlpatterns, {name: request}) where a request is path, body (bytes), META, status."""
+    from django.db import connection
     from django.http import HttpResponse
     from django.urls import include, path
     from django.views.decorators.csrf import csrf_exempt
@@ -214,18 +215,17 @@ def build() -> tuple[list[Any], dict[str, dict[str, Any]]]:
     ours, *more_routers = [
         path(f"{name}/", include(router.urls)) for name, router in routers.items()
     ]
-    from django.db import connection
-
-    direct = connection.vendor == "sqlite"  # the stricter floor, where ours skips the rewrite
-    # The stricter floor comes after ours, so that ours' URL resolution costs what it did; it
-    # pays one failed pattern more than ours (its ratio is, if anything, in ours' favour).
+    # The stricter floor (SQLite only: where ours skips the rewrite) comes after ours, so that
+    # ours' URL resolution costs what it did; it pays one failed pattern more than ours (its
+    # ratio is, if anything, in ours' favour).
+    direct = connection.vendor == "sqlite"
+    direct_floor = [
+        path("floor-direct/", include(([path("", make_floor_view(True), name="g")], "ws_fd")))
+    ]
     urlpatterns = [
         path("floor/", include(([path("", floor, name="gateway")], "ws_floor"))),
         ours,
-        path(
-            "floor-direct/",
-            include(([path("", make_floor_view(sqlite_direct=direct), name="gateway")], "ws_fd")),
-        ),
+        *(direct_floor if direct else []),
         path("floor-flat/", floor),
         path("noop/", noop),
         *more_routers,
